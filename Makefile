@@ -1,0 +1,30 @@
+# One command each; `make run` and `make test` set up .venv on first use.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: setup run test lint bench
+
+$(STAMP): pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	.venv/bin/emon replay --orders examples/orders.json --stream examples/stream.jsonl \
+		--alerts alerts.jsonl --until 2026-11-28T13:00:00Z
+	@echo "alerts written to alerts.jsonl:"
+	@cat alerts.jsonl
+
+lint: $(STAMP)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy emon simulators
+
+test: lint
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.core_throughput

@@ -1,0 +1,1 @@
+"""Device-side agents (ankle monitor, victim device): see the open issues."""

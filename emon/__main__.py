@@ -1,0 +1,5 @@
+import sys
+
+from emon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Alerts: the contract's alert object, severities, identifiers."""

@@ -1,0 +1,1 @@
+"""The pure, deterministic engine core: state, rules and alert episodes."""

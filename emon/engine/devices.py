@@ -1,0 +1,130 @@
+"""Per-device live state in flat numpy arrays: small, and ready for batch updates.
+
+About 0.9 KB a device: a short history of plausible fixes (for interpolating a
+contact partner and for evaluating the segment since the last fix), a
+duplicate window over the message counter, and liveness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emon.geofence.frame import FloatArray
+from emon.timeutil import Millis
+
+HISTORY = 8
+SEQ_WINDOW_WORDS = 64  # 4096 counters: a day and more of fixes at 30 s
+NONE_TS = np.iinfo(np.int64).min
+
+
+class DeviceTable:
+    def __init__(self, device_ids: list[str], activation: Millis) -> None:
+        n = len(device_ids)
+        self.ids = list(device_ids)
+        self.index = {d: i for i, d in enumerate(device_ids)}
+        self.last_recv = np.full(n, activation, dtype=np.int64)
+        self.last_ts = np.full(n, NONE_TS, dtype=np.int64)
+        self.hist_ts = np.full((n, HISTORY), NONE_TS, dtype=np.int64)
+        self.hist_xyz = np.zeros((n, HISTORY, 3))
+        self.hist_acc = np.zeros((n, HISTORY), dtype=np.float32)
+        self.seq_hi = np.full(n, -1, dtype=np.int64)
+        self.seq_bits = np.zeros((n, SEQ_WINDOW_WORDS), dtype=np.uint64)
+        self.battery = np.full(n, np.nan, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # -- duplicates ---------------------------------------------------------
+    def seen_before(self, dev: int, seq: int) -> bool:
+        """Mark (dev, seq) as seen; True when it already was.
+
+        A ring of bits indexed by seq mod W: when the high-water mark moves up,
+        the bits it passes are cleared, so each bit speaks for the latest
+        counter with its residue. Counters below the window are treated as new
+        (data is never dropped on a guess); they are rare buffered fixes.
+        """
+        hi = int(self.seq_hi[dev])
+        window = SEQ_WINDOW_WORDS * 64
+        if seq > hi:
+            row = self.seq_bits[dev]
+            if seq - hi >= window or hi < 0:
+                row[:] = 0
+            else:
+                for s in range(hi + 1, seq):
+                    row[(s % window) >> 6] &= ~np.uint64(1 << (s & 63))
+            row[(seq % window) >> 6] |= np.uint64(1 << (seq & 63))
+            self.seq_hi[dev] = seq
+            return False
+        if seq <= hi - window:
+            return False
+        word, bit = (seq % window) >> 6, np.uint64(1 << (seq & 63))
+        if self.seq_bits[dev, word] & bit:
+            return True
+        self.seq_bits[dev, word] |= bit
+        return False
+
+    # -- positions ------------------------------------------------------------
+    def newest(self, dev: int) -> tuple[Millis, FloatArray, float] | None:
+        ts = int(self.hist_ts[dev, -1])
+        if ts == NONE_TS:
+            return None
+        return ts, self.hist_xyz[dev, -1].copy(), float(self.hist_acc[dev, -1])
+
+    def remember(self, dev: int, ts: Millis, xyz: FloatArray, acc: float) -> None:
+        """Insert a plausible fix into the time-ordered history."""
+        times = self.hist_ts[dev]
+        pos = int(np.searchsorted(times, ts, side="right"))
+        if pos == 0:
+            return  # older than everything kept
+        if pos > 0 and times[pos - 1] == ts:
+            return
+        # shift the older part left by one, dropping the oldest
+        self.hist_ts[dev, : pos - 1] = times[1:pos]
+        self.hist_xyz[dev, : pos - 1] = self.hist_xyz[dev, 1:pos]
+        self.hist_acc[dev, : pos - 1] = self.hist_acc[dev, 1:pos]
+        self.hist_ts[dev, pos - 1] = ts
+        self.hist_xyz[dev, pos - 1] = xyz
+        self.hist_acc[dev, pos - 1] = acc
+
+    def before(self, dev: int, ts: Millis) -> tuple[Millis, FloatArray, float] | None:
+        """The newest remembered fix strictly before ts."""
+        times = self.hist_ts[dev]
+        pos = int(np.searchsorted(times, ts, side="left")) - 1
+        if pos < 0 or times[pos] == NONE_TS:
+            return None
+        return int(times[pos]), self.hist_xyz[dev, pos].copy(), float(self.hist_acc[dev, pos])
+
+    def position_at(
+        self, dev: int, ts: Millis, stale_ms: Millis, extrapolate_ms: Millis
+    ) -> tuple[FloatArray, float] | None:
+        """Where the device was at ts: interpolated between fixes, or carried
+        forward along its last velocity for a short while, or None when its
+        newest fix is too old (or it has none)."""
+        times = self.hist_ts[dev]
+        pos = int(np.searchsorted(times, ts, side="right"))
+        if pos < HISTORY:
+            if pos == 0 or times[pos - 1] == NONE_TS:
+                return None
+            t0, t1 = int(times[pos - 1]), int(times[pos])
+            w = (ts - t0) / (t1 - t0)
+            xyz = self.hist_xyz[dev, pos - 1] * (1 - w) + self.hist_xyz[dev, pos] * w
+            acc = max(float(self.hist_acc[dev, pos - 1]), float(self.hist_acc[dev, pos]))
+            return xyz, acc
+        t1 = int(times[-1])
+        if t1 == NONE_TS or ts - t1 > stale_ms:
+            return None
+        xyz = self.hist_xyz[dev, -1].copy()
+        t0 = int(times[-2])
+        if t0 != NONE_TS and t1 > t0 and ts > t1:
+            ahead = min(ts - t1, extrapolate_ms)
+            velocity = (xyz - self.hist_xyz[dev, -2]) / (t1 - t0)
+            xyz = xyz + velocity * ahead
+        return xyz, float(self.hist_acc[dev, -1])
+
+    def position_after(self, dev: int, ts: Millis) -> Millis:
+        """Time of the first remembered fix after ts (or the newest live fix)."""
+        times = self.hist_ts[dev]
+        pos = int(np.searchsorted(times, ts, side="right"))
+        if pos < HISTORY:
+            return int(times[pos])
+        return max(int(self.last_ts[dev]), ts)

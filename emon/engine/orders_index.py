@@ -1,0 +1,120 @@
+"""Orders compiled for the engine: devices, zones, and protection groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from emon.geofence.schedule import Schedule
+from emon.geofence.zones import ZoneShape, compile_shape
+from emon.orders import Order, ZoneSpec
+from emon.timeutil import Millis
+
+
+@dataclass(slots=True)
+class CompiledZone:
+    table_index: int
+    spec: ZoneSpec
+    schedule: Schedule
+    exclusion: bool
+
+
+@dataclass(slots=True)
+class CompiledOrder:
+    index: int
+    order: Order
+    offender: int | None
+    victims: list[int]
+    zones: list[CompiledZone]
+    valid_from: Millis
+    valid_until: Millis
+    silence_ms: Millis
+    group: int = -1
+
+    def active_at(self, ts: Millis) -> bool:
+        return self.valid_from <= ts < self.valid_until
+
+
+@dataclass(slots=True)
+class Role:
+    order: CompiledOrder
+    offender: bool
+
+
+@dataclass
+class OrderIndex:
+    """Everything the engine needs to look up per device, built once."""
+
+    orders: list[CompiledOrder]
+    device_ids: list[str]
+    shapes: list[ZoneShape]
+    roles: list[list[Role]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, orders: list[Order]) -> OrderIndex:
+        device_ids: list[str] = []
+        device_index: dict[str, int] = {}
+
+        def device(device_id: str | None) -> int | None:
+            if device_id is None:
+                return None
+            if device_id not in device_index:
+                device_index[device_id] = len(device_ids)
+                device_ids.append(device_id)
+            return device_index[device_id]
+
+        compiled: list[CompiledOrder] = []
+        shapes: list[ZoneShape] = []
+        for i, order in enumerate(orders):
+            zones = []
+            for spec in order.zones:
+                shapes.append(compile_shape(spec.geometry, spec.radius_m))
+                zones.append(
+                    CompiledZone(
+                        len(shapes) - 1,
+                        spec,
+                        Schedule(spec.schedule, order.tz),
+                        spec.type == "exclusion",
+                    )
+                )
+            victims = [v for v in (device(p.device_id) for p in order.victims) if v is not None]
+            compiled.append(
+                CompiledOrder(
+                    i,
+                    order,
+                    device(order.offender.device_id),
+                    victims,
+                    zones,
+                    order.valid_from_ms,
+                    order.valid_until_ms,
+                    order.silence_limit_ms,
+                )
+            )
+        index = cls(compiled, device_ids, shapes)
+        index.roles = [[] for _ in device_ids]
+        for c in compiled:
+            if c.offender is not None:
+                index.roles[c.offender].append(Role(c, True))
+            for v in c.victims:
+                if v != c.offender:
+                    index.roles[v].append(Role(c, False))
+        index._assign_groups()
+        return index
+
+    def _assign_groups(self) -> None:
+        """Protection groups: orders linked by a shared device. Each group's
+        state is independent of every other's, so workers can split by group."""
+        parent = list(range(len(self.device_ids)))
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        for c in self.orders:
+            members = ([c.offender] if c.offender is not None else []) + c.victims
+            for m in members[1:]:
+                parent[find(m)] = find(members[0])
+        for c in self.orders:
+            members = ([c.offender] if c.offender is not None else []) + c.victims
+            c.group = find(members[0]) if members else -1 - c.index

@@ -1,0 +1,62 @@
+"""The GPS-error policy: when a position counts as evidence, and how much.
+
+A real violation must never be missed and a lone outlier must never raise an
+alert. Ankle-monitor fixes carry a 68 % accuracy radius; cities add multipath
+outliers of 100-300 m. The policy combines four defences:
+
+1. Accuracy: a fix is breach evidence only when it is deeper than its own
+   accuracy (capped, so a poor fix still counts when it is very deep), and
+   clear evidence only when it is outside by its accuracy plus a hysteresis.
+   Fixes worse than ``unusable_accuracy_m`` are no evidence either way.
+2. Plausibility: a fix that implies a speed above ``max_speed_mps`` from the
+   last plausible fix (and a jump beyond its tolerance) is set aside as a
+   suspect; if the next fix agrees with the suspect, the track moves there.
+3. Dwell: an episode opens only after ``confirm_fixes`` consecutive breach
+   fixes spanning ``confirm_span_s``: a lone outlier is dismissed by the next
+   fix, and a true violation is raised at most one reporting interval plus
+   ``confirm_span_s`` after the first fix that shows it.
+4. Hysteresis: an open episode ends only after ``clear_fixes`` consecutive
+   clear fixes spanning ``clear_span_s``; positions between the breach and
+   clear thresholds change nothing, so a boundary walker does not flap.
+
+Between fixes, the segment is evaluated too: a drive straight through a zone
+between two plausible fixes (``transit_min_depth_m`` deep or more) raises a
+violation that starts and ends at the estimated crossing times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    confirm_fixes: int = 2
+    confirm_span_s: float = 10.0
+    clear_fixes: int = 2
+    clear_span_s: float = 10.0
+    #: Accuracy assumed for a fix that carries none.
+    default_accuracy_m: float = 15.0
+    #: At most this much of a fix's accuracy is required as depth.
+    accuracy_cap_m: float = 50.0
+    unusable_accuracy_m: float = 250.0
+    exit_hysteresis_m: float = 25.0
+    max_speed_mps: float = 70.0
+    jump_tolerance_m: float = 100.0
+    transit_min_depth_m: float = 50.0
+    #: Longer gaps between fixes say nothing about the path taken.
+    segment_max_gap_s: float = 300.0
+    #: The other party's position is used up to this age for a contact ban.
+    contact_stale_s: float = 600.0
+    #: ...moved on along its last velocity for at most this long.
+    contact_extrapolate_s: float = 30.0
+    #: A fix this much older than its reception makes its alerts ``late``.
+    late_after_s: float = 120.0
+    future_skew_s: float = 120.0
+    battery_low_pct: float = 15.0
+    battery_ok_pct: float = 25.0
+    #: Repeated panic or tamper events within this time belong to one alert.
+    event_merge_s: float = 300.0
+
+    def margin(self, acc: float) -> float:
+        return min(acc, self.accuracy_cap_m)

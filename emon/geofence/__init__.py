@@ -1,0 +1,1 @@
+"""Geometry of protection orders: frames, zones, schedules, contact distances."""

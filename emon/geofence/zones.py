@@ -1,0 +1,126 @@
+"""Zones compiled for fast, exact signed distances.
+
+A signed distance is metres outside the zone's edge: positive outside,
+negative inside. Circles (Point + ``radius_m``) use the exact geodesic distance
+to their centre; polygons are drawn in a tangent plane at their own centre.
+Far-away points (most of them, most of the time) get a cheap lower bound from
+the chord to the zone's centre and never reach shapely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry import shape
+
+from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic, to_ecef
+
+#: Distances are exact (to the contract's 0.5 m) up to this far outside a
+#: zone's bounding circle; beyond it a cheap lower bound is returned. Callers
+#: that need less (the engine's rules end a few km out) pass their own.
+FAR_M = 20_000.0
+CIRCLE_QUAD_SEGS = 64
+
+
+class GeometryError(ValueError):
+    """A zone geometry that cannot be enforced as drawn."""
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneShape:
+    """One zone's geometry in its own metric frame."""
+
+    frame: LocalFrame
+    plane: shapely.Geometry  # polygon(s) in frame metres; circles as fine polygons
+    radius_m: float | None  # set for circles: exact distance from the centre
+    reach_m: float  # radius of a circle around the frame origin holding the whole zone
+
+
+def compile_shape(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape:
+    """GeoJSON (Point + radius, Polygon, MultiPolygon) to a metric ZoneShape."""
+    kind = geometry.get("type") if isinstance(geometry, dict) else None
+    try:
+        lonlat = shape(geometry)
+    except Exception as exc:  # shapely raises several types for malformed GeoJSON
+        raise GeometryError(f"unreadable GeoJSON geometry: {exc}") from exc
+    coords = shapely.get_coordinates(lonlat)
+    if len(coords) == 0 or not np.all(np.isfinite(coords)):
+        raise GeometryError("geometry has no finite coordinates")
+    if np.any(np.abs(coords[:, 0]) > 180) or np.any(np.abs(coords[:, 1]) > 90):
+        raise GeometryError("coordinates out of range (GeoJSON is [lon, lat])")
+    if kind == "Point":
+        if radius_m is None or not radius_m > 0:
+            raise GeometryError("a Point zone needs a positive radius_m")
+        lon, lat = float(coords[0, 0]), float(coords[0, 1])
+        frame = LocalFrame(lat, lon)
+        plane = shapely.buffer(shapely.Point(0.0, 0.0), radius_m, quad_segs=CIRCLE_QUAD_SEGS)
+        return ZoneShape(frame, plane, float(radius_m), float(radius_m))
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise GeometryError(f"zone geometry must be Point, Polygon or MultiPolygon, not {kind}")
+    centre = lonlat.envelope.centroid
+    frame = LocalFrame(centre.y, centre.x)
+    plane = shapely.transform(lonlat, lambda xy: frame.project_lonlat(xy[:, 0], xy[:, 1]))
+    if not plane.is_valid:
+        plane = shapely.make_valid(plane)
+    if plane.is_empty or plane.area <= 0:
+        raise GeometryError("polygon encloses no area")
+    reach = float(np.max(np.hypot(*shapely.get_coordinates(plane).T)))
+    return ZoneShape(frame, plane, None, reach)
+
+
+class ZoneTable:
+    """All zones of all orders in flat arrays, so a batch is one numpy pass."""
+
+    def __init__(self, shapes: Sequence[ZoneShape]) -> None:
+        n = len(shapes)
+        self.shapes = list(shapes)
+        self.origin = np.array([s.frame.origin for s in shapes]).reshape(n, 3)
+        self.rotation = np.array([s.frame.rotation for s in shapes]).reshape(n, 2, 3)
+        self.is_circle = np.array([s.radius_m is not None for s in shapes], dtype=bool)
+        self.radius = np.array([s.radius_m or 0.0 for s in shapes])
+        self.reach = np.array([s.reach_m for s in shapes])
+        self.planes = np.array([s.plane for s in shapes], dtype=object)
+        self.boundaries = shapely.boundary(self.planes) if n else self.planes
+        shapely.prepare(self.planes)
+
+    def signed_distance(
+        self, zone: NDArray[np.intp], xyz: FloatArray, exact_within: float = FAR_M
+    ) -> FloatArray:
+        """Metres outside the edge of zone[i] for point xyz[i]; negative inside."""
+        out = np.empty(len(zone))
+        if len(zone) == 0:
+            return out
+        to_centre = chord_to_geodesic(np.linalg.norm(xyz - self.origin[zone], axis=1))
+        circle = self.is_circle[zone]
+        out[circle] = to_centre[circle] - self.radius[zone[circle]]
+        polygon = ~circle
+        far = polygon & (to_centre - self.reach[zone] > exact_within)
+        out[far] = to_centre[far] - self.reach[zone[far]]
+        near = np.flatnonzero(polygon & ~far)
+        if len(near):
+            out[near] = self._polygon_distance(zone[near], xyz[near])
+        return out
+
+    def plane_coordinates(self, zone: NDArray[np.intp], xyz: FloatArray) -> FloatArray:
+        offset = xyz - self.origin[zone]
+        return np.asarray(np.einsum("nij,nj->ni", self.rotation[zone], offset), dtype=np.float64)
+
+    def _polygon_distance(self, zone: NDArray[np.intp], xyz: FloatArray) -> FloatArray:
+        plane = self.plane_coordinates(zone, xyz)
+        x, y = plane[:, 0], plane[:, 1]
+        inside = shapely.contains_xy(self.planes[zone], x, y)
+        edge = shapely.distance(self.boundaries[zone], shapely.points(x, y))
+        return np.asarray(np.where(inside, -edge, edge), dtype=np.float64)
+
+
+def compile_point(geometry: dict[str, Any] | None) -> FloatArray | None:
+    """A GeoJSON Point (an address, a residence) as an ECEF vector."""
+    if not geometry or geometry.get("type") != "Point":
+        return None
+    lon, lat = geometry["coordinates"][:2]
+    return to_ecef(float(lat), float(lon))

@@ -1,0 +1,1 @@
+"""From raw MQTT messages to typed device messages, with counted rejections."""

@@ -1,0 +1,46 @@
+"""Event times as integer milliseconds since the Unix epoch.
+
+Integers, not floats, so that replay is bit-for-bit deterministic and a
+millisecond written out is the millisecond read in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+Millis = int
+
+
+class TimestampError(ValueError):
+    """A timestamp that is not RFC 3339 with a time zone."""
+
+
+def parse_ts(text: str) -> Millis:
+    """Parse an RFC 3339 timestamp (``Z`` or an offset) to epoch milliseconds."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise TimestampError(f"not an RFC 3339 timestamp: {text!r}") from exc
+    if moment.tzinfo is None:
+        raise TimestampError(f"timestamp without time zone: {text!r}")
+    return to_millis(moment)
+
+
+def to_millis(moment: datetime) -> Millis:
+    """Exact conversion: timedelta arithmetic, no float rounding."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def format_ts(ms: Millis) -> str:
+    """Epoch milliseconds to ``2026-11-28T13:45:12.123Z``."""
+    seconds, millis = divmod(ms, 1000)
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+
+
+def from_millis(ms: Millis) -> datetime:
+    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,0 +1,123 @@
+"""The engine on small hand-made streams."""
+
+from __future__ import annotations
+
+import json
+
+from emon.engine.core import Engine, Message
+from emon.orders import parse_order
+from emon.timeutil import format_ts, parse_ts
+from simulators.movement import offset
+from simulators.scenarios import ROTTERDAM, base_order
+
+T = parse_ts("2026-11-28T12:00:00Z")
+LAT, LON = ROTTERDAM
+
+
+def engine(**overrides) -> Engine:
+    order = base_order(ROTTERDAM, contact_ban={"distance_m": 1000, "prealert_m": 2000}, **overrides)
+    return Engine([parse_order(order)], start=T)
+
+
+def fix(seq, t, lat, lon, device="am-0001", acc=8.0, **extra):
+    payload = {"seq": seq, "ts": format_ts(t), "lat": lat, "lon": lon, "acc": acc, **extra}
+    return Message(t + 200, f"emon/v1/fix/{device}", json.dumps(payload).encode())
+
+
+def at(metres_from_centre, bearing=270):
+    return offset(LAT, LON, bearing, metres_from_centre)
+
+
+def test_two_fixes_inside_raise_one_violation_with_the_contract_fields():
+    e = engine()
+    out = e.handle_batch(
+        [fix(1, T, *at(1500)), fix(2, T + 30_000, *at(700)), fix(3, T + 60_000, *at(600))]
+    )
+    (alert,) = [a for a in out if a["type"] == "zone_violation"]
+    assert set(alert) >= {
+        "alert_id",
+        "type",
+        "severity",
+        "state",
+        "order_id",
+        "case_id",
+        "zone_id",
+        "device_id",
+        "started_at",
+        "detected_at",
+        "ended_at",
+        "late",
+        "details",
+    }
+    assert (
+        alert["state"] == "open" and alert["severity"] == "critical" and alert["zone_id"] == "Z-1"
+    )
+    assert alert["device_id"] == "am-0001" and alert["late"] is False
+    assert parse_ts(alert["started_at"]) < T + 30_000  # crossing time between the fixes
+    assert alert["detected_at"] == format_ts(T + 60_200)
+
+
+def test_a_single_fix_inside_is_not_enough():
+    e = engine()
+    out = e.handle_batch(
+        [fix(1, T, *at(1500)), fix(2, T + 30_000, *at(700)), fix(3, T + 60_000, *at(1500))]
+    )
+    assert not [a for a in out if a["type"] == "zone_violation"]
+
+
+def test_batching_does_not_change_the_result():
+    msgs = [fix(i, T + i * 30_000, *at(3000 - i * 300)) for i in range(20)]
+    one = engine().handle_batch(msgs)
+    singly = engine()
+    parts = [a for m in msgs for a in singly.handle_batch([m])]
+    assert one == parts and one
+
+
+def test_duplicates_and_unknown_devices_are_counted():
+    e = engine()
+    e.handle_batch([fix(1, T, *at(3000)), fix(1, T, *at(3000)), fix(1, T, *at(3000), device="x")])
+    assert e.rejections.counts == {"duplicate": 1, "unknown_device": 1}
+    assert e.stats["fixes"] == 1
+
+
+def test_panic_is_critical_and_immediate():
+    e = engine()
+    msg = Message(
+        T + 100,
+        "emon/v1/event/vd-0001",
+        json.dumps({"seq": 1, "ts": format_ts(T), "type": "panic"}).encode(),
+    )
+    (alert,) = e.handle_batch([msg])
+    assert alert["type"] == "panic" and alert["severity"] == "critical"
+    assert alert["device_id"] == "vd-0001"
+
+
+def test_signal_lost_fires_on_the_clock_not_on_the_next_message():
+    e = engine()
+    e.handle_batch([fix(1, T, *at(5000)), fix(1, T + 1000, *at(5000), device="vd-0001")])
+    assert e.advance(T + 599_000) == []
+    lost = e.advance(T + 700_000)
+    assert {a["device_id"] for a in lost} == {"am-0001", "vd-0001"}
+    assert all(a["type"] == "signal_lost" for a in lost)
+    back = e.handle_batch([fix(2, T + 800_000, *at(5000))])
+    assert [a["state"] for a in back] == ["ended"]
+
+
+def test_nothing_is_enforced_outside_validity():
+    e = engine(valid_from="2026-11-28T13:00:00Z")
+    out = e.handle_batch([fix(i, T + i * 30_000, *at(100)) for i in range(5)])
+    assert out == []
+
+
+def test_contact_ban_from_either_side_without_revealing_positions():
+    e = engine(zones=[])
+    msgs = []
+    for i in range(6):
+        msgs.append(fix(i + 1, T + i * 30_000, *at(3000 - i * 500, 0), device="am-0001"))
+        msgs.append(fix(i + 1, T + i * 30_000 + 5000, LAT, LON, device="vd-0001"))
+    out = e.handle_batch(msgs)
+    types = {a["type"] for a in out}
+    assert {"contact_prealert", "contact_violation"} <= types
+    violation = next(a for a in out if a["type"] == "contact_violation")
+    assert violation["details"]["victim_device_id"] == "vd-0001"
+    assert violation["device_id"] == "am-0001"
