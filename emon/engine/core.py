@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from emon.alerts.model import Alert, alert_id_for, severity_for
 from emon.engine.devices import NONE_TS, DeviceTable
 from emon.engine.episode import Change, Episode, Evidence, Phase
+from emon.engine.fastpath import FastPath, FixBatch
 from emon.engine.orders_index import CompiledOrder, CompiledZone, OrderIndex
 from emon.engine.policy import Policy
 from emon.geofence.frame import FloatArray, geodesic_distance, to_ecef
@@ -30,6 +32,43 @@ from emon.orders import Order
 from emon.timeutil import Millis, format_ts
 
 EpisodeKey = tuple[int, str, str]  # (order index, alert type, subject)
+#: Episodes that a fix can move on; while one is under way its group takes the
+#: sequential path.
+FIX_DRIVEN = frozenset(
+    {
+        "zone_violation",
+        "zone_prealert",
+        "contact_violation",
+        "contact_prealert",
+        "battery_low",
+        "shielding",
+    }
+)
+
+
+class EpisodeStore(dict[EpisodeKey, Episode]):
+    """Episodes by key, with the keys of each order at hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_order: dict[int, set[EpisodeKey]] = {}
+
+    def __setitem__(self, key: EpisodeKey, value: Episode) -> None:
+        self.by_order.setdefault(key[0], set()).add(key)
+        super().__setitem__(key, value)
+
+    def setdefault(self, key: EpisodeKey, default: Episode) -> Episode:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def busy(self, order: int) -> bool:
+        return any(
+            key[1] in FIX_DRIVEN and self[key].phase != Phase.IDLE
+            for key in self.by_order.get(order, ())
+        )
+
+
 SEGMENT_STEP_M = 10.0
 
 
@@ -57,7 +96,11 @@ class _Track:
 
 class Engine:
     def __init__(
-        self, orders: Sequence[Order], policy: Policy | None = None, start: Millis = 0
+        self,
+        orders: Sequence[Order],
+        policy: Policy | None = None,
+        start: Millis = 0,
+        use_fast_path: bool = True,
     ) -> None:
         self.policy = policy or Policy()
         self.index = OrderIndex.build(list(orders))
@@ -66,8 +109,14 @@ class Engine:
         self.rejections = RejectionLog()
         self.decoder = Decoder(self.rejections, int(self.policy.future_skew_s * 1000))
         self.clock: Millis = start
-        self.episodes: dict[EpisodeKey, Episode] = {}
-        self.stats: dict[str, int] = {"messages": 0, "fixes": 0, "events": 0, "acks": 0}
+        self.episodes = EpisodeStore()
+        self.stats: dict[str, int] = {
+            "messages": 0,
+            "fixes": 0,
+            "fast_fixes": 0,
+            "events": 0,
+            "acks": 0,
+        }
         self._out: list[dict[str, Any]] = []
         self._event_seqs: dict[int, set[int]] = {}
         self._power_off: dict[int, Millis] = {}
@@ -84,6 +133,12 @@ class Engine:
         self._next_silence_check: Millis = start
         self._expiries = sorted((c.valid_until, c.index) for c in self.index.orders)
         self._expired = 0
+        self._busy_groups: set[int] = set()
+        self._group_orders: dict[int, list[int]] = {}
+        for c in self.index.orders:
+            self._group_orders.setdefault(c.group, []).append(c.index)
+        self.use_fast_path = use_fast_path
+        self.fast = FastPath(self)
 
     # -- public API ------------------------------------------------------------
     def advance(self, now: Millis) -> list[dict[str, Any]]:
@@ -97,41 +152,119 @@ class Engine:
         return self.handle_batch([Message(recv, topic, payload)])
 
     def handle_batch(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
-        """Apply messages in order; returns every alert change they caused."""
+        """Apply messages in order; returns every alert change they caused.
+
+        Groups whose fixes provably change nothing but positions are updated in
+        bulk first (``fastpath``); the rest are applied one message at a time,
+        with timers fired at each reception time.
+        """
         decoded = [self.decoder.decode(m.recv, m.topic, m.payload) for m in messages]
-        fixes = [item for items in decoded for item in items if isinstance(item, Fix)]
-        positions = self._positions(fixes)
+        fixes: list[Fix] = []
+        recvs: list[Millis] = []
+        hot_groups: set[int] = set(self._busy_groups)
+        for message, items in zip(messages, decoded, strict=True):
+            for item in items:
+                if isinstance(item, Fix):
+                    fixes.append(item)
+                    recvs.append(message.recv)
+                elif isinstance(item, Event) and item.device_id in self.devices.index:
+                    hot_groups.add(int(self.fast.group[self.devices.index[item.device_id]]))
+        batch = self._fix_batch(fixes, recvs)
+        quiet = np.zeros(len(fixes), dtype=bool)
+        depth = self.fast.zone_depths(batch) if self.use_fast_path else None
+        if depth is not None:
+            quiet = self.fast.quiet(batch, depth)
+            known = batch.dev >= 0
+            groups = self.fast.group[np.where(known, batch.dev, 0)]
+            hot_groups.update(np.unique(groups[known & ~quiet]).tolist())
+            quiet &= ~np.isin(groups, np.fromiter(hot_groups, np.int64))
+            self.fast.apply(batch, quiet, depth)
+            self.stats["fixes"] += int(quiet.sum())
+            self.stats["fast_fixes"] += int(quiet.sum())
         cursor = 0
+        touched: set[int] = set()
         for message, items in zip(messages, decoded, strict=True):
             self.stats["messages"] += 1
             if message.recv > self.clock:
                 self._fire_timers(message.recv)
                 self.clock = message.recv
-            batch: list[tuple[Fix, FloatArray]] = []
+            slow: list[tuple[Fix, FloatArray]] = []
             for item in items:
                 if isinstance(item, Fix):
-                    batch.append((item, positions[cursor]))
+                    if not quiet[cursor]:
+                        slow.append((item, batch.xyz[cursor]))
+                        touched.add(int(batch.dev[cursor]))
                     cursor += 1
                 elif isinstance(item, Event):
                     self._on_event(message, item)
+                    touched.add(self.devices.index.get(item.device_id, -1))
                 elif isinstance(item, Ack):
                     self.stats["acks"] += 1
-            if batch:
-                self._on_fixes(message, batch)
+            if slow:
+                self._on_fixes(message, slow)
+        if depth is not None:
+            self.fast.remember_depths(batch, depth)
+        self._update_busy(touched)
         return self._drain()
+
+    def _fix_batch(self, fixes: list[Fix], recvs: list[Millis]) -> FixBatch:
+        n = len(fixes)
+        index = self.devices.index
+        lat = np.fromiter((f.lat for f in fixes), float, n)
+        lon = np.fromiter((f.lon for f in fixes), float, n)
+        default = self.policy.default_accuracy_m
+        return FixBatch(
+            dev=np.fromiter((index.get(f.device_id, -1) for f in fixes), np.int64, n),
+            seq=np.fromiter((f.seq for f in fixes), np.int64, n),
+            ts=np.fromiter((f.ts for f in fixes), np.int64, n),
+            recv=np.array(recvs, dtype=np.int64),
+            xyz=to_ecef(lat, lon) if n else np.empty((0, 3)),
+            acc=np.fromiter((default if f.acc is None else f.acc for f in fixes), float, n),
+            batt=np.fromiter((np.nan if f.batt is None else f.batt for f in fixes), float, n),
+            buffered=np.fromiter((f.buffered for f in fixes), bool, n),
+        )
+
+    def _update_busy(self, devices: set[int]) -> None:
+        """Recompute, for the orders that took the sequential path, whether an
+        episode is under way (then their group stays on the sequential path)."""
+        for dev in devices:
+            if dev < 0:
+                continue
+            for role in self.index.roles[dev]:
+                group = role.order.group
+                if self.episodes.busy(role.order.index):
+                    self._busy_groups.add(group)
+                elif group in self._busy_groups and not any(
+                    self.episodes.busy(o) for o in self._group_orders[group]
+                ):
+                    self._busy_groups.discard(group)
+
+    # -- hooks for the fast path ---------------------------------------------------
+    @property
+    def lost(self) -> NDArray[np.bool_]:
+        return self._lost
+
+    def suspect_devices(self) -> Iterable[int]:
+        return self._suspects.keys()
+
+    def silence_deadline_floor(
+        self, dev: NDArray[np.int64], last_recv: NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        deadline: NDArray[np.int64] = (
+            np.maximum(last_recv, self._watch_from[dev]) + self._silence_ms[dev]
+        )
+        return deadline
+
+    def note_heard(self, dev: NDArray[np.int64], recv: NDArray[np.int64]) -> None:
+        if len(dev):
+            soonest = int((recv + self._silence_ms[dev]).min())
+            self._next_silence_check = min(self._next_silence_check, soonest)
 
     @property
     def open_alerts(self) -> list[Alert]:
         return [e.alert for e in self.episodes.values() if e.alert and e.alert.ended_at is None]
 
     # -- fixes ------------------------------------------------------------------
-    def _positions(self, fixes: list[Fix]) -> FloatArray:
-        if not fixes:
-            return np.empty((0, 3))
-        lat = np.fromiter((f.lat for f in fixes), float, len(fixes))
-        lon = np.fromiter((f.lon for f in fixes), float, len(fixes))
-        return to_ecef(lat, lon)
-
     def _on_fixes(self, message: Message, batch: list[tuple[Fix, FloatArray]]) -> None:
         dev = self.devices.index.get(batch[0][0].device_id)
         if dev is None:

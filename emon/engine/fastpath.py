@@ -1,0 +1,253 @@
+"""The vectorised fast path: fixes that provably change nothing but position.
+
+Most fixes, most of the time, come from offenders kilometres from any zone
+and from their victims: the only state they change is the device's position
+history, its duplicate window and its liveness. This module proves that for a
+whole protection group's fixes in a micro-batch at once (numpy over the
+batch, shapely 2 array functions for polygon zones) and applies those updates
+in bulk. Every group in which any fix *might* change an episode (or whose
+order has an episode under way, or a gap in its counters, a suspect fix, a
+late fix) goes through the exact sequential path instead. The bounds are
+conservative: a quiet fix is one the sequential path would also have left
+quiet; ``tests/unit/test_fastpath.py`` checks that both paths give identical
+alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from emon.engine.devices import NONE_TS, SEQ_WINDOW_WORDS
+from emon.geofence.frame import FloatArray, geodesic_distance
+
+if TYPE_CHECKING:
+    from emon.engine.core import Engine
+
+IntArray = NDArray[np.int64]
+
+
+@dataclass(slots=True)
+class FixBatch:
+    """The fixes of one micro-batch as arrays, in message order."""
+
+    dev: IntArray  # -1 for unknown devices
+    seq: IntArray
+    ts: IntArray
+    recv: IntArray
+    xyz: FloatArray
+    acc: FloatArray
+    batt: FloatArray  # NaN when absent
+    buffered: NDArray[np.bool_]
+
+
+class FastPath:
+    """Static per-device lookups for the quiet test, built once per order set."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        index = engine.index
+        n = len(engine.devices)
+        self.group = np.full(n, -1, dtype=np.int64)
+        zone_rows: list[list[tuple[int, bool, float]]] = [[] for _ in range(n)]
+        contact_rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        self.order_devices: list[list[int]] = []
+        for order in index.orders:
+            members = ([order.offender] if order.offender is not None else []) + order.victims
+            self.order_devices.append(members)
+            for m in members:
+                self.group[m] = order.group
+            ban = order.order.contact_ban
+            if order.offender is not None:
+                for zone in order.zones:
+                    ring = float(zone.spec.prealert_m or 0.0) if zone.exclusion else 0.0
+                    zone_rows[order.offender].append((zone.table_index, zone.exclusion, ring))
+                if ban is not None:
+                    reach = max(ban.distance_m, ban.prealert_m or 0.0)
+                    for v in order.victims:
+                        if v != order.offender:
+                            contact_rows[order.offender].append((v, reach))
+                            contact_rows[v].append((order.offender, reach))
+        self.zone_start, zone_flat = _csr(zone_rows)
+        self.zone_index = np.array([z for z, _, _ in zone_flat], dtype=np.intp)
+        self.zone_exclusion = np.array([e for _, e, _ in zone_flat], dtype=bool)
+        self.zone_ring = np.array([r for _, _, r in zone_flat], dtype=np.float64)
+        self.contact_start, contact_flat = _csr(contact_rows)
+        self.contact_other = np.array([o for o, _ in contact_flat], dtype=np.int64)
+        self.contact_reach = np.array([r for _, r in contact_flat], dtype=np.float64)
+        self.depth_ts = np.full(n, NONE_TS, dtype=np.int64)
+        self.depth = np.full(n, np.inf)
+        policy = engine.policy
+        self.transit_floor = policy.transit_min_depth_m
+
+    # -- the quiet test -----------------------------------------------------------
+    def zone_depths(self, batch: FixBatch) -> FloatArray:
+        """Deepest any fix reaches into a zone of its device's orders (metres,
+        negative outside), prealert rings included; -inf without zones."""
+        n = len(batch.dev)
+        deepest = np.full(n, -np.inf)
+        known = batch.dev >= 0
+        dev = np.where(known, batch.dev, 0)
+        counts = np.where(known, self.zone_start[dev + 1] - self.zone_start[dev], 0)
+        if counts.sum() == 0:
+            return deepest
+        fix_of_pair = np.repeat(np.arange(n), counts)
+        first = np.repeat(self.zone_start[dev] - np.cumsum(counts) + counts, counts)
+        pair = np.arange(len(fix_of_pair)) + first
+        zones = self.zone_index[pair]
+        outside = self.engine.zones.signed_distance(zones, batch.xyz[fix_of_pair], self._exact)
+        depth = np.where(self.zone_exclusion[pair], -outside + self.zone_ring[pair], outside)
+        np.maximum.at(deepest, fix_of_pair, depth)
+        return deepest
+
+    @property
+    def _exact(self) -> float:
+        return float(self.zone_ring.max(initial=0.0)) + 5_000.0
+
+    def quiet(self, batch: FixBatch, depth: FloatArray) -> NDArray[np.bool_]:
+        """Which fixes the sequential path would provably leave without effect
+        on any episode; their groups also must hold no non-quiet message."""
+        engine = self.engine
+        devices = engine.devices
+        policy = engine.policy
+        n = len(batch.dev)
+        ok = (batch.dev >= 0) & ~batch.buffered
+        dev = np.where(ok, batch.dev, 0)
+        # order the batch by device, keeping message order inside each device
+        order = np.lexsort((np.arange(n), dev))
+        d_sorted = dev[order]
+        first_of_device = np.ones(n, dtype=bool)
+        first_of_device[1:] = d_sorted[1:] != d_sorted[:-1]
+        prev_seq = np.where(first_of_device, devices.seq_hi[d_sorted], np.roll(batch.seq[order], 1))
+        prev_ts = np.where(first_of_device, devices.last_ts[d_sorted], np.roll(batch.ts[order], 1))
+        prev_recv = np.where(
+            first_of_device, devices.last_recv[d_sorted], np.roll(batch.recv[order], 1)
+        )
+        newest_ts = devices.hist_ts[d_sorted, -1]
+        newest_xyz = devices.hist_xyz[d_sorted, -1]
+        newest_acc = devices.hist_acc[d_sorted, -1].astype(np.float64)
+        has_newest = newest_ts != NONE_TS
+        prev_xyz = np.where(
+            first_of_device[:, None], newest_xyz, np.roll(batch.xyz[order], 1, axis=0)
+        )
+        stored_acc = batch.acc[order].astype(np.float32).astype(np.float64)  # as history keeps it
+        prev_acc = np.where(first_of_device, newest_acc, np.roll(stored_acc, 1))
+        has_prev = np.where(first_of_device, has_newest, True)
+        prev_depth = np.where(
+            first_of_device,
+            np.where(self.depth_ts[d_sorted] == newest_ts, self.depth[d_sorted], np.nan),
+            np.roll(depth[order], 1),
+        )
+        # the segment before prev: for the transit bound (depth + length)
+        before_xyz = np.where(
+            first_of_device[:, None], devices.hist_xyz[d_sorted, -2], np.roll(prev_xyz, 1, axis=0)
+        )
+        has_before = np.where(
+            first_of_device, devices.hist_ts[d_sorted, -2] != NONE_TS, np.roll(has_prev, 1)
+        )
+        jump = np.where(has_prev, geodesic_distance(prev_xyz, batch.xyz[order]), 0.0)
+        seconds = np.maximum(batch.ts[order] - prev_ts, 1) / 1000
+        plausible = ~has_prev | (jump <= policy.jump_tolerance_m + batch.acc[order] + prev_acc)
+        plausible |= jump / seconds <= policy.max_speed_mps
+        before_len = np.where(has_before, geodesic_distance(before_xyz, prev_xyz), 0.0)
+        # a crossing on the segment before -> prev cannot reach transit depth
+        # when prev's depth plus that segment's length stays below it
+        reach = np.nan_to_num(prev_depth, nan=np.inf) + before_len
+        no_transit = ~has_before | (reach < self.transit_floor)
+        silence = engine.silence_deadline_floor(d_sorted, prev_recv)
+        batt = batch.batt[order]
+        q = (
+            ok[order]
+            & (batch.seq[order] == prev_seq + 1)
+            & (batch.ts[order] > prev_ts)
+            & (silence > batch.recv[order])
+            & ~engine.lost[d_sorted]
+            & plausible
+            & no_transit
+            & (depth[order] <= 0)
+            & (np.isnan(batt) | (batt > policy.battery_low_pct))
+        )
+        q &= self._contact_far(d_sorted, batch.xyz[order], jump + before_len)
+        q &= ~np.isin(d_sorted, np.fromiter(engine.suspect_devices(), np.int64))
+        out = np.zeros(n, dtype=bool)
+        out[order] = q
+        return out
+
+    def _contact_far(
+        self, dev: IntArray, xyz: FloatArray, travelled: FloatArray
+    ) -> NDArray[np.bool_]:
+        counts = self.contact_start[dev + 1] - self.contact_start[dev]
+        far = np.ones(len(dev), dtype=bool)
+        if counts.sum() == 0:
+            return far
+        fix_of_pair = np.repeat(np.arange(len(dev)), counts)
+        first = np.repeat(self.contact_start[dev] - np.cumsum(counts) + counts, counts)
+        pair = np.arange(len(fix_of_pair)) + first
+        other = self.contact_other[pair]
+        hist_ts = self.engine.devices.hist_ts[other]
+        hist_xyz = self.engine.devices.hist_xyz[other]
+        valid = hist_ts != NONE_TS
+        offsets = np.linalg.norm(hist_xyz - hist_xyz[:, -1:, :], axis=-1)
+        spread = np.where(valid, offsets, 0.0).max(axis=1)  # where interpolation may put it
+        # carried on along its last step for at most contact_extrapolate_s
+        step = np.linalg.norm(hist_xyz[:, -1] - hist_xyz[:, -2], axis=-1)
+        step_ms = np.maximum(hist_ts[:, -1] - hist_ts[:, -2], 1)
+        ahead_ms = self.engine.policy.contact_extrapolate_s * 1000
+        carried = np.where(valid[:, -2], step * ahead_ms / step_ms, 0.0)
+        gap = geodesic_distance(xyz[fix_of_pair], hist_xyz[:, -1])
+        margin = self.contact_reach[pair] + carried + spread + travelled[fix_of_pair] + 1.0
+        pair_far = ~valid[:, -1] | (gap > margin)
+        np.logical_and.at(far, fix_of_pair, pair_far)
+        return far
+
+    # -- bulk application -----------------------------------------------------------
+    def apply(self, batch: FixBatch, quiet: NDArray[np.bool_], depth: FloatArray) -> None:
+        """Apply quiet fixes: the same updates the sequential path would make."""
+        idx = np.flatnonzero(quiet)
+        if len(idx) == 0:
+            return
+        devices = self.engine.devices
+        dev = batch.dev[idx]
+        order = np.lexsort((idx, dev))
+        idx, dev = idx[order], dev[order]
+        rank = np.arange(len(idx)) - np.searchsorted(dev, dev, side="left")
+        window = SEQ_WINDOW_WORDS * 64
+        for r in range(int(rank.max()) + 1):
+            take = rank == r
+            i, d = idx[take], dev[take]
+            seq, ts = batch.seq[i], batch.ts[i]
+            word = (seq % window) >> 6
+            devices.seq_bits[d, word] |= np.left_shift(np.uint64(1), (seq & 63).astype(np.uint64))
+            devices.seq_hi[d] = seq
+            devices.last_ts[d] = ts
+            devices.last_recv[d] = np.maximum(devices.last_recv[d], batch.recv[i])
+            devices.hist_ts[d, :-1] = devices.hist_ts[d, 1:]
+            devices.hist_xyz[d, :-1] = devices.hist_xyz[d, 1:]
+            devices.hist_acc[d, :-1] = devices.hist_acc[d, 1:]
+            devices.hist_ts[d, -1] = ts
+            devices.hist_xyz[d, -1] = batch.xyz[i]
+            devices.hist_acc[d, -1] = batch.acc[i]
+            batt = batch.batt[i]
+            has_batt = ~np.isnan(batt)
+            devices.battery[d[has_batt]] = batt[has_batt]
+            self.depth_ts[d] = ts
+            self.depth[d] = depth[i]
+        self.engine.note_heard(dev, batch.recv[idx])
+
+    def remember_depths(self, batch: FixBatch, depth: FloatArray) -> None:
+        """After the sequential pass: the depth of each device's newest fix,
+        where that fix came in this batch."""
+        known = np.flatnonzero(batch.dev >= 0)
+        dev = batch.dev[known]
+        newest = self.engine.devices.hist_ts[dev, -1] == batch.ts[known]
+        self.depth_ts[dev[newest]] = batch.ts[known][newest]
+        self.depth[dev[newest]] = depth[known][newest]
+
+
+def _csr(rows: list[list[tuple]]) -> tuple[IntArray, list[tuple]]:  # type: ignore[type-arg]
+    start = np.zeros(len(rows) + 1, dtype=np.int64)
+    start[1:] = np.cumsum([len(r) for r in rows])
+    return start, [item for row in rows for item in row]
