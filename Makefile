@@ -21,7 +21,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy emon simulators
+	.venv/bin/mypy emon simulators benchmarks
 
 test: lint
 	$(PY) -m pytest

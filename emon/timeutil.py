@@ -6,7 +6,7 @@ millisecond written out is the millisecond read in.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Millis = int
 
@@ -27,9 +27,8 @@ def parse_ts(text: str) -> Millis:
 
 
 def to_millis(moment: datetime) -> Millis:
-    """Exact conversion: timedelta arithmetic, no float rounding."""
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    """Exact conversion (floor to the millisecond): timedelta arithmetic, no floats."""
+    return (moment - EPOCH) // ONE_MS
 
 
 def format_ts(ms: Millis) -> str:
@@ -44,3 +43,4 @@ def from_millis(ms: Millis) -> datetime:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,9 @@ from emon.engine.episode import Change, Episode, Evidence, Phase
 from emon.engine.fastpath import FastPath, FixBatch
 from emon.engine.orders_index import CompiledOrder, CompiledZone, OrderIndex
 from emon.engine.policy import Policy
-from emon.geofence.frame import FloatArray, geodesic_distance, to_ecef
+from emon.geofence.frame import FloatArray, point_distance, to_ecef
 from emon.geofence.zones import ZoneTable
+from emon.ingest.columns import decode_fixes, is_plain_fix
 from emon.ingest.messages import Ack, Decoder, Event, Fix
 from emon.ingest.rejections import RejectionLog
 from emon.orders import Order
@@ -89,6 +91,8 @@ class _Track:
     acc: float
     prev: tuple[Millis, FloatArray, float] | None
     late: bool
+    #: signed distance to each zone (by table index), measured for the batch
+    outside: dict[int, float] = field(default_factory=dict)
     #: The segment before ``prev``, once this fix has confirmed ``prev`` as no
     #: lone outlier: only such a segment may reveal a crossing between fixes.
     segment: tuple[tuple[Millis, FloatArray, float], tuple[Millis, FloatArray, float]] | None = None
@@ -120,7 +124,7 @@ class Engine:
         self._out: list[dict[str, Any]] = []
         self._event_seqs: dict[int, set[int]] = {}
         self._power_off: dict[int, Millis] = {}
-        self._suspects: dict[int, tuple[Fix, FloatArray, float]] = {}
+        self._suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]] = {}
         silence = np.full(len(self.devices), np.iinfo(np.int64).max, dtype=np.int64)
         watch_from = np.full(len(self.devices), np.iinfo(np.int64).max, dtype=np.int64)
         for dev, roles in enumerate(self.index.roles):
@@ -143,9 +147,7 @@ class Engine:
     # -- public API ------------------------------------------------------------
     def advance(self, now: Millis) -> list[dict[str, Any]]:
         """Move the clock to ``now``, firing every timer due by then."""
-        if now > self.clock:
-            self._fire_timers(now)
-            self.clock = now
+        self._tick(now)
         return self._drain()
 
     def handle(self, recv: Millis, topic: str, payload: bytes) -> list[dict[str, Any]]:
@@ -158,21 +160,15 @@ class Engine:
         bulk first (``fastpath``); the rest are applied one message at a time,
         with timers fired at each reception time.
         """
-        decoded = [self.decoder.decode(m.recv, m.topic, m.payload) for m in messages]
-        fixes: list[Fix] = []
-        recvs: list[Millis] = []
+        batch, others = self._decode(messages)
         hot_groups: set[int] = set(self._busy_groups)
-        for message, items in zip(messages, decoded, strict=True):
+        for items in others.values():
             for item in items:
-                if isinstance(item, Fix):
-                    fixes.append(item)
-                    recvs.append(message.recv)
-                elif isinstance(item, Event) and item.device_id in self.devices.index:
+                if isinstance(item, Event) and item.device_id in self.devices.index:
                     hot_groups.add(int(self.fast.group[self.devices.index[item.device_id]]))
-        batch = self._fix_batch(fixes, recvs)
-        quiet = np.zeros(len(fixes), dtype=bool)
-        depth = self.fast.zone_depths(batch) if self.use_fast_path else None
-        if depth is not None:
+        quiet = np.zeros(len(batch.dev), dtype=bool)
+        depth = self.fast.zone_depths(batch)
+        if self.use_fast_path:
             quiet = self.fast.quiet(batch, depth)
             known = batch.dev >= 0
             groups = self.fast.group[np.where(known, batch.dev, 0)]
@@ -181,48 +177,104 @@ class Engine:
             self.fast.apply(batch, quiet, depth)
             self.stats["fixes"] += int(quiet.sum())
             self.stats["fast_fixes"] += int(quiet.sum())
-        cursor = 0
+        self.stats["messages"] += len(messages)
+        # quiet fixes are applied; timers need firing only before messages
+        # with sequential work, and at the end
+        slow_fixes: dict[int, list[int]] = {}
+        for k in np.flatnonzero(~quiet).tolist():
+            slow_fixes.setdefault(int(batch.message[k]), []).append(k)
         touched: set[int] = set()
-        for message, items in zip(messages, decoded, strict=True):
-            self.stats["messages"] += 1
-            if message.recv > self.clock:
-                self._fire_timers(message.recv)
-                self.clock = message.recv
-            slow: list[tuple[Fix, FloatArray]] = []
-            for item in items:
-                if isinstance(item, Fix):
-                    if not quiet[cursor]:
-                        slow.append((item, batch.xyz[cursor]))
-                        touched.add(int(batch.dev[cursor]))
-                    cursor += 1
-                elif isinstance(item, Event):
+        for i in sorted(slow_fixes.keys() | others.keys()):
+            message = messages[i]
+            self._tick(message.recv)
+            for item in others.get(i, ()):
+                if isinstance(item, Event):
                     self._on_event(message, item)
                     touched.add(self.devices.index.get(item.device_id, -1))
                 elif isinstance(item, Ack):
                     self.stats["acks"] += 1
-            if slow:
-                self._on_fixes(message, slow)
-        if depth is not None:
-            self.fast.remember_depths(batch, depth)
+            fixes = slow_fixes.get(i)
+            if fixes:
+                touched.update(int(batch.dev[k]) for k in fixes)
+                self._on_fixes(
+                    message, [(batch.fix(k), batch.xyz[k], batch.outside(k)) for k in fixes]
+                )
+        if messages:
+            self._tick(max(m.recv for m in messages))
+        self.fast.remember_depths(batch, depth)
         self._update_busy(touched)
         return self._drain()
 
-    def _fix_batch(self, fixes: list[Fix], recvs: list[Millis]) -> FixBatch:
-        n = len(fixes)
-        index = self.devices.index
-        lat = np.fromiter((f.lat for f in fixes), float, n)
-        lon = np.fromiter((f.lon for f in fixes), float, n)
-        default = self.policy.default_accuracy_m
-        return FixBatch(
-            dev=np.fromiter((index.get(f.device_id, -1) for f in fixes), np.int64, n),
-            seq=np.fromiter((f.seq for f in fixes), np.int64, n),
-            ts=np.fromiter((f.ts for f in fixes), np.int64, n),
-            recv=np.array(recvs, dtype=np.int64),
-            xyz=to_ecef(lat, lon) if n else np.empty((0, 3)),
-            acc=np.fromiter((default if f.acc is None else f.acc for f in fixes), float, n),
-            batt=np.fromiter((np.nan if f.batt is None else f.batt for f in fixes), float, n),
-            buffered=np.fromiter((f.buffered for f in fixes), bool, n),
+    def _tick(self, now: Millis) -> None:
+        if now > self.clock:
+            self._fire_timers(now)
+            self.clock = now
+
+    def _decode(
+        self, messages: Sequence[Message]
+    ) -> tuple[FixBatch, dict[int, list[Fix | Event | Ack]]]:
+        """Plain fix messages column-wise; every other message through the
+        reference decoder. Returns the fixes in message order, and the other
+        messages' items (their fixes included in the batch)."""
+        plain = [i for i, m in enumerate(messages) if is_plain_fix(m.topic, m.payload)]
+        plain_set = set(plain)
+        columns = decode_fixes(
+            self.decoder,
+            plain,
+            [messages[i].recv for i in plain],
+            [messages[i].topic for i in plain],
+            [messages[i].payload for i in plain],
         )
+        others = {
+            i: self.decoder.decode(m.recv, m.topic, m.payload)
+            for i, m in enumerate(messages)
+            if i not in plain_set
+        }
+        extra = [(i, f) for i, items in others.items() for f in items if isinstance(f, Fix)]
+        n_extra = len(extra)
+        message = np.concatenate(
+            [columns.message, np.fromiter((i for i, _ in extra), np.int64, n_extra)]
+        )
+        order = np.argsort(message, kind="stable")
+        device_ids = columns.device_id + [f.device_id for _, f in extra]
+
+        def merged(values: NDArray[Any], attr: str, dtype: Any) -> NDArray[Any]:
+            more = np.fromiter(
+                (np.nan if getattr(f, attr) is None else getattr(f, attr) for _, f in extra),
+                dtype,
+                n_extra,
+            )
+            return np.concatenate([values, more])[order]
+
+        lat = merged(columns.lat, "lat", np.float64)
+        lon = merged(columns.lon, "lon", np.float64)
+        acc = merged(columns.acc, "acc", np.float64)
+        index = self.devices.index
+        ids = [device_ids[k] for k in order.tolist()]
+        recv_of = np.fromiter((m.recv for m in messages), np.int64, len(messages))
+        batch = FixBatch(
+            message=message[order],
+            device_id=ids,
+            dev=np.fromiter((index.get(d, -1) for d in ids), np.int64, len(ids)),
+            seq=merged(columns.seq, "seq", np.int64),
+            ts=merged(columns.ts, "ts", np.int64),
+            recv=recv_of[message[order]] if len(message) else np.empty(0, np.int64),
+            lat=lat,
+            lon=lon,
+            xyz=to_ecef(lat, lon) if len(lat) else np.empty((0, 3)),
+            acc_given=acc,
+            acc=np.where(np.isnan(acc), self.policy.default_accuracy_m, acc),
+            batt=merged(columns.batt, "batt", np.float64),
+            buffered=np.concatenate(
+                [
+                    np.zeros(len(columns.message), bool),
+                    np.fromiter((f.buffered for _, f in extra), bool, n_extra),
+                ]
+            )[order],
+        )
+        return batch, {
+            i: [x for x in items if not isinstance(x, Fix)] for i, items in others.items()
+        }
 
     def _update_busy(self, devices: set[int]) -> None:
         """Recompute, for the orders that took the sequential path, whether an
@@ -265,7 +317,9 @@ class Engine:
         return [e.alert for e in self.episodes.values() if e.alert and e.alert.ended_at is None]
 
     # -- fixes ------------------------------------------------------------------
-    def _on_fixes(self, message: Message, batch: list[tuple[Fix, FloatArray]]) -> None:
+    def _on_fixes(
+        self, message: Message, batch: list[tuple[Fix, FloatArray, dict[int, float]]]
+    ) -> None:
         dev = self.devices.index.get(batch[0][0].device_id)
         if dev is None:
             self.rejections.reject(
@@ -277,25 +331,25 @@ class Engine:
             )
             return
         fresh = []
-        for fix, xyz in batch:
+        for fix, xyz, outside in batch:
             if self.devices.seen_before(dev, fix.seq):
                 self.rejections.reject(
                     message.recv, message.topic, "duplicate", f"seq {fix.seq}", message.payload
                 )
             else:
-                fresh.append((fix, xyz))
+                fresh.append((fix, xyz, outside))
         if not fresh:
             return
         self.stats["fixes"] += len(fresh)
         self._heard_from(dev)
-        fresh.sort(key=lambda pair: pair[0].ts)
+        fresh.sort(key=lambda item: item[0].ts)
         last_ts = int(self.devices.last_ts[dev])
-        historic = [(f, x) for f, x in fresh if f.ts <= last_ts]
+        historic = [(f, x) for f, x, _ in fresh if f.ts <= last_ts]
         if historic:
             self._historic_fixes(dev, historic)
-        for fix, xyz in fresh:
+        for fix, xyz, outside in fresh:
             if fix.ts > last_ts:
-                self._live_fix(dev, fix, xyz)
+                self._live_fix(dev, fix, xyz, outside)
 
     def _heard_from(self, dev: int) -> None:
         self.devices.last_recv[dev] = max(int(self.devices.last_recv[dev]), self.clock)
@@ -307,7 +361,7 @@ class Engine:
                 key = (role.order.index, "signal_lost", self.devices.ids[dev])
                 self._end(key, self.clock)
 
-    def _live_fix(self, dev: int, fix: Fix, xyz: FloatArray) -> None:
+    def _live_fix(self, dev: int, fix: Fix, xyz: FloatArray, outside: dict[int, float]) -> None:
         devices = self.devices
         devices.last_ts[dev] = fix.ts
         self._battery(dev, fix)
@@ -318,12 +372,12 @@ class Engine:
             if suspect is None or not self._plausible(
                 (suspect[0].ts, suspect[1], suspect[2]), fix.ts, xyz, acc
             ):
-                self._suspects[dev] = (fix, xyz, acc)
+                self._suspects[dev] = (fix, xyz, acc, outside)
                 return
             # the next fix agrees with the suspect: the device really moved there
-            self._accept(dev, suspect[0], suspect[1], suspect[2], None)
+            self._accept(dev, suspect[0], suspect[1], suspect[2], None, suspect[3])
             prev = devices.newest(dev)
-        self._accept(dev, fix, xyz, acc, prev)
+        self._accept(dev, fix, xyz, acc, prev, outside)
 
     def _accept(
         self,
@@ -332,11 +386,12 @@ class Engine:
         xyz: FloatArray,
         acc: float,
         prev: tuple[Millis, FloatArray, float] | None,
+        outside: dict[int, float],
     ) -> None:
         devices = self.devices
         devices.remember(dev, fix.ts, xyz, acc)
         late = fix.buffered or self.clock - fix.ts > self.policy.late_after_s * 1000
-        track = _Track(fix, dev, xyz, acc, prev, late)
+        track = _Track(fix, dev, xyz, acc, prev, late, outside=outside)
         if prev is not None:
             track.segment = self._confirmed_segment(devices.before(dev, prev[0]), track)
         self._end_shielding(dev, fix.ts, acc)
@@ -346,7 +401,7 @@ class Engine:
         self, prev: tuple[Millis, FloatArray, float], ts: Millis, xyz: FloatArray, acc: float
     ) -> bool:
         prev_ts, prev_xyz, prev_acc = prev
-        jump = float(geodesic_distance(prev_xyz, xyz))
+        jump = point_distance(prev_xyz, xyz)
         if jump <= self.policy.jump_tolerance_m + acc + prev_acc:
             return True
         seconds = max(ts - prev_ts, 1) / 1000
@@ -365,7 +420,8 @@ class Engine:
             return None
         onward = track.xyz - prev[1]
         near = self.policy.jump_tolerance_m + track.acc + prev[2]
-        if float(np.linalg.norm(onward)) > near and float(onward @ (prev[1] - before[1])) <= 0:
+        moved_on = float(onward @ (prev[1] - before[1])) > 0
+        if point_distance(track.xyz, prev[1]) > near and not moved_on:
             return None
         return before, prev
 
@@ -426,7 +482,9 @@ class Engine:
             for key in (violation_key, prealert_key):
                 self._stop(key, since, episodes)
             return
-        outside = self._signed_distance(zone, track.xyz)
+        outside = track.outside.get(zone.table_index)
+        if outside is None:
+            outside = self._signed_distance(zone, track.xyz)
         depth = -outside if zone.exclusion else outside
 
         def prev_depth(offset: float) -> float | None:
@@ -482,11 +540,18 @@ class Engine:
             return
         (t0, a, acc0), (t1, b, acc1) = track.segment
         need = self.policy.transit_min_depth_m + self.policy.margin(max(acc0, acc1))
+        here = track.outside.get(zone.table_index)
+        if here is not None:
+            # depth is 1-Lipschitz: nothing on A-B lies deeper than C's depth
+            # plus the way back to it
+            reach = (-here if zone.exclusion else here) + point_distance(b, track.xyz)
+            if reach + point_distance(a, b) < need:
+                return
         corners = self.zones.signed_distance(
             np.full(3, zone.table_index), np.stack([a, b, track.xyz])
         )
         depth_a, depth_b, depth_c = -corners if zone.exclusion else corners
-        length = float(geodesic_distance(a, b))
+        length = point_distance(a, b)
         # depth is 1-Lipschitz along the segment: it cannot get deeper than this
         if depth_a > 0 or depth_c > 0 or (depth_a + depth_b + length) / 2 < need:
             return
@@ -516,7 +581,7 @@ class Engine:
         """Depth into the zone every ~10 m along a timed polyline."""
         times, points = [], []
         for (t0, p0), (t1, p1) in itertools.pairwise(vertices):
-            length = float(geodesic_distance(p0, p1))
+            length = point_distance(p0, p1)
             u = np.linspace(0.0, 1.0, max(2, min(500, int(length / SEGMENT_STEP_M) + 1)))
             times.append(t0 + (t1 - t0) * u)
             points.append(p0 * (1 - u[:, None]) + p1 * u[:, None])
@@ -592,12 +657,12 @@ class Engine:
         there = self._other_at(other, track.fix.ts)
         if there is None:
             return
-        distance = float(geodesic_distance(track.xyz, there[0]))
+        distance = point_distance(track.xyz, there[0])
         prev_distance = None
         if track.prev is not None and self._segment_usable(track):
             before = self._other_at(other, track.prev[0])
             if before is not None:
-                prev_distance = float(geodesic_distance(track.prev[1], before[0]))
+                prev_distance = point_distance(track.prev[1], before[0])
         victim_id = self.devices.ids[victim]
         margin = track.acc + there[1]
         limits = [("contact_violation", ban.distance_m), ("contact_prealert", ban.prealert_m)]
@@ -645,7 +710,7 @@ class Engine:
         if other0 is None or other1 is None:
             return
         gap0, gap1 = start - other0[0], end - other1[0]
-        if min(float(np.linalg.norm(gap0)), float(np.linalg.norm(gap1))) < limit:
+        if min(math.hypot(*gap0), math.hypot(*gap1)) < limit:
             return  # an endpoint itself was close: the fixes speak for themselves
         closest = _closest_approach(gap0, gap1)
         margin = self.policy.margin(max(acc0, acc1) + max(other0[1], other1[1]))

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from emon.engine.devices import NONE_TS, SEQ_WINDOW_WORDS
 from emon.geofence.frame import FloatArray, geodesic_distance
+from emon.ingest.messages import Fix
 
 if TYPE_CHECKING:
     from emon.engine.core import Engine
@@ -34,14 +35,45 @@ IntArray = NDArray[np.int64]
 class FixBatch:
     """The fixes of one micro-batch as arrays, in message order."""
 
+    message: IntArray  # index of the message in the batch
+    device_id: list[str]
     dev: IntArray  # -1 for unknown devices
     seq: IntArray
     ts: IntArray
     recv: IntArray
+    lat: FloatArray
+    lon: FloatArray
     xyz: FloatArray
-    acc: FloatArray
+    acc_given: FloatArray  # NaN when absent
+    acc: FloatArray  # the policy's default where absent
     batt: FloatArray  # NaN when absent
     buffered: NDArray[np.bool_]
+    pair_start: IntArray | None = None  # fix k's zone distances: pair_start[k]:[k + 1]
+    pair_zone: NDArray[np.intp] | None = None
+    pair_outside: FloatArray | None = None
+
+    def outside(self, k: int) -> dict[int, float]:
+        """Signed distance of fix k to each zone of its device's orders."""
+        if self.pair_start is None or self.pair_zone is None or self.pair_outside is None:
+            return {}
+        lo, hi = int(self.pair_start[k]), int(self.pair_start[k + 1])
+        return dict(
+            zip(self.pair_zone[lo:hi].tolist(), self.pair_outside[lo:hi].tolist(), strict=True)
+        )
+
+    def fix(self, k: int) -> Fix:
+        """One fix as the sequential path takes it."""
+        acc, batt = float(self.acc_given[k]), float(self.batt[k])
+        return Fix(
+            self.device_id[k],
+            int(self.seq[k]),
+            int(self.ts[k]),
+            float(self.lat[k]),
+            float(self.lon[k]),
+            None if acc != acc else acc,
+            None if batt != batt else batt,
+            bool(self.buffered[k]),
+        )
 
 
 class FastPath:
@@ -86,7 +118,11 @@ class FastPath:
     # -- the quiet test -----------------------------------------------------------
     def zone_depths(self, batch: FixBatch) -> FloatArray:
         """Deepest any fix reaches into a zone of its device's orders (metres,
-        negative outside), prealert rings included; -inf without zones."""
+        negative outside), prealert rings included; -inf without zones.
+
+        Also keeps each (fix, zone) signed distance in ``batch.outside`` for
+        the sequential path, so that it measures nothing twice.
+        """
         n = len(batch.dev)
         deepest = np.full(n, -np.inf)
         known = batch.dev >= 0
@@ -98,14 +134,13 @@ class FastPath:
         first = np.repeat(self.zone_start[dev] - np.cumsum(counts) + counts, counts)
         pair = np.arange(len(fix_of_pair)) + first
         zones = self.zone_index[pair]
-        outside = self.engine.zones.signed_distance(zones, batch.xyz[fix_of_pair], self._exact)
+        outside = self.engine.zones.signed_distance(zones, batch.xyz[fix_of_pair])
         depth = np.where(self.zone_exclusion[pair], -outside + self.zone_ring[pair], outside)
         np.maximum.at(deepest, fix_of_pair, depth)
+        batch.pair_start = np.concatenate([[0], np.cumsum(counts)])
+        batch.pair_zone = zones
+        batch.pair_outside = outside
         return deepest
-
-    @property
-    def _exact(self) -> float:
-        return float(self.zone_ring.max(initial=0.0)) + 5_000.0
 
     def quiet(self, batch: FixBatch, depth: FloatArray) -> NDArray[np.bool_]:
         """Which fixes the sequential path would provably leave without effect

@@ -12,6 +12,8 @@ one pyproj transformer per zone.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -43,6 +45,12 @@ def chord_to_geodesic(chord: FloatArray) -> FloatArray:
 def geodesic_distance(a: FloatArray, b: FloatArray) -> FloatArray:
     """Distance in metres between ECEF points (broadcasting)."""
     return chord_to_geodesic(np.linalg.norm(a - b, axis=-1))
+
+
+def point_distance(a: FloatArray, b: FloatArray) -> float:
+    """``geodesic_distance`` for one pair, without numpy's per-call overhead."""
+    chord = math.dist(a, b)
+    return chord + chord**3 / (24.0 * MEAN_RADIUS**2)
 
 
 class LocalFrame:

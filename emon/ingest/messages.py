@@ -7,8 +7,9 @@ validated JSON decode measured for this workload).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from math import inf as INF
+from math import isfinite
 from typing import Literal
 
 import msgspec
@@ -250,17 +251,15 @@ class Decoder:
     def _position_ok(
         self, recv: Millis, topic: str, lat: float, lon: float, acc: float | None, payload: bytes
     ) -> bool:
-        values = (lat, lon) if acc is None else (lat, lon, acc)
-        if not all(math.isfinite(v) for v in values):
+        if -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 and (acc is None or 0.0 <= acc < INF):
+            return True  # NaN fails every comparison, so it lands below
+        if not (isfinite(lat) and isfinite(lon) and (acc is None or isfinite(acc))):
             self._reject(recv, topic, "non_finite", f"lat={lat} lon={lon} acc={acc}", payload)
-            return False
-        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-            self._reject(recv, topic, "coordinates_out_of_range", f"lat={lat} lon={lon}", payload)
-            return False
-        if acc is not None and acc < 0:
+        elif acc is not None and acc < 0:
             self._reject(recv, topic, "negative_accuracy", str(acc), payload)
-            return False
-        return True
+        else:
+            self._reject(recv, topic, "coordinates_out_of_range", f"lat={lat} lon={lon}", payload)
+        return False
 
     def _reject_schema(
         self, recv: Millis, topic: str, exc: msgspec.ValidationError, payload: bytes
