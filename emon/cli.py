@@ -41,7 +41,49 @@ def build_parser() -> argparse.ArgumentParser:
         type=_timestamp,
         help="run the clock on to this RFC 3339 time after the last line, firing timers",
     )
+    validate = commands.add_parser(
+        "validate",
+        help="check whether an order is enforceable, and what would be",
+        description=(
+            "Check a proposed order against the guidelines for electronic monitoring "
+            "(1,000 m around the victim's address, 1,000 m clearance for the offender's "
+            "residence, zones wide enough for GPS, schedules that can be kept, ...). Prints a "
+            "report with findings and suggested enforceable geometry. Exit status: 0 "
+            "enforceable, 1 not enforceable, 2 file unusable."
+        ),
+    )
+    validate.add_argument("order", type=Path, help="the order as JSON (one object)")
+    validate.add_argument("--lang", choices=("en", "nl"), default="en", help="message language")
+    validate.add_argument(
+        "--format", choices=("json", "text"), default="json", help="JSON report or plain text"
+    )
     return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from emon.geofence.report_text import as_text
+    from emon.geofence.validation import validate
+    from emon.orders import OrderFormatError
+
+    try:
+        data = msgspec.json.decode(args.order.read_bytes())
+        report = validate(data, lang=args.lang)
+    except OSError as exc:
+        print(f"emon validate: cannot read {args.order}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except msgspec.DecodeError as exc:
+        print(f"emon validate: {args.order} is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    except OrderFormatError as exc:
+        print(f"emon validate: {args.order}: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "text":
+        print(as_text(report, args.lang))
+    else:
+        print(msgspec.json.format(msgspec.json.encode(report.to_json())).decode())
+    return 0 if report.enforceable else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print_summary(engine, report)
         return 0
+    if args.command == "validate":
+        return _validate(args)
     parser.error(f"unknown command {args.command}")
     return 2
 
