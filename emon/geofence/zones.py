@@ -24,7 +24,6 @@ from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic, to_ec
 #: zone's bounding circle; beyond it a cheap lower bound is returned. Callers
 #: that need less (the engine's rules end a few km out) pass their own.
 FAR_M = 20_000.0
-CIRCLE_QUAD_SEGS = 64
 
 
 class GeometryError(ValueError):
@@ -36,7 +35,7 @@ class ZoneShape:
     """One zone's geometry in its own metric frame."""
 
     frame: LocalFrame
-    plane: shapely.Geometry  # polygon(s) in frame metres; circles as fine polygons
+    plane: shapely.Geometry  # polygon(s) in frame metres; a circle's centre point
     radius_m: float | None  # set for circles: exact distance from the centre
     reach_m: float  # radius of a circle around the frame origin holding the whole zone
 
@@ -58,8 +57,8 @@ def compile_shape(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape
             raise GeometryError("a Point zone needs a positive radius_m")
         lon, lat = float(coords[0, 0]), float(coords[0, 1])
         frame = LocalFrame(lat, lon)
-        plane = shapely.buffer(shapely.Point(0.0, 0.0), radius_m, quad_segs=CIRCLE_QUAD_SEGS)
-        return ZoneShape(frame, plane, float(radius_m), float(radius_m))
+        # a circle is measured exactly from its centre: no polygon to keep
+        return ZoneShape(frame, shapely.Point(0.0, 0.0), float(radius_m), float(radius_m))
     if kind not in ("Polygon", "MultiPolygon"):
         raise GeometryError(f"zone geometry must be Point, Polygon or MultiPolygon, not {kind}")
     centre = lonlat.envelope.centroid

@@ -9,6 +9,7 @@ other topic), so a fix is accepted or rejected the same way on either road.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
 import msgspec
 import numpy as np
@@ -48,6 +49,30 @@ def decode_fixes(
     decoder: Decoder, indices: list[int], recvs: list[int], topics: list[str], payloads: list[bytes]
 ) -> FixColumns:
     """Decode plain fix messages (see ``is_plain_fix``); rejections are logged."""
+    whole = _decode_together(payloads)
+    if whole is not None:
+        keep, raws = list(range(len(payloads))), whole
+    else:
+        keep, raws = _decode_one_by_one(decoder, recvs, topics, payloads)
+    return _check(decoder, indices, recvs, topics, payloads, keep, raws)
+
+
+def _decode_together(payloads: list[bytes]) -> list[_FixPayload] | None:
+    """All payloads in one C call, as JSON lines; None unless every payload
+    is one valid fix (then each is decoded one by one, to name the bad one).
+    A payload with a newline of its own could span lines: it takes the slow road."""
+    if not payloads or any(b"\n" in p for p in payloads):
+        return None
+    try:
+        raws = _decoder.decode_lines(b"\n".join(payloads))
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return raws if len(raws) == len(payloads) else None
+
+
+def _decode_one_by_one(
+    decoder: Decoder, recvs: list[int], topics: list[str], payloads: list[bytes]
+) -> tuple[list[int], list[_FixPayload]]:
     keep: list[int] = []
     raws: list[_FixPayload] = []
     for k, payload in enumerate(payloads):
@@ -58,51 +83,71 @@ def decode_fixes(
             decoder._reject_schema(recvs[k], topics[k], exc, payload)
         except msgspec.DecodeError as exc:
             decoder._reject(recvs[k], topics[k], "invalid_json", str(exc), payload)
+    return keep, raws
+
+
+def _check(
+    decoder: Decoder,
+    indices: list[int],
+    recvs: list[int],
+    topics: list[str],
+    payloads: list[bytes],
+    keep: list[int],
+    raws: list[_FixPayload],
+) -> FixColumns:
+    """Range, time and device checks over the whole batch at once."""
     n = len(raws)
-    lat = np.fromiter((r.lat for r in raws), np.float64, n)
-    lon = np.fromiter((r.lon for r in raws), np.float64, n)
-    acc = np.fromiter((np.nan if r.acc is None else r.acc for r in raws), np.float64, n)
-    has_acc = np.fromiter((r.acc is not None for r in raws), bool, n)
-    recv = np.fromiter((recvs[k] for k in keep), np.int64, n)
-    ts = _timestamps([r.ts for r in raws])
-    good = (
-        (np.abs(lat) <= 90.0) & (np.abs(lon) <= 180.0) & (~has_acc | ((acc >= 0) & (acc < np.inf)))
-    )
+    numbers = np.array(list(map(_NUMBERS, raws)), dtype=np.float64).reshape(n, 4)  # None: NaN
+    lat, lon, acc, batt = numbers.T
+    seq = np.fromiter(map(_SEQ, raws), np.int64, n)
+    recv = np.array(recvs, dtype=np.int64)[keep] if n else np.empty(0, np.int64)
+    ts = _timestamps(list(map(_TS, raws)))
+    with np.errstate(invalid="ignore"):
+        good = (np.abs(lat) <= 90.0) & (np.abs(lon) <= 180.0)
+        good &= np.isnan(acc) | ((acc >= 0) & (acc < np.inf))
+    good &= np.isfinite(lat) & np.isfinite(lon)
     good &= ts != _BAD_TS
     good &= ts <= recv + decoder.future_skew_ms
-    for j, raw in enumerate(raws):
-        if raw.device_id is not None:
-            good[j] &= raw.device_id == topics[keep[j]][len(FIX_PREFIX) :]
+    named = [j for j, d in enumerate(map(_DEVICE, raws)) if d is not None]
+    for j in named:
+        good[j] &= raws[j].device_id == topics[keep[j]][len(FIX_PREFIX) :]
     for bad in np.flatnonzero(~good).tolist():
         k = keep[bad]
         _reject_like_reference(decoder, recvs[k], topics[k], payloads[k])
     ok = np.flatnonzero(good)
+    kept = np.array(keep, dtype=np.int64)[ok] if n else np.empty(0, np.int64)
     return FixColumns(
-        message=np.array([indices[keep[j]] for j in ok], dtype=np.int64),
-        device_id=[topics[keep[j]][len(FIX_PREFIX) :] for j in ok],
-        seq=np.fromiter((raws[j].seq for j in ok), np.int64, len(ok)),
+        message=np.array(indices, dtype=np.int64)[kept] if len(kept) else kept,
+        device_id=[topics[k][len(FIX_PREFIX) :] for k in kept.tolist()],
+        seq=seq[ok],
         ts=ts[ok],
         lat=lat[ok],
         lon=lon[ok],
         acc=acc[ok],
-        batt=np.fromiter(
-            (np.nan if raws[j].batt is None else raws[j].batt for j in ok), float, len(ok)
-        ),
+        batt=batt[ok],
     )
 
 
+_NUMBERS = attrgetter("lat", "lon", "acc", "batt")
+_SEQ = attrgetter("seq")
+_TS = attrgetter("ts")
+_DEVICE = attrgetter("device_id")
 _BAD_TS = np.iinfo(np.int64).min
 
 
 def _timestamps(texts: list[str]) -> NDArray[np.int64]:
     """RFC 3339 to epoch ms; numpy for the canonical ``...Z`` shape, the
     reference parser for anything else; _BAD_TS where unreadable."""
-    canonical = all(len(t) in (20, 24) and t[10] == "T" and t[-1] == "Z" for t in texts)
-    if canonical:
-        try:
-            return np.array([t[:-1] for t in texts], dtype="datetime64[ms]").astype(np.int64)
-        except ValueError:
-            pass
+    if texts:
+        text = np.array(texts)
+        length = np.char.str_len(text)
+        canonical = ((length == 20) | (length == 24)) & np.char.endswith(text, "Z")
+        canonical &= np.char.find(text, "T") == 10
+        if canonical.all():
+            try:
+                return np.char.rstrip(text, "Z").astype("datetime64[ms]").astype(np.int64)
+            except ValueError:
+                pass
     out = np.empty(len(texts), dtype=np.int64)
     for i, text in enumerate(texts):
         try:
