@@ -139,13 +139,13 @@ def _timestamps(texts: list[str]) -> NDArray[np.int64]:
     """RFC 3339 to epoch ms; numpy for the canonical ``...Z`` shape, the
     reference parser for anything else; _BAD_TS where unreadable."""
     if texts:
-        text = np.array(texts)
-        length = np.char.str_len(text)
-        canonical = ((length == 20) | (length == 24)) & np.char.endswith(text, "Z")
-        canonical &= np.char.find(text, "T") == 10
+        strings = np.array(texts)
+        length = np.char.str_len(strings)
+        canonical = ((length == 20) | (length == 24)) & np.char.endswith(strings, "Z")
+        canonical &= np.char.find(strings, "T") == 10
         if canonical.all():
             try:
-                return np.char.rstrip(text, "Z").astype("datetime64[ms]").astype(np.int64)
+                return np.char.rstrip(strings, "Z").astype("datetime64[ms]").astype(np.int64)
             except ValueError:
                 pass
     out = np.empty(len(texts), dtype=np.int64)
