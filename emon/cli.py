@@ -57,7 +57,37 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--format", choices=("json", "text"), default="json", help="JSON report or plain text"
     )
+    batch = commands.add_parser(
+        "validate-batch",
+        help="validate many proposed orders from a GeoJSON or GeoPackage file",
+        description=(
+            "Validate proposed orders from a GIS file (one feature per zone, grouped by an "
+            "order_id column; see the README for the columns). Writes report.csv (one row per "
+            "finding) and suggestions.geojson (suggested enforceable geometry) to --out. Exit "
+            "status: 0 all enforceable, 1 some not, 2 file unusable."
+        ),
+    )
+    batch.add_argument("input", type=Path, help="GeoJSON FeatureCollection or GeoPackage")
+    batch.add_argument("--out", type=Path, default=Path("validation"), help="report folder")
+    batch.add_argument("--lang", choices=("en", "nl"), default="en", help="message language")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _validate_batch(args: argparse.Namespace) -> int:
+    from emon.geofence.batch import BatchInputError, validate_batch
+
+    try:
+        results = validate_batch(args.input, args.out, args.lang, progress=not args.quiet)
+    except BatchInputError as exc:
+        print(f"emon validate-batch: {exc}", file=sys.stderr)
+        return 2
+    good = sum(1 for _, r in results if not isinstance(r, str) and r.enforceable)
+    print(
+        f"{good} of {len(results)} orders enforceable; report in {args.out}/report.csv, "
+        f"suggested geometry in {args.out}/suggestions.geojson"
+    )
+    return 0 if good == len(results) else 1
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -101,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "validate":
         return _validate(args)
+    if args.command == "validate-batch":
+        return _validate_batch(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -34,6 +34,11 @@ class DeviceTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of live per-device state (the arrays), for capacity planning."""
+        return sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
+
     # -- duplicates ---------------------------------------------------------
     def seen_before(self, dev: int, seq: int) -> bool:
         """Mark (dev, seq) as seen; True when it already was.
