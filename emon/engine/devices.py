@@ -1,6 +1,6 @@
 """Per-device live state in flat numpy arrays: small, and ready for batch updates.
 
-About 0.9 KB a device: a short history of plausible fixes (for interpolating a
+About 450 bytes a device: a short history of plausible fixes (for interpolating a
 contact partner and for evaluating the segment since the last fix), a
 duplicate window over the message counter, and liveness.
 """
@@ -13,7 +13,7 @@ from emon.geofence.frame import FloatArray
 from emon.timeutil import Millis
 
 HISTORY = 8
-SEQ_WINDOW_WORDS = 64  # 4096 counters: a day and more of fixes at 30 s
+SEQ_WINDOW_WORDS = 16  # 1024 counters: 8.5 hours of fixes at 30 s
 NONE_TS = np.iinfo(np.int64).min
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emon.engine.devices import HISTORY, DeviceTable
+from emon.engine.devices import HISTORY, SEQ_WINDOW_WORDS, DeviceTable
 
 
 @given(st.lists(st.integers(0, 10_000), max_size=300))
@@ -15,7 +15,7 @@ def test_duplicates_are_exactly_the_repeats_within_the_window(seqs):
     seen: set[int] = set()
     for seq in seqs:
         hi = max(seen, default=-1)
-        within = seq > hi - 4096
+        within = seq > hi - SEQ_WINDOW_WORDS * 64
         assert table.seen_before(0, seq) == (seq in seen and within)
         seen.add(seq)
 
