@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: setup run test lint bench
+.PHONY: setup serve replay run test lint bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-run: $(STAMP)
+serve: $(STAMP)
+	.venv/bin/emon serve
+
+run: serve
+
+replay: $(STAMP)
 	.venv/bin/emon replay --orders examples/orders.json --stream examples/stream.jsonl \
 		--alerts alerts.jsonl --until 2026-11-28T13:00:00Z
 	@echo "alerts written to alerts.jsonl:"

@@ -57,6 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--format", choices=("json", "text"), default="json", help="JSON report or plain text"
     )
+    serve = commands.add_parser(
+        "serve",
+        help="run the live service (MQTT in and out, storage, HTTP API and console)",
+        description=(
+            "Run emon as a service. Without flags it starts an embedded MQTT broker and an "
+            "embedded SQLite database (emon.db in the working directory). Each flag also reads "
+            "from the environment: EMON_MQTT_URL, EMON_DATABASE_URL, EMON_HTTP. The admin bearer "
+            "token is EMON_ADMIN_TOKEN; without it a random one is written to ./emon-admin-token."
+        ),
+    )
+    serve.add_argument("--mqtt", help="broker URL, e.g. mqtt://127.0.0.1:1883 (default: embedded)")
+    serve.add_argument(
+        "--database", help="postgresql://user@host/db or sqlite:///path (default: ./emon.db)"
+    )
+    serve.add_argument("--http", help="HOST:PORT for the API and console (default 127.0.0.1:8080)")
+
     batch = commands.add_parser(
         "validate-batch",
         help="validate many proposed orders from a GeoJSON or GeoPackage file",
@@ -129,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print_summary(engine, report)
         return 0
+    if args.command == "serve":
+        from emon.service.main import run
+        from emon.service.settings import Settings
+
+        return run(Settings.from_args(args.mqtt, args.database, args.http))
     if args.command == "validate":
         return _validate(args)
     if args.command == "validate-batch":

@@ -34,6 +34,8 @@ from emon.orders import Order
 from emon.timeutil import Millis, format_ts
 
 EpisodeKey = tuple[int, str, str]  # (order index, alert type, subject)
+#: (device_id, seq, ts, recv, lat, lon, acc, batt)
+AcceptedFix = tuple[str, int, int, int, float, float, float | None, float | None]
 #: Episodes that a fix can move on; while one is under way its group takes the
 #: sequential path.
 FIX_DRIVEN = frozenset(
@@ -143,11 +145,68 @@ class Engine:
             self._group_orders.setdefault(c.group, []).append(c.index)
         self.use_fast_path = use_fast_path
         self.fast = FastPath(self)
+        #: accepted fixes since the last drain, when a store wants them
+        self.accepted: list[AcceptedFix] | None = None
 
     # -- public API ------------------------------------------------------------
     def advance(self, now: Millis) -> list[dict[str, Any]]:
         """Move the clock to ``now``, firing every timer due by then."""
         self._tick(now)
+        return self._drain()
+
+    def carry_over(self, old: Engine) -> list[dict[str, Any]]:
+        """Take over the live state of an engine built for an earlier set of
+        orders (an order registered, replaced or revoked). Positions, duplicate
+        windows, timers and episodes carry over by device and order id; the
+        open alerts of revoked orders, or of zones no longer in an order, end
+        now. Build this engine with ``start=old.clock``."""
+        self.clock = old.clock
+        self.stats = dict(old.stats)
+        self.rejections = old.rejections
+        self.decoder = old.decoder
+        self.accepted = old.accepted
+        names = (
+            "last_recv",
+            "last_ts",
+            "hist_ts",
+            "hist_xyz",
+            "hist_acc",
+            "seq_hi",
+            "seq_bits",
+            "battery",
+        )
+        for device_id, new in self.devices.index.items():
+            before = old.devices.index.get(device_id)
+            if before is None:
+                continue
+            for name in names:
+                getattr(self.devices, name)[new] = getattr(old.devices, name)[before]
+            self._lost[new] = old._lost[before]
+            self.fast.depth[new] = old.fast.depth[before]
+            self.fast.depth_ts[new] = old.fast.depth_ts[before]
+            if before in old._suspects:
+                self._suspects[new] = old._suspects[before]
+            if before in old._event_seqs:
+                self._event_seqs[new] = old._event_seqs[before]
+            if before in old._power_off:
+                self._power_off[new] = old._power_off[before]
+        now_index = {c.order.order_id: c for c in self.index.orders}
+        for (order_index, kind, subject), episode in old.episodes.items():
+            order = now_index.get(old.index.orders[order_index].order.order_id)
+            zone_ids = set() if order is None else {z.spec.zone_id for z in order.zones}
+            if order is None or (kind.startswith("zone") and subject not in zone_ids):
+                if episode.alert is not None and episode.alert.ended_at is None:
+                    self._close(episode.alert, self.clock)
+                continue
+            self.episodes[(order.index, kind, subject)] = episode
+        self._next_silence_check = self.clock
+        while (
+            self._expired < len(self._expiries) and self._expiries[self._expired][0] <= self.clock
+        ):
+            self._expired += 1
+        for order in self.index.orders:
+            if self.episodes.busy(order.index):
+                self._busy_groups.add(order.group)
         return self._drain()
 
     def handle(self, recv: Millis, topic: str, payload: bytes) -> list[dict[str, Any]]:
@@ -175,6 +234,8 @@ class Engine:
             hot_groups.update(np.unique(groups[known & ~quiet]).tolist())
             quiet &= ~np.isin(groups, np.fromiter(hot_groups, np.int64))
             self.fast.apply(batch, quiet, depth)
+            if self.accepted is not None:
+                self._record_quiet(batch, quiet)
             self.stats["fixes"] += int(quiet.sum())
             self.stats["fast_fixes"] += int(quiet.sum())
         self.stats["messages"] += len(messages)
@@ -204,6 +265,28 @@ class Engine:
         self.fast.remember_depths(batch, depth)
         self._update_busy(touched)
         return self._drain()
+
+    def _record_quiet(self, batch: FixBatch, quiet: NDArray[np.bool_]) -> None:
+        assert self.accepted is not None
+        for k in np.flatnonzero(quiet).tolist():
+            fix = batch.fix(k)
+            self.accepted.append(
+                (
+                    fix.device_id,
+                    fix.seq,
+                    fix.ts,
+                    int(batch.recv[k]),
+                    fix.lat,
+                    fix.lon,
+                    fix.acc,
+                    fix.batt,
+                )
+            )
+
+    def drain_accepted(self) -> list[AcceptedFix]:
+        """Fixes taken since the last call (for storage); empty unless enabled."""
+        out, self.accepted = self.accepted or [], ([] if self.accepted is not None else None)
+        return out
 
     def _tick(self, now: Millis) -> None:
         if now > self.clock:
@@ -341,6 +424,11 @@ class Engine:
         if not fresh:
             return
         self.stats["fixes"] += len(fresh)
+        if self.accepted is not None:
+            recv = self.clock
+            self.accepted.extend(
+                (f.device_id, f.seq, f.ts, recv, f.lat, f.lon, f.acc, f.batt) for f, _, _ in fresh
+            )
         self._heard_from(dev)
         fresh.sort(key=lambda item: item[0].ts)
         last_ts = int(self.devices.last_ts[dev])

@@ -121,3 +121,35 @@ def test_contact_ban_from_either_side_without_revealing_positions():
     violation = next(a for a in out if a["type"] == "contact_violation")
     assert violation["details"]["victim_device_id"] == "vd-0001"
     assert violation["device_id"] == "am-0001"
+
+
+def test_order_changes_carry_the_live_state_over():
+    """Registering another order must not forget where devices are or what is
+    under way; revoking one ends its open alerts."""
+    first = engine()
+    out = first.handle_batch([fix(i, T + i * 30_000, *at(1500 - i * 400)) for i in range(4)])
+    (raised,) = [a for a in out if a["type"] == "zone_violation"]
+    other = base_order((52.37, 4.89), order_id="OM-2")
+    other["offender"] = {"person_id": "P-2", "device_id": "am-0002"}
+    other["victims"] = []
+    both = [
+        parse_order(o)
+        for o in (
+            base_order(ROTTERDAM, contact_ban={"distance_m": 1000, "prealert_m": 2000}),
+            other,
+        )
+    ]
+    second = Engine(both, start=first.clock)
+    assert second.carry_over(first) == []
+    assert second.devices.hist_ts[second.devices.index["am-0001"], -1] == T + 90_000
+    # a duplicate of an old fix is still a duplicate; the open alert ends in the new engine
+    far = [fix(s, T + s * 30_000, *at(1200)) for s in (5, 6, 7)]
+    out = second.handle_batch([fix(3, T + 90_000, *at(300)), *far])
+    assert second.rejections.counts["duplicate"] == 1
+    (ended,) = [a for a in out if a["type"] == "zone_violation"]
+    assert ended["alert_id"] == raised["alert_id"] and ended["state"] == "ended"
+    # revoking the order ends what is still open, now
+    third = Engine([both[1]], start=second.clock)
+    second.handle_batch([fix(s, T + s * 30_000, *at(300)) for s in (8, 9, 10)])
+    closed = third.carry_over(second)
+    assert {a["state"] for a in closed} == {"ended"}

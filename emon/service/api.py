@@ -1,0 +1,145 @@
+"""The HTTP API of the contract, with OpenAPI docs at /docs."""
+
+# no postponed annotations here: FastAPI reads the Annotated dependencies at runtime
+import asyncio
+import hmac
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import generate_latest
+
+from emon.geofence.validation import validate
+from emon.orders import OrderFormatError
+from emon.service.console import CONSOLE_HTML
+from emon.service.runtime import Runtime
+
+OrderBody = Annotated[dict[str, Any], Body(description="an order as in the contract")]
+
+
+def actor(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    token: Annotated[str | None, Query(include_in_schema=False)] = None,
+) -> str:
+    """Bearer tokens; the admin token comes from EMON_ADMIN_TOKEN.
+    (``?token=`` is accepted for EventSource, which cannot set headers.)"""
+    given = token or (authorization or "").removeprefix("Bearer ").strip()
+    expected: str = request.app.state.admin_token
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "a valid bearer token is required",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return "admin"
+
+
+Actor = Annotated[str, Depends(actor)]
+NoteBody = Annotated[dict[str, Any] | None, Body()]
+
+
+def create_app(runtime: Runtime, admin_token: str, health: dict[str, Any]) -> FastAPI:
+    app = FastAPI(title="emon", version="1", description="Electronic monitoring engine API")
+    app.state.admin_token = admin_token
+
+    @app.post("/api/v1/orders/validate")
+    def validate_order(body: OrderBody, _: Actor) -> dict[str, Any]:
+        try:
+            return validate(body).to_json()
+        except OrderFormatError as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+    @app.put("/api/v1/orders/{order_id}")
+    def put_order(order_id: str, body: OrderBody, _: Actor) -> JSONResponse:
+        body = dict(body)
+        if body.setdefault("order_id", order_id) != order_id:
+            raise HTTPException(422, "order_id in the path and the body differ")
+        try:
+            report, registered = runtime.put_order(body)
+        except OrderFormatError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        content = report.to_json()
+        content["registered"] = registered
+        if registered:
+            content["version"] = runtime.orders[order_id].version
+        return JSONResponse(content, status_code=200 if registered else 422)
+
+    @app.get("/api/v1/orders/{order_id}")
+    def get_order(order_id: str, _: Actor) -> dict[str, Any]:
+        registered = runtime.orders.get(order_id)
+        if registered is None:
+            raise HTTPException(404, f"no order {order_id}")
+        warnings = [f.to_json() for f in registered.report.findings]
+        return {**registered.body, "version": registered.version, "warnings": warnings}
+
+    @app.delete("/api/v1/orders/{order_id}")
+    def revoke_order(order_id: str, _: Actor) -> dict[str, Any]:
+        if not runtime.revoke_order(order_id):
+            raise HTTPException(404, f"no order {order_id}")
+        return {"order_id": order_id, "revoked": True}
+
+    @app.get("/api/v1/alerts")
+    def list_alerts(_: Actor, state: str | None = None) -> list[dict[str, Any]]:
+        return runtime.list_alerts(state)
+
+    @app.post("/api/v1/alerts/{alert_id}/ack")
+    def ack(
+        alert_id: str, who: Actor, body: Annotated[dict[str, Any] | None, Body()] = None
+    ) -> dict[str, Any]:
+        if alert_id not in runtime.alerts:
+            raise HTTPException(404, f"no alert {alert_id}")
+        note = str((body or {}).get("note") or "")
+        return runtime.act(alert_id, "ack", note, who)
+
+    @app.post("/api/v1/alerts/{alert_id}/resolve")
+    def resolve(
+        alert_id: str, who: Actor, body: Annotated[dict[str, Any] | None, Body()] = None
+    ) -> dict[str, Any]:
+        if alert_id not in runtime.alerts:
+            raise HTTPException(404, f"no alert {alert_id}")
+        note = str((body or {}).get("note") or "").strip()
+        if not note:
+            raise HTTPException(
+                422, 'resolving needs a note: {"note": "...", "classification": ...}'
+            )
+        classification = (body or {}).get("classification")
+        return runtime.act(alert_id, "resolve", note, who, classification=classification)
+
+    @app.get("/api/v1/alerts/stream")
+    async def stream(request: Request, _: Actor) -> StreamingResponse:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
+        runtime.subscribers.add(queue)
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                yield ": connected\n\n"
+                while not await request.is_disconnected():
+                    try:
+                        alert = await asyncio.wait_for(queue.get(), 15)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    yield f"event: alert\nid: {alert['alert_id']}\ndata: {json.dumps(alert)}\n\n"
+            finally:
+                runtime.subscribers.discard(queue)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})  # fmt: skip
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        ok = bool(health.get("mqtt")) and runtime.writer.healthy
+        body = {"status": "ok" if ok else "degraded", "mqtt": bool(health.get("mqtt")),
+                "database": runtime.writer.healthy, "orders": len(runtime.orders)}  # fmt: skip
+        return JSONResponse(body, status_code=200)
+
+    @app.get("/metrics")
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(runtime.metrics.registry).decode(),
+                                 media_type="text/plain; version=0.0.4")  # fmt: skip
+
+    @app.get("/", response_class=HTMLResponse)
+    def console() -> str:
+        return CONSOLE_HTML
+
+    return app

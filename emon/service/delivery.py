@@ -1,0 +1,197 @@
+"""Who is told what: agencies by a routing table, devices by notifications.
+
+Pure logic on an injected clock, so that it is tested without a broker: it
+returns the MQTT messages to publish. A victim's device is told that there is
+danger and what to do, never where the offender is or how far; an offender's
+device is told to turn back, never where the victim is. A victim notification
+that is not acknowledged is re-sent, then escalated to the monitoring centre
+(someone must phone the victim).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from emon.orders import Order
+from emon.timeutil import Millis, format_ts
+
+Channels = tuple[str, ...]
+ALL = ("police", "reclassering", "monitoring")
+CENTRE = ("reclassering", "monitoring")
+
+#: Alert type -> channels for risk (low, medium, high). Configuration may
+#: replace any row; these defaults send police only what needs police.
+ROUTING: dict[str, tuple[Channels, Channels, Channels]] = {
+    "panic": (ALL, ALL, ALL),
+    "contact_violation": (CENTRE, ALL, ALL),
+    "zone_violation": (CENTRE, ALL, ALL),
+    "tamper": (CENTRE, CENTRE, ALL),
+    "contact_prealert": (("monitoring",), ("monitoring",), CENTRE),
+    "zone_prealert": (("monitoring",), ("monitoring",), ("monitoring",)),
+    "signal_lost": (CENTRE, CENTRE, CENTRE),
+    "shielding": (CENTRE, CENTRE, CENTRE),
+    "battery_low": (("monitoring",), ("monitoring",), ("monitoring",)),
+}
+_RISK = {"low": 0, "medium": 1, "high": 2}
+
+VICTIM_TEXT = {
+    "alert": "Danger: the person you are protected from may be near. Go to a safe place "
+    "now. The police have been alerted.",
+    "prealert": "Be alert: the person you are protected from may be coming closer. Stay "
+    "near other people or a safe place.",
+    "clear": "The earlier warning has ended. Stay alert.",
+    "panic": "Your alarm has been received. Help is on its way.",
+}
+OFFENDER_TEXT = {
+    "zone_prealert": "You are approaching an area you may not enter. Turn back now.",
+    "contact_prealert": "You are too close to a person you may not approach. Move away now.",
+    "clear": "The warning has ended.",
+}
+
+_NAMESPACE = uuid.UUID("5f0e7b1c-3a53-4f57-9d53-2b2d6a0c9f11")
+
+
+@dataclass
+class Pending:
+    notification_id: str
+    alert_id: str
+    device_id: str
+    level: str
+    text: str
+    sent_at: Millis
+    attempts: int
+    victim: bool
+    acked_at: Millis | None = None
+    escalated: bool = False
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.notification_id, self.alert_id, self.device_id, self.level, self.text,
+            self.sent_at, self.attempts, self.acked_at, self.escalated,
+        )  # fmt: skip
+
+
+@dataclass
+class Outgoing:
+    topic: str
+    payload: bytes
+
+
+class Delivery:
+    def __init__(
+        self,
+        routing: dict[str, tuple[Channels, Channels, Channels]] | None = None,
+        resend_after_s: float = 30.0,
+        max_attempts: int = 3,
+    ) -> None:
+        self.routing = routing or ROUTING
+        self.resend_after_ms = int(resend_after_s * 1000)
+        self.max_attempts = max_attempts
+        self.pending: dict[str, Pending] = {}
+        self.changed: list[Pending] = []  # for storage
+
+    # -- alerts -------------------------------------------------------------------
+    def on_alert(self, alert: dict[str, Any], order: Order | None, now: Millis) -> list[Outgoing]:
+        """Route an alert change to agencies, and notify devices."""
+        out = [
+            Outgoing(f"emon/v1/alerts/{channel}", json.dumps(alert).encode())
+            for channel in self.channels(alert, order)
+        ]
+        if order is not None:
+            out.extend(self._notify_devices(alert, order, now))
+        return out
+
+    def channels(self, alert: dict[str, Any], order: Order | None) -> Channels:
+        row = self.routing.get(alert["type"], (CENTRE, CENTRE, CENTRE))
+        return row[_RISK.get(order.risk if order else "high", 2)]
+
+    def _notify_devices(self, alert: dict[str, Any], order: Order, now: Millis) -> list[Outgoing]:
+        kind, ended = alert["type"], alert["state"] in ("ended", "resolved")
+        first = alert["state"] == "open" and alert["ended_at"] is None
+        if not (first or ended):
+            return []  # acknowledgements and updates change nothing for devices
+        out: list[Outgoing] = []
+        victims = self._victims_of(alert, order)
+        if kind in ("zone_violation", "contact_violation", "zone_prealert", "contact_prealert"):
+            level = "clear" if ended else ("prealert" if kind.endswith("prealert") else "alert")
+            for device in victims:
+                out.append(self._send(alert, device, level, VICTIM_TEXT[level], now, victim=True))
+        if kind == "panic" and first:
+            device = alert["device_id"]
+            out.append(self._send(alert, device, "alert", VICTIM_TEXT["panic"], now, victim=True))
+        offender = order.offender.device_id
+        if offender and kind in OFFENDER_TEXT:
+            level, text = (
+                ("clear", OFFENDER_TEXT["clear"]) if ended else ("prealert", OFFENDER_TEXT[kind])
+            )
+            out.append(self._send(alert, offender, level, text, now, victim=False))
+        return out
+
+    def _victims_of(self, alert: dict[str, Any], order: Order) -> list[str]:
+        if alert["type"].startswith("contact"):
+            device = alert["details"].get("victim_device_id")
+            return [device] if device else []
+        return [v.device_id for v in order.victims if v.device_id]
+
+    def _send(
+        self, alert: dict[str, Any], device: str, level: str, text: str, now: Millis, victim: bool
+    ) -> Outgoing:
+        nid = str(uuid.uuid5(_NAMESPACE, f"{alert['alert_id']}|{device}|{level}"))
+        record = Pending(nid, alert["alert_id"], device, level, text, now, 1, victim)
+        self.pending[nid] = record
+        self.changed.append(record)
+        return self._message(record)
+
+    def _message(self, record: Pending) -> Outgoing:
+        body = {
+            "notification_id": record.notification_id,
+            "alert_id": record.alert_id,
+            "ts": format_ts(record.sent_at),
+            "level": record.level,
+            "text": record.text,
+        }
+        return Outgoing(f"emon/v1/notify/{record.device_id}", json.dumps(body).encode())
+
+    # -- acknowledgements -----------------------------------------------------------
+    def acknowledge(self, device_id: str, notification_id: str, now: Millis) -> Pending | None:
+        record = self.pending.get(notification_id)
+        if record is None or record.device_id != device_id or record.acked_at is not None:
+            return None
+        record.acked_at = now
+        self.changed.append(record)
+        del self.pending[notification_id]
+        return record
+
+    def tick(self, now: Millis) -> list[Outgoing]:
+        """Re-send what is unacknowledged; escalate a victim's after the last try."""
+        out: list[Outgoing] = []
+        for record in list(self.pending.values()):
+            if now - record.sent_at < self.resend_after_ms * record.attempts:
+                continue
+            if record.attempts < self.max_attempts:
+                record.attempts += 1
+                self.changed.append(record)
+                out.append(self._message(record))
+                continue
+            del self.pending[record.notification_id]
+            if record.victim and not record.escalated:
+                record.escalated = True
+                self.changed.append(record)
+                escalation = {
+                    "type": "notification_unacknowledged",
+                    "alert_id": record.alert_id,
+                    "notification_id": record.notification_id,
+                    "device_id": record.device_id,
+                    "attempts": record.attempts,
+                    "ts": format_ts(now),
+                    "action": "phone the victim",
+                }
+                out.append(Outgoing("emon/v1/alerts/monitoring", json.dumps(escalation).encode()))
+        return out
+
+    def drain_changed(self) -> list[Pending]:
+        out, self.changed = self.changed, []
+        return out

@@ -1,0 +1,132 @@
+"""`emon serve`: start everything, run until stopped, shut down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import Any
+
+import uvicorn
+
+from emon.service.api import create_app
+from emon.service.delivery import Delivery
+from emon.service.mqtt import run_mqtt
+from emon.service.runtime import Runtime
+from emon.service.settings import Settings
+from emon.service.store import Writer, open_store
+
+log = logging.getLogger("emon")
+ANONYMOUS = "amqtt.plugins.authentication.AnonymousAuthPlugin"
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return int(s.getsockname()[1])
+            except OSError:
+                continue
+    raise RuntimeError("no free port")
+
+
+async def start_embedded_broker(port: int) -> Any:
+    """amqtt in-process: enough for one machine and a demo, not for production
+    (a few thousand messages a second); production uses Mosquitto via --mqtt."""
+    from amqtt.broker import Broker
+
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        }
+    )
+    await broker.start()
+    return broker
+
+
+async def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("amqtt", "transitions", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    made = settings.ensure_admin_token()
+    broker = None
+    if settings.mqtt_url is None:
+        port = free_port(1883)
+        broker = await start_embedded_broker(port)
+        settings.mqtt_url = f"mqtt://127.0.0.1:{port}"
+    store = open_store(settings.database_url, settings.workdir)
+    store.migrate()
+    writer = Writer(store, settings.workdir / "emon-spool.jsonl")
+    runtime = Runtime(
+        store,
+        writer,
+        Delivery(resend_after_s=settings.resend_after_s, max_attempts=settings.max_attempts),
+        batch_max=settings.batch_max,
+        batch_wait_s=settings.batch_wait_s,
+    )
+    replayed = runtime.recover(settings.recovery_window_s)
+    health: dict[str, Any] = {"mqtt": False}
+    connected = asyncio.Event()
+    host, http_port = settings.http_host_port
+    app = create_app(runtime, settings.admin_token, health)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning"))
+
+    async def watch_connection() -> None:
+        while True:
+            await connected.wait()
+            health["mqtt"] = True
+            while connected.is_set():
+                await asyncio.sleep(0.5)
+            health["mqtt"] = False
+
+    tasks = [
+        asyncio.create_task(
+            run_mqtt(settings.mqtt_url, runtime, settings.mqtt_client_id, connected)
+        ),
+        asyncio.create_task(runtime.run_ingest()),
+        asyncio.create_task(runtime.run_timers()),
+        asyncio.create_task(writer.run()),
+        asyncio.create_task(watch_connection()),
+    ]
+    database = settings.database_url or f"sqlite:///{settings.workdir / 'emon.db'}"
+    print(
+        f"emon serving: http://{host}:{http_port} (console /, API docs /docs), "
+        f"MQTT {settings.mqtt_url}{' (embedded)' if broker else ''}, "
+        f"database {_redact(database)}; "
+        f"{len(runtime.orders)} orders, {replayed} messages recovered",
+        flush=True,
+    )
+    if made:
+        print(f"admin token written to {settings.workdir / 'emon-admin-token'}", flush=True)
+    try:
+        await server.serve()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if runtime.inbox.qsize():
+            pending = [runtime.inbox.get_nowait() for _ in range(runtime.inbox.qsize())]
+            runtime.process(pending)
+        await writer.flush()
+        store.close()
+        if broker is not None:
+            await broker.shutdown()
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def run(settings: Settings) -> int:
+    asyncio.run(serve(settings))
+    return 0

@@ -1,0 +1,32 @@
+"""Prometheus metrics of the service, in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.messages = Counter("emon_messages", "MQTT messages received", registry=r)
+        self.fixes = Counter("emon_fixes", "fixes accepted", registry=r)
+        self.rejections = Counter(
+            "emon_rejections", "messages rejected, by reason", ["reason"], registry=r
+        )
+        self.alerts = Counter("emon_alerts", "alerts raised, by type", ["type"], registry=r)
+        self.evaluation = Histogram(
+            "emon_batch_seconds", "engine time per micro-batch", registry=r,
+            buckets=(0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )  # fmt: skip
+        self.ack_latency = Histogram(
+            "emon_notification_ack_seconds", "notification to device acknowledgement",
+            registry=r, buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
+        )  # fmt: skip
+        self.inbox = Gauge("emon_ingest_queue_depth", "messages waiting for the engine", registry=r)
+        self.store_queue = Gauge("emon_store_queue_depth", "rows waiting for storage", registry=r)
+        self.store_healthy = Gauge(
+            "emon_store_healthy", "1 when the database takes writes", registry=r
+        )
+        self.overload = Counter(
+            "emon_ingest_overload", "messages refused because the engine queue was full", registry=r
+        )

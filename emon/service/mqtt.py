@@ -1,0 +1,61 @@
+"""MQTT in and out with aiomqtt: QoS 1, a persistent session, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiomqtt
+
+from emon.service.runtime import Runtime
+from emon.service.settings import mqtt_endpoint
+
+log = logging.getLogger("emon.mqtt")
+
+SUBSCRIPTIONS = [
+    "emon/v1/fix/+",
+    "emon/v1/fixes/+",
+    "emon/v1/event/+",
+    "emon/v1/ack/+",
+    "owntracks/+/+",
+]
+
+
+async def run_mqtt(url: str, runtime: Runtime, client_id: str, connected: asyncio.Event) -> None:
+    """Forever: connect, subscribe, pump messages both ways; back off on loss."""
+    host, port, username, password = mqtt_endpoint(url)
+    backoff = 0.5
+    while True:
+        try:
+            async with aiomqtt.Client(
+                host, port, username=username, password=password, identifier=client_id,
+                clean_session=False, keepalive=30, max_queued_incoming_messages=50_000,
+            ) as client:  # fmt: skip
+                for topic in SUBSCRIPTIONS:
+                    await client.subscribe(topic, qos=1)
+                log.info("connected to mqtt://%s:%d", host, port)
+                connected.set()
+                backoff = 0.5
+                publisher = asyncio.create_task(_publish(client, runtime))
+                try:
+                    async for message in client.messages:
+                        payload = message.payload
+                        data = payload if isinstance(payload, bytes) else str(payload).encode()
+                        await runtime.submit(str(message.topic), data)
+                finally:
+                    publisher.cancel()
+        except aiomqtt.MqttError as exc:
+            connected.clear()
+            log.warning("MQTT connection lost (%s); retrying in %.1f s", exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+
+async def _publish(client: aiomqtt.Client, runtime: Runtime) -> None:
+    while True:
+        message = await runtime.outbox.get()
+        try:
+            await client.publish(message.topic, message.payload, qos=1)
+        except aiomqtt.MqttError:
+            runtime.outbox.put_nowait(message)  # kept for the next connection
+            raise

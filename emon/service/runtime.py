@@ -1,0 +1,294 @@
+"""The live service around the pure engine: one owner of all mutable state.
+
+Messages are stamped with the wall clock on arrival, stored raw (so that
+`emon replay` of the stored stream gives the same alerts), and fed to the
+engine in micro-batches. Alert changes are merged with operator actions,
+routed, stored and pushed to live subscribers. Storage never blocks this: the
+writer flushes in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from emon.engine.core import Engine, Message
+from emon.geofence.validation import Report, validate
+from emon.ingest.messages import route
+from emon.orders import Order, parse_order
+from emon.service.delivery import Delivery, Outgoing
+from emon.service.metrics import Metrics
+from emon.service.store import Store, Writer
+from emon.timeutil import Millis, format_ts
+
+log = logging.getLogger("emon.runtime")
+
+#: operator states outrank what the engine says, except that an ended
+#: condition is shown as ended until someone resolves it
+_RANK = {"open": 0, "acknowledged": 1, "ended": 2, "resolved": 3}
+
+
+def now_ms() -> Millis:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Registered:
+    order: Order
+    body: dict[str, Any]
+    version: int
+    report: Report
+
+
+@dataclass
+class Runtime:
+    store: Store
+    writer: Writer
+    delivery: Delivery = field(default_factory=Delivery)
+    metrics: Metrics = field(default_factory=Metrics)
+    batch_max: int = 2000
+    batch_wait_s: float = 0.02
+    queue_limit: int = 100_000
+
+    def __post_init__(self) -> None:
+        self.orders: dict[str, Registered] = {}
+        self.alerts: dict[str, dict[str, Any]] = {}
+        self.engine = self._engine(now_ms())
+        self.inbox: asyncio.Queue[Message] = asyncio.Queue(self.queue_limit)
+        self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
+        self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.recovering = False
+
+    def _engine(self, start: Millis) -> Engine:
+        engine = Engine([r.order for r in self.orders.values()], start=start)
+        engine.rejections.unsaved = []
+        engine.accepted = []
+        return engine
+
+    # -- orders -------------------------------------------------------------------
+    def put_order(self, body: dict[str, Any]) -> tuple[Report, bool]:
+        """Register or replace an order. Returns the validation report and
+        whether it was registered (unusable orders are refused)."""
+        report = validate(body)
+        if not report.usable:
+            return report, False
+        order = parse_order(body)
+        previous = self.orders.get(order.order_id)
+        version = (previous.version if previous else self.store_versions.get(order.order_id, 0)) + 1
+        self.orders[order.order_id] = Registered(order, body, version, report)
+        record = dict(body, _warnings=[f.to_json() for f in report.findings])
+        self.writer.add("orders", [(order.order_id, version, json.dumps(record), now_ms(), None)])
+        self._rebuild()
+        return report, True
+
+    def revoke_order(self, order_id: str) -> bool:
+        registered = self.orders.pop(order_id, None)
+        if registered is None:
+            return False
+        body = json.dumps(registered.body)
+        self.writer.add("orders", [(order_id, registered.version + 1, body, now_ms(), now_ms())])
+        self._rebuild()
+        return True
+
+    def _rebuild(self) -> None:
+        old = self.engine
+        self.engine = self._engine(old.clock)
+        self._after_engine(self.engine.carry_over(old))
+
+    @property
+    def store_versions(self) -> dict[str, int]:
+        if not hasattr(self, "_versions"):
+            self._versions = self.store.order_versions()
+        return self._versions
+
+    # -- ingest ---------------------------------------------------------------------
+    async def submit(self, topic: str, payload: bytes) -> None:
+        """Called by the MQTT client for each message. When the engine falls
+        behind, this waits (back-pressure to the broker, which holds QoS 1
+        messages for our persistent session) rather than dropping anything."""
+        message = Message(now_ms(), topic, payload)
+        if self.inbox.full():
+            self.metrics.overload.inc()
+        await self.inbox.put(message)
+
+    async def run_ingest(self) -> None:
+        while True:
+            batch = [await self.inbox.get()]
+            deadline = asyncio.get_running_loop().time() + self.batch_wait_s
+            while len(batch) < self.batch_max:
+                timeout = deadline - asyncio.get_running_loop().time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self.inbox.get(), timeout))
+                except TimeoutError:
+                    break
+            self.process(batch)
+
+    def process(self, batch: list[Message]) -> None:
+        started = time.perf_counter()
+        self.writer.add("messages", [(m.recv, m.topic, m.payload) for m in batch])
+        for m in batch:
+            routed = route(m.topic)
+            if routed and routed[0] == "ack":
+                self._acknowledge(routed[1], m.payload, m.recv)
+        changes = self.engine.handle_batch(batch)
+        self.metrics.evaluation.observe(time.perf_counter() - started)
+        self.metrics.messages.inc(len(batch))
+        self._store_engine_output()
+        self._after_engine(changes)
+
+    async def run_timers(self, period_s: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            self.tick(now_ms())
+
+    def tick(self, now: Millis) -> None:
+        self._after_engine(self.engine.advance(now))
+        for message in self.delivery.tick(now):
+            self.outbox.put_nowait(message)
+        self._store_notifications()
+        self.metrics.inbox.set(self.inbox.qsize())
+        self.metrics.store_queue.set(self.writer.depth)
+        self.metrics.store_healthy.set(1 if self.writer.healthy else 0)
+
+    def _acknowledge(self, device_id: str, payload: bytes, now: Millis) -> None:
+        try:
+            notification_id = json.loads(payload).get("notification_id")
+        except (ValueError, AttributeError):
+            return
+        record = self.delivery.acknowledge(device_id, str(notification_id), now)
+        if record is not None:
+            self.metrics.ack_latency.observe((now - record.sent_at) / 1000)
+
+    def _store_engine_output(self) -> None:
+        rejected = self.engine.rejections.drain()
+        if rejected:
+            self.writer.add(
+                "rejections", [(r.recv, r.topic, r.reason, r.detail, r.payload) for r in rejected]
+            )
+            for r in rejected:
+                self.metrics.rejections.labels(r.reason).inc()
+        fixes = self.engine.drain_accepted()
+        if fixes:
+            self.writer.add("fixes", fixes)
+            self.metrics.fixes.inc(len(fixes))
+
+    # -- alerts -----------------------------------------------------------------------
+    def _after_engine(self, changes: list[dict[str, Any]]) -> None:
+        for change in changes:
+            alert = self._merge(change)
+            if self.recovering:
+                continue
+            order = self._order_of(alert)
+            for message in self.delivery.on_alert(alert, order, now_ms()):
+                self.outbox.put_nowait(message)
+            self._record(alert)
+            if change["state"] == "open" and change["ended_at"] is None:
+                self.metrics.alerts.labels(alert["type"]).inc()
+        self._store_notifications()
+
+    def _merge(self, change: dict[str, Any]) -> dict[str, Any]:
+        known = self.alerts.get(change["alert_id"])
+        if known is None:
+            self.alerts[change["alert_id"]] = dict(change)
+            return self.alerts[change["alert_id"]]
+        state = known["state"]
+        known.update(change)
+        if _RANK[state] > _RANK[change["state"]]:
+            known["state"] = state
+        return known
+
+    def _order_of(self, alert: dict[str, Any]) -> Order | None:
+        registered = self.orders.get(alert["order_id"])
+        return registered.order if registered else None
+
+    def _record(self, alert: dict[str, Any]) -> None:
+        body = json.dumps(alert)
+        now = now_ms()
+        self.writer.add("alerts", [(alert["alert_id"], body, now)])
+        self.writer.add("alert_changes", [(alert["alert_id"], now, body)])
+        for queue in list(self.subscribers):
+            try:
+                queue.put_nowait(alert)
+            except asyncio.QueueFull:
+                self.subscribers.discard(queue)  # a stalled client is dropped, not waited on
+
+    def _store_notifications(self) -> None:
+        changed = self.delivery.drain_changed()
+        if changed:
+            self.writer.add("notifications", [p.row() for p in changed])
+
+    def act(
+        self, alert_id: str, action: str, note: str, actor: str, **extra: Any
+    ) -> dict[str, Any]:
+        """An operator acknowledges or resolves an alert (a note is mandatory)."""
+        alert = self.alerts[alert_id]
+        now = now_ms()
+        if action == "ack" and alert["state"] == "open":
+            alert["state"] = "acknowledged"
+        elif action == "resolve":
+            alert["state"] = "resolved"
+        alert.setdefault("actions", []).append(
+            {"action": action, "note": note, "actor": actor, "at": format_ts(now), **extra}
+        )
+        self.writer.add("actions", [(alert_id, action, note, actor, now)])
+        self._record(alert)
+        return alert
+
+    # -- recovery -----------------------------------------------------------------------
+    def recover(self, window_s: float) -> int:
+        """Orders from storage, then the stored messages of the recent past
+        replayed through the engine (deterministic, so it comes back to the
+        state it had), with alerts merged from storage and nothing re-sent."""
+        for body in self.store.orders():
+            body = {k: v for k, v in body.items() if k != "_warnings"}
+            order = parse_order(body)
+            version = self.store_versions.get(order.order_id, 1)
+            self.orders[order.order_id] = Registered(order, body, version, validate(body))
+        for alert in self.store.alerts():
+            self.alerts[alert["alert_id"]] = alert
+        since = now_ms() - int(window_s * 1000)
+        self.recovering = True
+        replayed = 0
+        try:
+            batch: list[Message] = []
+            first = True
+            for recv, topic, payload in self.store.messages_since(since):
+                if first:
+                    self.engine = self._engine(recv)
+                    first = False
+                batch.append(Message(recv, topic, payload))
+                if len(batch) >= 5000:
+                    replayed += self._replay(batch)
+                    batch = []
+            replayed += self._replay(batch)
+            if first:
+                self.engine = self._engine(now_ms())
+        finally:
+            self.recovering = False
+        self.engine.rejections.drain()
+        self.engine.drain_accepted()
+        log.info(
+            "recovered %d orders, %d alerts, %d messages",
+            len(self.orders),
+            len(self.alerts),
+            replayed,
+        )
+        return replayed
+
+    def _replay(self, batch: list[Message]) -> int:
+        if batch:
+            self._after_engine(self.engine.handle_batch(batch))
+        return len(batch)
+
+    # -- reads ---------------------------------------------------------------------------
+    def list_alerts(self, state: str | None) -> list[dict[str, Any]]:
+        alerts = self.alerts.values()
+        if state:
+            alerts = [a for a in alerts if a["state"] == state]  # type: ignore[assignment]
+        return sorted(alerts, key=lambda a: a["detected_at"], reverse=True)

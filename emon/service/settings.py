@@ -1,0 +1,61 @@
+"""Service settings from flags and the environment, with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+@dataclass
+class Settings:
+    #: None: start an embedded broker
+    mqtt_url: str | None = None
+    #: None: an embedded SQLite database in the working directory
+    database_url: str | None = None
+    http: str = "127.0.0.1:8080"
+    admin_token: str = ""
+    workdir: Path = field(default_factory=Path.cwd)
+    mqtt_client_id: str = "emon-engine"
+    #: how far back a restart replays stored messages to rebuild live state
+    recovery_window_s: float = 6 * 3600
+    batch_max: int = 2000
+    batch_wait_s: float = 0.02
+    resend_after_s: float = 30.0
+    max_attempts: int = 3
+
+    @classmethod
+    def from_args(cls, mqtt: str | None, database: str | None, http: str | None) -> Settings:
+        settings = cls(
+            mqtt_url=mqtt or os.environ.get("EMON_MQTT_URL") or None,
+            database_url=database or os.environ.get("EMON_DATABASE_URL") or None,
+            http=http or os.environ.get("EMON_HTTP") or "127.0.0.1:8080",
+        )
+        settings.admin_token = os.environ.get("EMON_ADMIN_TOKEN") or ""
+        settings.mqtt_client_id = os.environ.get("EMON_MQTT_CLIENT_ID") or settings.mqtt_client_id
+        return settings
+
+    def ensure_admin_token(self) -> bool:
+        """Without EMON_ADMIN_TOKEN a random token is made (never an open API);
+        returns True when it was made here."""
+        if self.admin_token:
+            return False
+        self.admin_token = secrets.token_urlsafe(24)
+        path = self.workdir / "emon-admin-token"
+        path.write_text(self.admin_token + "\n")
+        path.chmod(0o600)
+        return True
+
+    @property
+    def http_host_port(self) -> tuple[str, int]:
+        host, _, port = self.http.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+
+def mqtt_endpoint(url: str) -> tuple[str, int, str | None, str | None]:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mqtt", "tcp", ""):
+        raise ValueError(f"unsupported MQTT URL scheme {parsed.scheme!r} (use mqtt://host:port)")
+    return parsed.hostname or "127.0.0.1", parsed.port or 1883, parsed.username, parsed.password

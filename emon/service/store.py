@@ -1,0 +1,300 @@
+"""Storage as evidence: SQLite (embedded default) or PostgreSQL (psycopg 3).
+
+Everything is written by one background writer (``Writer``), never on the
+alert path: a slow or absent database delays no alert. Writes that fail are
+spooled to a file and written when the database is back. On PostgreSQL the
+high-volume tables (raw messages, fixes) are range-partitioned by month
+(native partitioning; TimescaleDB is not assumed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+log = logging.getLogger("emon.store")
+
+Row = tuple[Any, ...]
+TABLES: dict[str, tuple[str, ...]] = {
+    "messages": ("recv", "topic", "payload"),
+    "rejections": ("recv", "topic", "reason", "detail", "payload"),
+    "fixes": ("device_id", "seq", "ts", "recv", "lat", "lon", "acc", "batt"),
+    "orders": ("order_id", "version", "body", "registered_at", "revoked_at"),
+    "alert_changes": ("alert_id", "at", "body"),
+    "alerts": ("alert_id", "body", "updated_at"),
+    "notifications": (
+        "notification_id", "alert_id", "device_id", "level", "text", "sent_at", "attempts",
+        "acked_at", "escalated",
+    ),
+    "actions": ("alert_id", "action", "note", "actor", "at"),
+}  # fmt: skip
+UPSERT_KEYS = {"alerts": "alert_id", "notifications": "notification_id"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (recv BIGINT NOT NULL, topic TEXT NOT NULL, payload {blob} NOT NULL){part_recv};
+CREATE TABLE IF NOT EXISTS rejections (recv BIGINT NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT, payload {blob});
+CREATE TABLE IF NOT EXISTS fixes (device_id TEXT NOT NULL, seq BIGINT NOT NULL, ts BIGINT NOT NULL, recv BIGINT NOT NULL, lat DOUBLE PRECISION NOT NULL, lon DOUBLE PRECISION NOT NULL, acc REAL, batt REAL){part_ts};
+CREATE TABLE IF NOT EXISTS orders (order_id TEXT NOT NULL, version INTEGER NOT NULL, body {json} NOT NULL, registered_at BIGINT NOT NULL, revoked_at BIGINT, PRIMARY KEY (order_id, version));
+CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, body {json} NOT NULL, updated_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS alert_changes (alert_id TEXT NOT NULL, at BIGINT NOT NULL, body {json} NOT NULL);
+CREATE TABLE IF NOT EXISTS notifications (notification_id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, device_id TEXT NOT NULL, level TEXT NOT NULL, text TEXT NOT NULL, sent_at BIGINT NOT NULL, attempts INTEGER NOT NULL, acked_at BIGINT, escalated BOOLEAN NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (alert_id TEXT NOT NULL, action TEXT NOT NULL, note TEXT NOT NULL, actor TEXT NOT NULL, at BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS fixes_device_ts ON fixes (device_id, ts);
+CREATE INDEX IF NOT EXISTS messages_recv ON messages (recv);
+CREATE INDEX IF NOT EXISTS alert_changes_alert ON alert_changes (alert_id, at);
+"""
+SCHEMA_VERSION = 1
+
+
+class Store(Protocol):
+    def migrate(self) -> None: ...
+    def write(self, batch: dict[str, list[Row]]) -> None: ...
+    def orders(self) -> list[dict[str, Any]]: ...
+    def order_versions(self) -> dict[str, int]: ...
+    def alerts(self) -> list[dict[str, Any]]: ...
+    def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]: ...
+    def count(self, table: str) -> int: ...
+    def close(self) -> None: ...
+
+
+class SqliteStore:
+    """The embedded default: one file, no server."""
+
+    placeholder = "?"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+
+    def migrate(self) -> None:
+        ddl = SCHEMA.format(blob="BLOB", json="TEXT", part_recv="", part_ts="")
+        self.db.executescript(ddl)
+        if not self.db.execute("SELECT 1 FROM schema_version").fetchone():
+            self.db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+    def write(self, batch: dict[str, list[Row]]) -> None:
+        with self.db:  # one transaction
+            self.db.execute("BEGIN")
+            for table, rows in batch.items():
+                if rows:
+                    self.db.executemany(_insert_sql(table, "?"), rows)
+
+    def orders(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for (body,) in self.db.execute(_LATEST_ORDERS)]
+
+    def order_versions(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT order_id, max(version) FROM orders GROUP BY order_id"))
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return [json.loads(b) for (b,) in self.db.execute("SELECT body FROM alerts")]
+
+    def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]:
+        query = "SELECT recv, topic, payload FROM messages WHERE recv >= ? ORDER BY rowid"
+        yield from self.db.execute(query, (recv,))
+
+    def count(self, table: str) -> int:
+        assert table in TABLES
+        return int(self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class PostgresStore:
+    """PostgreSQL through psycopg 3; fixes arrive by COPY."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.url = url
+        self.db = psycopg.connect(url, autocommit=True)
+
+    def migrate(self) -> None:
+        ddl = SCHEMA.format(
+            blob="BYTEA", json="JSONB",
+            part_recv=" PARTITION BY RANGE (recv)", part_ts=" PARTITION BY RANGE (ts)",
+        )  # fmt: skip
+        with self.db.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(424242)")
+            for statement in filter(str.strip, ddl.split(";")):
+                self.db.execute(statement)
+            self._partitions()
+            if not self.db.execute("SELECT 1 FROM schema_version").fetchone():
+                self.db.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
+
+    def _partitions(self) -> None:
+        """Monthly partitions around now, and a default one for the rest."""
+        now = datetime.now(UTC)
+        for table in ("messages", "fixes"):
+            for offset in (-1, 0, 1, 2):
+                month = now.month - 1 + offset
+                start = datetime(now.year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+                month += 1
+                end = datetime(now.year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+                name = f"{table}_{start:%Y%m}"
+                lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+                exists = self.db.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+                if exists and exists[0] is None:
+                    self.db.execute(
+                        f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({lo}) TO ({hi})"
+                    )
+            self.db.execute(
+                f"CREATE TABLE IF NOT EXISTS {table}_default PARTITION OF {table} DEFAULT"
+            )
+
+    def write(self, batch: dict[str, list[Row]]) -> None:
+        with self.db.transaction(), self.db.cursor() as cursor:
+            for table, rows in batch.items():
+                if not rows:
+                    continue
+                if table in ("fixes", "messages"):
+                    columns = ", ".join(TABLES[table])
+                    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                else:
+                    cursor.executemany(_insert_sql(table, "%s"), rows)
+
+    def orders(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(_LATEST_ORDERS).fetchall()
+        return [_json(body) for (body,) in rows]
+
+    def order_versions(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT order_id, max(version) FROM orders GROUP BY order_id")
+        return {order_id: int(version) for order_id, version in rows}
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return [_json(b) for (b,) in self.db.execute("SELECT body FROM alerts").fetchall()]
+
+    def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]:
+        with self.db.cursor(name="replay") if not self.db.autocommit else self.db.cursor() as cur:
+            cur.execute(
+                "SELECT recv, topic, payload FROM messages WHERE recv >= %s ORDER BY recv", (recv,)
+            )
+            for recv_ms, topic, payload in cur:
+                yield recv_ms, topic, bytes(payload)
+
+    def count(self, table: str) -> int:
+        assert table in TABLES
+        row = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.db.close()
+
+
+_LATEST_ORDERS = """
+SELECT body FROM orders o
+WHERE version = (SELECT max(version) FROM orders i WHERE i.order_id = o.order_id)
+  AND revoked_at IS NULL
+ORDER BY order_id
+"""
+
+
+def _json(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def _insert_sql(table: str, mark: str) -> str:
+    columns = TABLES[table]
+    values = ", ".join([mark] * len(columns))
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})"
+    key = UPSERT_KEYS.get(table)
+    if key:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+        sql += f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    return sql
+
+
+def open_store(url: str | None, workdir: Path) -> Store:
+    if url is None:
+        return SqliteStore(workdir / "emon.db")
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
+    if url.startswith("sqlite:///"):
+        return SqliteStore(Path(url.removeprefix("sqlite:///")))
+    raise ValueError(f"unsupported database URL {url!r} (postgresql://... or sqlite:///path)")
+
+
+class Writer:
+    """Queues writes and flushes them in the background; spools on failure."""
+
+    def __init__(self, store: Store, spool: Path, flush_s: float = 0.2) -> None:
+        self.store = store
+        self.spool = spool
+        self.flush_s = flush_s
+        self.pending: dict[str, list[Row]] = {t: [] for t in TABLES}
+        self.healthy = True
+        self.written = 0
+        self._wake = asyncio.Event()
+
+    def add(self, table: str, rows: Sequence[Row]) -> None:
+        self.pending[table].extend(rows)
+
+    @property
+    def depth(self) -> int:
+        return sum(len(rows) for rows in self.pending.values())
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self.pending = self.pending, {t: [] for t in TABLES}
+        if self.spool.exists():
+            if not await self._try(self._load_spool()):
+                self._to_spool(batch)
+                return
+            self.spool.unlink()
+        if any(batch.values()) and not await self._try(batch):
+            self._to_spool(batch)
+
+    async def _try(self, batch: dict[str, list[Row]]) -> bool:
+        try:
+            await asyncio.to_thread(self.store.write, batch)
+        except Exception as exc:  # any database fault: keep the data, say so
+            if self.healthy:
+                log.warning("database write failed, spooling to %s: %s", self.spool, exc)
+            self.healthy = False
+            return False
+        self.written += sum(len(rows) for rows in batch.values())
+        if not self.healthy:
+            log.info("database back; spooled writes flushed")
+        self.healthy = True
+        return True
+
+    def _to_spool(self, batch: dict[str, list[Row]]) -> None:
+        with self.spool.open("a") as out:
+            for table, rows in batch.items():
+                for row in rows:
+                    out.write(json.dumps([table, [_encode(v) for v in row]]) + "\n")
+
+    def _load_spool(self) -> dict[str, list[Row]]:
+        batch: dict[str, list[Row]] = {t: [] for t in TABLES}
+        for line in self.spool.read_text().splitlines():
+            table, row = json.loads(line)
+            batch[table].append(tuple(_decode(v) for v in row))
+        return batch
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode()}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "b64" in value:
+        return base64.b64decode(value["b64"])
+    return value

@@ -1,0 +1,127 @@
+"""Run `emon serve` as a user would, and talk to it over HTTP and MQTT."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+
+TOKEN = "test-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(name: str, host: str, port: int) -> None:
+    """Skip where a developer has no such server; CI (EMON_REQUIRE_SERVICES) fails instead."""
+    if not reachable(host, port):
+        if os.environ.get("EMON_REQUIRE_SERVICES"):
+            pytest.fail(f"{name} is not running on {host}:{port}")
+        pytest.skip(f"{name} is not running on {host}:{port}")
+
+
+class Serve:
+    def __init__(self, workdir: Path, *args: str, client_id: str | None = None) -> None:
+        self.workdir = workdir
+        self.args = list(args)
+        self.http_port = free_port()
+        self.client_id = client_id or f"emon-test-{uuid.uuid4().hex[:8]}"
+        self.process: subprocess.Popen[str] | None = None
+        self.mqtt_port = 0
+        self.http = httpx.Client(
+            base_url=f"http://127.0.0.1:{self.http_port}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+
+    def start(self) -> Serve:
+        env = dict(os.environ, EMON_ADMIN_TOKEN=TOKEN, EMON_MQTT_CLIENT_ID=self.client_id)
+        self.log = self.workdir / f"serve-{self.http_port}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "emon", "serve", "--http", f"127.0.0.1:{self.http_port}", *self.args],
+            cwd=self.workdir, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline and not self.mqtt_port:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"emon serve exited: {self.log.read_text()}")
+            found = re.search(r"MQTT mqtt://127\.0\.0\.1:(\d+)", self.log.read_text())
+            if found:
+                self.mqtt_port = int(found.group(1))
+            time.sleep(0.1)
+        self._wait_healthy()
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                if self.http.get("/healthz").json().get("mqtt"):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("emon serve did not become healthy")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=20)
+
+
+class Device:
+    """A test device: publishes as a device, collects what reaches it."""
+
+    def __init__(self, port: int, *topics: str) -> None:
+        self.received: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
+        self.client.on_message = lambda c, u, m: self.received.put((m.topic, json.loads(m.payload)))
+        self.client.connect("127.0.0.1", port)
+        for topic in topics:
+            self.client.subscribe(topic, qos=1)
+        self.client.loop_start()
+        time.sleep(0.3)
+
+    def publish(self, topic: str, payload: Any) -> None:
+        self.client.publish(topic, json.dumps(payload), qos=1).wait_for_publish(5)
+
+    def expect(self, predicate: Any, timeout: float = 10.0) -> tuple[str, Any]:
+        deadline = time.time() + timeout
+        seen = []
+        while time.time() < deadline:
+            try:
+                topic, body = self.received.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            seen.append((topic, body))
+            if predicate(topic, body):
+                return topic, body
+        raise AssertionError(f"nothing matched; saw {seen}")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

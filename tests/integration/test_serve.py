@@ -1,0 +1,213 @@
+"""`emon serve` end to end: embedded defaults, and Mosquitto with PostgreSQL.
+
+Orders in through the API, fixes in over MQTT, notifications and agency
+alerts out, alerts in the API and the database, a restart in the middle.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import psycopg
+import pytest
+
+from emon.timeutil import format_ts
+from simulators.movement import offset
+from simulators.scenarios import ROTTERDAM, base_order
+from tests.integration.serve import TOKEN, Device, Serve, need_service
+
+LAT, LON = ROTTERDAM
+
+
+def order_for(suffix: str) -> dict:
+    order = base_order(ROTTERDAM, contact_ban={"distance_m": 1000, "prealert_m": 2000})
+    order["order_id"] = f"OM-{suffix}"
+    order["offender"]["device_id"] = f"am-{suffix}"
+    order["offender"]["residence"] = {"type": "Point", "coordinates": [4.40, 51.90]}
+    order["victims"][0]["device_id"] = f"vd-{suffix}"
+    order["zones"][0]["prealert_m"] = 500
+    return order
+
+
+def approach(
+    device: Device,
+    suffix: str,
+    distances: list[float],
+    first_seq: int = 1,
+    step_ms: int = 20_000,
+    lead_ms: int = 0,
+) -> None:
+    """Fixes ``step_ms`` apart, the last one ``lead_ms`` from now."""
+    now = int(time.time() * 1000) + lead_ms
+    for k, metres in enumerate(distances):
+        lat, lon = offset(LAT, LON, 270, metres)
+        ts = now - step_ms * (len(distances) - 1 - k)
+        fix = {"seq": first_seq + k, "ts": format_ts(ts), "lat": lat, "lon": lon, "acc": 8}
+        device.publish(f"emon/v1/fix/am-{suffix}", fix)
+
+
+def journey(serve: Serve, suffix: str) -> dict:
+    """Register an order, drive into the zone, check everything that follows."""
+    response = serve.http.put(f"/api/v1/orders/OM-{suffix}", json=order_for(suffix))
+    assert response.status_code == 200 and response.json()["registered"] is True
+    assert serve.http.get(f"/api/v1/orders/OM-{suffix}").json()["version"] == 1
+    victim = Device(serve.mqtt_port, f"emon/v1/notify/vd-{suffix}")
+    offender = Device(serve.mqtt_port, f"emon/v1/notify/am-{suffix}")
+    police = Device(serve.mqtt_port, "emon/v1/alerts/police")
+    try:
+        approach(offender, suffix, [3000, 1600, 900, 600, 500])
+        _, note = victim.expect(lambda t, b: b["level"] == "alert")
+        assert set(note) == {"notification_id", "alert_id", "ts", "level", "text"}
+        assert not any(c.isdigit() for c in note["text"])  # no position, no distance
+        _, warning = offender.expect(lambda t, b: b["level"] == "prealert")
+        assert "Turn back" in warning["text"] and not any(c.isdigit() for c in warning["text"])
+        _, dispatched = police.expect(lambda t, b: b.get("order_id") == f"OM-{suffix}")
+        assert dispatched["type"] == "zone_violation" and dispatched["severity"] == "critical"
+        victim.publish(f"emon/v1/ack/vd-{suffix}", {"notification_id": note["notification_id"]})
+    finally:
+        for device in (victim, offender, police):
+            device.close()
+    alerts = serve.http.get("/api/v1/alerts", params={"state": "open"}).json()
+    (violation,) = [a for a in alerts if a["order_id"] == f"OM-{suffix}" and a["type"] == "zone_violation"]
+    return violation
+
+
+def operator_actions(serve: Serve, alert_id: str) -> None:
+    """Ack (an open alert becomes acknowledged, an ended one stays ended), then
+    resolve, which needs a note."""
+    before = next(a for a in serve.http.get("/api/v1/alerts").json() if a["alert_id"] == alert_id)
+    acked = serve.http.post(f"/api/v1/alerts/{alert_id}/ack", json={"note": "calling victim"}).json()
+    assert acked["state"] == ("acknowledged" if before["state"] == "open" else before["state"])
+    assert acked["actions"][-1]["note"] == "calling victim"
+    assert serve.http.post(f"/api/v1/alerts/{alert_id}/resolve", json={}).status_code == 422
+    resolved = serve.http.post(f"/api/v1/alerts/{alert_id}/resolve", json={"note": "police on site", "classification": "true_violation"})
+    assert resolved.json()["state"] == "resolved"
+
+
+def test_embedded_defaults_end_to_end_with_a_restart(tmp_path):
+    suffix = uuid.uuid4().hex[:6]
+    serve = Serve(tmp_path).start()
+    try:
+        assert httpx.get(f"http://127.0.0.1:{serve.http_port}/api/v1/alerts").status_code == 401
+        assert serve.http.get("/healthz").json()["database"] is True
+        violation = journey(serve, suffix)
+        metrics = serve.http.get("/metrics").text
+        assert 'emon_alerts_total{type="zone_violation"} 1.0' in metrics
+    finally:
+        serve.stop()
+    # a restart: orders and alerts come back from storage; the episode is not raised again
+    again = Serve(tmp_path, client_id=serve.client_id).start()
+    try:
+        assert again.http.get(f"/api/v1/orders/OM-{suffix}").status_code == 200
+        alerts = again.http.get("/api/v1/alerts").json()
+        assert [a["alert_id"] for a in alerts if a["type"] == "zone_violation"] == [violation["alert_id"]]
+        police = Device(again.mqtt_port, "emon/v1/alerts/police")
+        offender = Device(again.mqtt_port)
+        approach(offender, suffix, [450, 400], first_seq=6, step_ms=6_000)  # still inside
+        time.sleep(2)
+        raised = [b for _, b in list(police.received.queue) if b.get("state") == "open"]
+        assert raised == []
+        police.close()
+        offender.close()
+        operator_actions(again, violation["alert_id"])
+    finally:
+        again.stop()
+    assert (tmp_path / "emon.db").exists()
+
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
+
+
+@pytest.fixture
+def database():
+    need_service("PostgreSQL", "127.0.0.1", 5432)
+    name = f"emon_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES + "postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield POSTGRES + name
+    with psycopg.connect(POSTGRES + "postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_mosquitto_and_postgresql_with_messages_sent_while_down(tmp_path, database):
+    need_service("Mosquitto", "127.0.0.1", 1883)
+    suffix = uuid.uuid4().hex[:6]
+    args = ("--mqtt", "mqtt://127.0.0.1:1883", "--database", database)
+    serve = Serve(tmp_path, *args).start()
+    try:
+        violation = journey(serve, suffix)
+    finally:
+        serve.stop()
+    # while emon is down, the broker holds QoS 1 messages for its persistent session
+    offender = Device(1883)
+    approach(offender, suffix, [900, 1200, 1400], first_seq=6, step_ms=10_000, lead_ms=30_000)
+    offender.close()
+    again = Serve(tmp_path, *args, client_id=serve.client_id).start()
+    try:
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            current = {a["alert_id"]: a for a in again.http.get("/api/v1/alerts").json()}
+            if current[violation["alert_id"]]["ended_at"]:
+                break
+            time.sleep(0.3)
+        assert current[violation["alert_id"]]["state"] == "ended"
+        operator_actions(again, violation["alert_id"])
+    finally:
+        again.stop()
+    with psycopg.connect(database) as db:
+        fixes = db.execute("SELECT count(*) FROM fixes WHERE device_id = %s", (f"am-{suffix}",)).fetchone()[0]
+        messages = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        changes = db.execute("SELECT count(*) FROM alert_changes WHERE alert_id = %s", (violation["alert_id"],)).fetchone()[0]
+        actions = db.execute("SELECT action FROM actions ORDER BY at").fetchall()
+        partitions = db.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'fixes'::regclass").fetchone()[0]
+    assert fixes == 8 and messages >= 9  # every fix stored exactly once, the ack too
+    assert changes >= 3 and [a for (a,) in actions] == ["ack", "resolve"]
+    assert partitions >= 4
+
+
+def test_unusable_orders_are_refused_and_guideline_errors_kept_as_warnings(tmp_path):
+    serve = Serve(tmp_path).start()
+    try:
+        classic = order_for("x1")
+        classic["zones"][0]["radius_m"] = 500
+        response = serve.http.put("/api/v1/orders/OM-x1", json=classic)
+        assert response.status_code == 200 and response.json()["enforceable"] is False
+        assert serve.http.get("/api/v1/orders/OM-x1").json()["warnings"][0]["code"] == "protected_margin"
+        broken = order_for("x2")
+        broken["valid_until"] = "2020-01-01T00:00:00Z"
+        assert serve.http.put("/api/v1/orders/OM-x2", json=broken).status_code == 422
+        report = serve.http.post("/api/v1/orders/validate", json=classic).json()
+        assert report["findings"][0]["code"] == "protected_margin"
+        assert serve.http.delete("/api/v1/orders/OM-x1").json()["revoked"] is True
+        assert serve.http.get("/api/v1/orders/OM-x1").status_code == 404
+    finally:
+        serve.stop()
+
+
+def test_sse_stream_delivers_live_alerts(tmp_path):
+    suffix = uuid.uuid4().hex[:6]
+    serve = Serve(tmp_path).start()
+    try:
+        serve.http.put(f"/api/v1/orders/OM-{suffix}", json=order_for(suffix))
+        url = f"http://127.0.0.1:{serve.http_port}/api/v1/alerts/stream"
+        with httpx.stream("GET", url, params={"token": TOKEN}, timeout=15) as stream:
+            device = Device(serve.mqtt_port)
+            approach(device, suffix, [3000, 1600, 900, 600, 500])
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    alert = json.loads(line[5:])
+                    assert alert["order_id"] == f"OM-{suffix}"
+                    break
+            device.close()
+    finally:
+        serve.stop()
+
+
+def test_serve_help_says_how_to_use_it():
+    out = subprocess.run([sys.executable, "-m", "emon", "serve", "--help"], capture_output=True, text=True).stdout
+    assert "--mqtt" in out and "EMON_ADMIN_TOKEN" in out
