@@ -62,8 +62,19 @@ class Serve:
         env = dict(os.environ, EMON_ADMIN_TOKEN=TOKEN, EMON_MQTT_CLIENT_ID=self.client_id)
         self.log = self.workdir / f"serve-{self.http_port}.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "emon", "serve", "--http", f"127.0.0.1:{self.http_port}", *self.args],
-            cwd=self.workdir, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "emon",
+                "serve",
+                "--http",
+                f"127.0.0.1:{self.http_port}",
+                *self.args,
+            ],
+            cwd=self.workdir,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 30
         while time.time() < deadline and not self.mqtt_port:
@@ -98,7 +109,9 @@ class Device:
 
     def __init__(self, port: int, *topics: str) -> None:
         self.received: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}")
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}"
+        )
         self.client.on_message = lambda c, u, m: self.received.put((m.topic, json.loads(m.payload)))
         self.client.connect("127.0.0.1", port)
         for topic in topics:

@@ -73,7 +73,9 @@ def journey(serve: Serve, suffix: str) -> dict:
         for device in (victim, offender, police):
             device.close()
     alerts = serve.http.get("/api/v1/alerts", params={"state": "open"}).json()
-    (violation,) = [a for a in alerts if a["order_id"] == f"OM-{suffix}" and a["type"] == "zone_violation"]
+    (violation,) = [
+        a for a in alerts if a["order_id"] == f"OM-{suffix}" and a["type"] == "zone_violation"
+    ]
     return violation
 
 
@@ -81,11 +83,16 @@ def operator_actions(serve: Serve, alert_id: str) -> None:
     """Ack (an open alert becomes acknowledged, an ended one stays ended), then
     resolve, which needs a note."""
     before = next(a for a in serve.http.get("/api/v1/alerts").json() if a["alert_id"] == alert_id)
-    acked = serve.http.post(f"/api/v1/alerts/{alert_id}/ack", json={"note": "calling victim"}).json()
+    acked = serve.http.post(
+        f"/api/v1/alerts/{alert_id}/ack", json={"note": "calling victim"}
+    ).json()
     assert acked["state"] == ("acknowledged" if before["state"] == "open" else before["state"])
     assert acked["actions"][-1]["note"] == "calling victim"
     assert serve.http.post(f"/api/v1/alerts/{alert_id}/resolve", json={}).status_code == 422
-    resolved = serve.http.post(f"/api/v1/alerts/{alert_id}/resolve", json={"note": "police on site", "classification": "true_violation"})
+    resolved = serve.http.post(
+        f"/api/v1/alerts/{alert_id}/resolve",
+        json={"note": "police on site", "classification": "true_violation"},
+    )
     assert resolved.json()["state"] == "resolved"
 
 
@@ -105,7 +112,9 @@ def test_embedded_defaults_end_to_end_with_a_restart(tmp_path):
     try:
         assert again.http.get(f"/api/v1/orders/OM-{suffix}").status_code == 200
         alerts = again.http.get("/api/v1/alerts").json()
-        assert [a["alert_id"] for a in alerts if a["type"] == "zone_violation"] == [violation["alert_id"]]
+        assert [a["alert_id"] for a in alerts if a["type"] == "zone_violation"] == [
+            violation["alert_id"]
+        ]
         police = Device(again.mqtt_port, "emon/v1/alerts/police")
         offender = Device(again.mqtt_port)
         approach(offender, suffix, [450, 400], first_seq=6, step_ms=6_000)  # still inside
@@ -160,11 +169,17 @@ def test_mosquitto_and_postgresql_with_messages_sent_while_down(tmp_path, databa
     finally:
         again.stop()
     with psycopg.connect(database) as db:
-        fixes = db.execute("SELECT count(*) FROM fixes WHERE device_id = %s", (f"am-{suffix}",)).fetchone()[0]
+        fixes = db.execute(
+            "SELECT count(*) FROM fixes WHERE device_id = %s", (f"am-{suffix}",)
+        ).fetchone()[0]
         messages = db.execute("SELECT count(*) FROM messages").fetchone()[0]
-        changes = db.execute("SELECT count(*) FROM alert_changes WHERE alert_id = %s", (violation["alert_id"],)).fetchone()[0]
+        changes = db.execute(
+            "SELECT count(*) FROM alert_changes WHERE alert_id = %s", (violation["alert_id"],)
+        ).fetchone()[0]
         actions = db.execute("SELECT action FROM actions ORDER BY at").fetchall()
-        partitions = db.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'fixes'::regclass").fetchone()[0]
+        partitions = db.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'fixes'::regclass"
+        ).fetchone()[0]
     assert fixes == 8 and messages >= 9  # every fix stored exactly once, the ack too
     assert changes >= 3 and [a for (a,) in actions] == ["ack", "resolve"]
     assert partitions >= 4
@@ -177,7 +192,10 @@ def test_unusable_orders_are_refused_and_guideline_errors_kept_as_warnings(tmp_p
         classic["zones"][0]["radius_m"] = 500
         response = serve.http.put("/api/v1/orders/OM-x1", json=classic)
         assert response.status_code == 200 and response.json()["enforceable"] is False
-        assert serve.http.get("/api/v1/orders/OM-x1").json()["warnings"][0]["code"] == "protected_margin"
+        assert (
+            serve.http.get("/api/v1/orders/OM-x1").json()["warnings"][0]["code"]
+            == "protected_margin"
+        )
         broken = order_for("x2")
         broken["valid_until"] = "2020-01-01T00:00:00Z"
         assert serve.http.put("/api/v1/orders/OM-x2", json=broken).status_code == 422
@@ -209,5 +227,7 @@ def test_sse_stream_delivers_live_alerts(tmp_path):
 
 
 def test_serve_help_says_how_to_use_it():
-    out = subprocess.run([sys.executable, "-m", "emon", "serve", "--help"], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "emon", "serve", "--help"], capture_output=True, text=True
+    ).stdout
     assert "--mqtt" in out and "EMON_ADMIN_TOKEN" in out
