@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--database", help="postgresql://user@host/db or sqlite:///path (default: ./emon.db)"
     )
     serve.add_argument("--http", help="HOST:PORT for the API and console (default 127.0.0.1:8080)")
+    serve.add_argument(
+        "--config", help="JSON file with routing overrides and webhooks (or EMON_CONFIG)"
+    )
 
     batch = commands.add_parser(
         "validate-batch",
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         from emon.service.main import run
         from emon.service.settings import Settings
 
-        return run(Settings.from_args(args.mqtt, args.database, args.http))
+        return run(Settings.from_args(args.mqtt, args.database, args.http, args.config))
     if args.command == "validate":
         return _validate(args)
     if args.command == "validate-batch":

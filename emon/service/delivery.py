@@ -51,6 +51,24 @@ OFFENDER_TEXT = {
     "clear": "The warning has ended.",
 }
 
+
+def routing_from_config(
+    overrides: dict[str, dict[str, list[str]]],
+) -> dict[str, tuple[Channels, Channels, Channels]]:
+    """The default table with rows replaced from configuration, e.g.
+    ``{"zone_violation": {"low": ["monitoring"], "medium": [...], "high": [...]}}``."""
+    table = dict(ROUTING)
+    for alert_type, by_risk in overrides.items():
+        default = table.get(alert_type, (CENTRE, CENTRE, CENTRE))
+        row = [tuple(by_risk.get(risk, default[i])) for i, risk in enumerate(_RISK)]
+        for channels in row:
+            unknown = set(channels) - set(ALL)
+            if unknown:
+                raise ValueError(f"routing for {alert_type}: unknown channels {sorted(unknown)}")
+        table[alert_type] = (row[0], row[1], row[2])
+    return table
+
+
 _NAMESPACE = uuid.UUID("5f0e7b1c-3a53-4f57-9d53-2b2d6a0c9f11")
 
 

@@ -11,11 +11,12 @@ from typing import Any
 import uvicorn
 
 from emon.service.api import create_app
-from emon.service.delivery import Delivery
+from emon.service.delivery import ALL, Delivery, routing_from_config
 from emon.service.mqtt import run_mqtt
 from emon.service.runtime import Runtime
 from emon.service.settings import Settings
 from emon.service.store import Writer, open_store
+from emon.service.webhooks import Webhook, Webhooks
 
 log = logging.getLogger("emon")
 ANONYMOUS = "amqtt.plugins.authentication.AnonymousAuthPlugin"
@@ -62,10 +63,22 @@ async def serve(settings: Settings) -> None:
     store = open_store(settings.database_url, settings.workdir)
     store.migrate()
     writer = Writer(store, settings.workdir / "emon-spool.jsonl")
+    config = settings.service_config()
+    webhooks = Webhooks(
+        [
+            Webhook(w["url"], tuple(w.get("channels", ALL)), w.get("secret"))
+            for w in config.get("webhooks", [])
+        ]
+    )
     runtime = Runtime(
         store,
         writer,
-        Delivery(resend_after_s=settings.resend_after_s, max_attempts=settings.max_attempts),
+        Delivery(
+            routing_from_config(config.get("routing", {})),
+            resend_after_s=settings.resend_after_s,
+            max_attempts=settings.max_attempts,
+        ),
+        webhooks=webhooks,
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
     )
@@ -92,6 +105,7 @@ async def serve(settings: Settings) -> None:
         asyncio.create_task(runtime.run_timers()),
         asyncio.create_task(writer.run()),
         asyncio.create_task(watch_connection()),
+        asyncio.create_task(webhooks.run()),
     ]
     database = settings.database_url or f"sqlite:///{settings.workdir / 'emon.db'}"
     print(

@@ -23,6 +23,7 @@ from emon.orders import Order, parse_order
 from emon.service.delivery import Delivery, Outgoing
 from emon.service.metrics import Metrics
 from emon.service.store import Store, Writer
+from emon.service.webhooks import Webhooks
 from emon.timeutil import Millis, format_ts
 
 log = logging.getLogger("emon.runtime")
@@ -50,6 +51,7 @@ class Runtime:
     writer: Writer
     delivery: Delivery = field(default_factory=Delivery)
     metrics: Metrics = field(default_factory=Metrics)
+    webhooks: Webhooks | None = None
     batch_max: int = 2000
     batch_wait_s: float = 0.02
     queue_limit: int = 100_000
@@ -150,7 +152,7 @@ class Runtime:
     def tick(self, now: Millis) -> None:
         self._after_engine(self.engine.advance(now))
         for message in self.delivery.tick(now):
-            self.outbox.put_nowait(message)
+            self._send(message)
         self._store_notifications()
         self.metrics.inbox.set(self.inbox.qsize())
         self.metrics.store_queue.set(self.writer.depth)
@@ -186,11 +188,16 @@ class Runtime:
                 continue
             order = self._order_of(alert)
             for message in self.delivery.on_alert(alert, order, now_ms()):
-                self.outbox.put_nowait(message)
+                self._send(message)
             self._record(alert)
             if change["state"] == "open" and change["ended_at"] is None:
                 self.metrics.alerts.labels(alert["type"]).inc()
         self._store_notifications()
+
+    def _send(self, message: Outgoing) -> None:
+        self.outbox.put_nowait(message)
+        if self.webhooks is not None and message.topic.startswith("emon/v1/alerts/"):
+            self.webhooks.submit(message.topic.rsplit("/", 1)[1], message.payload)
 
     def _merge(self, change: dict[str, Any]) -> dict[str, Any]:
         known = self.alerts.get(change["alert_id"])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 
@@ -25,9 +27,13 @@ class Settings:
     batch_wait_s: float = 0.02
     resend_after_s: float = 30.0
     max_attempts: int = 3
+    #: JSON file with "routing" overrides and "webhooks" (see the README)
+    config_path: Path | None = None
 
     @classmethod
-    def from_args(cls, mqtt: str | None, database: str | None, http: str | None) -> Settings:
+    def from_args(
+        cls, mqtt: str | None, database: str | None, http: str | None, config: str | None = None
+    ) -> Settings:
         settings = cls(
             mqtt_url=mqtt or os.environ.get("EMON_MQTT_URL") or None,
             database_url=database or os.environ.get("EMON_DATABASE_URL") or None,
@@ -35,7 +41,17 @@ class Settings:
         )
         settings.admin_token = os.environ.get("EMON_ADMIN_TOKEN") or ""
         settings.mqtt_client_id = os.environ.get("EMON_MQTT_CLIENT_ID") or settings.mqtt_client_id
+        config_path = config or os.environ.get("EMON_CONFIG")
+        settings.config_path = Path(config_path) if config_path else None
         return settings
+
+    def service_config(self) -> dict[str, Any]:
+        if self.config_path is None:
+            return {}
+        data = json.loads(self.config_path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.config_path}: expected a JSON object")
+        return data
 
     def ensure_admin_token(self) -> bool:
         """Without EMON_ADMIN_TOKEN a random token is made (never an open API);

@@ -119,6 +119,14 @@ class PostgresStore:
         self.url = url
         self.db = psycopg.connect(url, autocommit=True)
 
+    def _connection(self) -> Any:
+        """The connection, opened again if the server dropped it."""
+        import psycopg
+
+        if self.db.closed or self.db.broken:
+            self.db = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        return self.db
+
     def migrate(self) -> None:
         ddl = SCHEMA.format(
             blob="BYTEA", json="JSONB",
@@ -153,7 +161,8 @@ class PostgresStore:
             )
 
     def write(self, batch: dict[str, list[Row]]) -> None:
-        with self.db.transaction(), self.db.cursor() as cursor:
+        db = self._connection()
+        with db.transaction(), db.cursor() as cursor:
             for table, rows in batch.items():
                 if not rows:
                     continue

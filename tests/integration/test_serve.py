@@ -231,3 +231,105 @@ def test_serve_help_says_how_to_use_it():
         [sys.executable, "-m", "emon", "serve", "--help"], capture_output=True, text=True
     ).stdout
     assert "--mqtt" in out and "EMON_ADMIN_TOKEN" in out
+
+
+def test_database_outage_delays_no_alert_and_loses_nothing(tmp_path, database):
+    """The database connection dies mid-run: alerts still go out, writes are
+    spooled and land once the database answers again."""
+    suffix = uuid.uuid4().hex[:6]
+    serve = Serve(tmp_path, "--database", database).start()
+    name = database.rsplit("/", 1)[1]
+    try:
+        serve.http.put(f"/api/v1/orders/OM-{suffix}", json=order_for(suffix))
+        time.sleep(0.5)
+        with psycopg.connect(POSTGRES + "postgres", autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+        police = Device(serve.mqtt_port, "emon/v1/alerts/police")
+        offender = Device(serve.mqtt_port)
+        approach(offender, suffix, [3000, 1600, 900, 600, 500])
+        police.expect(lambda t, b: b.get("order_id") == f"OM-{suffix}")  # delivered all the same
+        deadline = time.time() + 10
+        while serve.http.get("/healthz").json()["database"] and time.time() < deadline:
+            time.sleep(0.2)
+        assert serve.http.get("/healthz").json()["database"] is False
+        assert (tmp_path / "emon-spool.jsonl").exists()
+        with psycopg.connect(POSTGRES + "postgres", autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        deadline = time.time() + 15
+        while not serve.http.get("/healthz").json()["database"] and time.time() < deadline:
+            time.sleep(0.2)
+        assert serve.http.get("/healthz").json()["database"] is True
+        police.close()
+        offender.close()
+    finally:
+        serve.stop()
+    with psycopg.connect(database) as db:
+        fixes = db.execute(
+            "SELECT count(*) FROM fixes WHERE device_id = %s", (f"am-{suffix}",)
+        ).fetchone()[0]
+        alerts = db.execute(
+            "SELECT count(*) FROM alerts WHERE body->>'order_id' = %s", (f"OM-{suffix}",)
+        ).fetchone()[0]
+    assert fixes == 5 and alerts >= 1
+    assert not (tmp_path / "emon-spool.jsonl").exists()
+
+
+def test_webhooks_receive_alerts_with_retries_and_signatures(tmp_path):
+    import hashlib
+    import hmac
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[bytes, str]] = []
+    calls = {"n": 0}
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            calls["n"] += 1
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if calls["n"] == 1:
+                self.send_response(503)  # the first try fails
+            else:
+                received.append((body, self.headers["X-Emon-Signature"]))
+                self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "emon.json"
+    config.write_text(
+        json.dumps(
+            {
+                "webhooks": [
+                    {
+                        "url": f"http://127.0.0.1:{server.server_port}/hook",
+                        "channels": ["police"],
+                        "secret": "s3",
+                    }
+                ],
+            }
+        )
+    )
+    suffix = uuid.uuid4().hex[:6]
+    serve = Serve(tmp_path, "--config", str(config)).start()
+    try:
+        serve.http.put(f"/api/v1/orders/OM-{suffix}", json=order_for(suffix))
+        device = Device(serve.mqtt_port)
+        approach(device, suffix, [3000, 1600, 900, 600, 500])
+        device.close()
+        deadline = time.time() + 15
+        while not received and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        serve.stop()
+        server.shutdown()
+    body, signature = received[0]
+    assert json.loads(body)["type"] == "zone_violation"
+    assert signature == "sha256=" + hmac.new(b"s3", body, hashlib.sha256).hexdigest()
+    assert calls["n"] >= 2
