@@ -230,7 +230,8 @@ class Engine:
         if self.use_fast_path:
             quiet = self.fast.quiet(batch, depth)
             known = batch.dev >= 0
-            groups = self.fast.group[np.where(known, batch.dev, 0)]
+            groups = np.full(len(batch.dev), -1, dtype=np.int64)
+            groups[known] = self.fast.group[batch.dev[known]]
             hot_groups.update(np.unique(groups[known & ~quiet]).tolist())
             quiet &= ~np.isin(groups, np.fromiter(hot_groups, np.int64))
             self.fast.apply(batch, quiet, depth)

@@ -126,6 +126,8 @@ class FastPath:
         n = len(batch.dev)
         deepest = np.full(n, -np.inf)
         known = batch.dev >= 0
+        if not known.any():
+            return deepest
         dev = np.where(known, batch.dev, 0)
         counts = np.where(known, self.zone_start[dev + 1] - self.zone_start[dev], 0)
         if counts.sum() == 0:
@@ -150,6 +152,8 @@ class FastPath:
         policy = engine.policy
         n = len(batch.dev)
         ok = (batch.dev >= 0) & ~batch.buffered
+        if not ok.any():
+            return ok
         dev = np.where(ok, batch.dev, 0)
         # order the batch by device, keeping message order inside each device
         order = np.lexsort((np.arange(n), dev))

@@ -27,6 +27,9 @@ class Metrics:
         self.store_healthy = Gauge(
             "emon_store_healthy", "1 when the database takes writes", registry=r
         )
+        self.engine_errors = Counter(
+            "emon_engine_errors", "micro-batches the engine failed on (stored raw)", registry=r
+        )
         self.overload = Counter(
             "emon_ingest_overload", "messages refused because the engine queue was full", registry=r
         )

@@ -38,10 +38,15 @@ async def run_mqtt(url: str, runtime: Runtime, client_id: str, connected: asynci
                 backoff = 0.5
                 publisher = asyncio.create_task(_publish(client, runtime))
                 try:
+                    received = 0
                     async for message in client.messages:
                         payload = message.payload
                         data = payload if isinstance(payload, bytes) else str(payload).encode()
                         await runtime.submit(str(message.topic), data)
+                        received += 1
+                        if received % 64 == 0:
+                            # a ready queue never suspends: let the engine run
+                            await asyncio.sleep(0)
                 finally:
                     publisher.cancel()
         except aiomqtt.MqttError as exc:

@@ -64,6 +64,7 @@ class Runtime:
         self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.recovering = False
+        self._stale = False
 
     def _engine(self, start: Millis) -> Engine:
         engine = Engine([r.order for r in self.orders.values()], start=start)
@@ -97,9 +98,17 @@ class Runtime:
         return True
 
     def _rebuild(self) -> None:
-        old = self.engine
-        self.engine = self._engine(old.clock)
-        self._after_engine(self.engine.carry_over(old))
+        """Orders changed: the engine is rebuilt before the next message or
+        tick, so that a burst of registrations costs one rebuild."""
+        self._stale = True
+
+    def _current_engine(self) -> Engine:
+        if self._stale:
+            self._stale = False
+            old = self.engine
+            self.engine = self._engine(old.clock)
+            self._after_engine(self.engine.carry_over(old))
+        return self.engine
 
     @property
     def store_versions(self) -> dict[str, int]:
@@ -129,7 +138,11 @@ class Runtime:
                     batch.append(await asyncio.wait_for(self.inbox.get(), timeout))
                 except TimeoutError:
                     break
-            self.process(batch)
+            try:
+                self.process(batch)
+            except Exception:  # stored raw already; the engine must keep serving
+                log.exception("a batch of %d messages failed in the engine", len(batch))
+                self.metrics.engine_errors.inc()
 
     def process(self, batch: list[Message]) -> None:
         started = time.perf_counter()
@@ -138,7 +151,7 @@ class Runtime:
             routed = route(m.topic)
             if routed and routed[0] == "ack":
                 self._acknowledge(routed[1], m.payload, m.recv)
-        changes = self.engine.handle_batch(batch)
+        changes = self._current_engine().handle_batch(batch)
         self.metrics.evaluation.observe(time.perf_counter() - started)
         self.metrics.messages.inc(len(batch))
         self._store_engine_output()
@@ -150,7 +163,7 @@ class Runtime:
             self.tick(now_ms())
 
     def tick(self, now: Millis) -> None:
-        self._after_engine(self.engine.advance(now))
+        self._after_engine(self._current_engine().advance(now))
         for message in self.delivery.tick(now):
             self._send(message)
         self._store_notifications()

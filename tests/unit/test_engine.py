@@ -153,3 +153,12 @@ def test_order_changes_carry_the_live_state_over():
     second.handle_batch([fix(s, T + s * 30_000, *at(300)) for s in (8, 9, 10)])
     closed = third.carry_over(second)
     assert {a["state"] for a in closed} == {"ended"}
+
+
+def test_messages_before_any_order_are_rejected_not_fatal():
+    empty = Engine([], start=T)
+    empty.handle_batch([fix(1, T, LAT, LON), fix(2, T + 1000, LAT, LON, device="x")])
+    assert empty.rejections.counts == {"unknown_device": 2}
+    lone = engine()  # known devices and unknown ones in one batch
+    lone.handle_batch([fix(1, T, LAT, LON, device="stranger"), fix(1, T, *at(5000))])
+    assert lone.rejections.counts == {"unknown_device": 1} and lone.stats["fixes"] == 1

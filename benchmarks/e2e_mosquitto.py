@@ -1,0 +1,213 @@
+"""End to end through Mosquitto: sustained fixes/s, loss, and alert latency.
+
+    python -m benchmarks.e2e_mosquitto [--rates 1000 10000] [--seconds 20]
+
+Starts its own Mosquitto with ``deploy/mosquitto.conf`` (the stock default of
+1,000 queued messages drops QoS 1 messages silently under load) and `emon
+serve` against it (SQLite storage in a temporary folder), registers the
+orders over the API, and publishes fixes at each rate from several publisher processes (one paho publisher manages
+only ~5k QoS 1 messages/s). One offender in fifty drives into the zone around
+his victim. Reported per rate: fixes published and stored (none may be
+lost), and the latency from publishing the fix that confirms a violation to
+the victim's notification arriving (p50, p99, max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import paho.mqtt.client as mqtt
+
+from emon.timeutil import format_ts
+from simulators.fleet import fleet_orders
+from simulators.movement import offset
+
+TOKEN = "bench-token"
+
+
+BROKER_PORT = 18830
+
+
+def start_broker(workdir: Path) -> subprocess.Popen[bytes]:
+    conf = (Path(__file__).parent.parent / "deploy" / "mosquitto.conf").read_text()
+    conf = conf.replace("listener 1883 127.0.0.1", f"listener {BROKER_PORT} 127.0.0.1")
+    conf = conf.replace("persistence true", "persistence false")
+    conf = "\n".join(
+        line for line in conf.splitlines() if not line.startswith("persistence_location")
+    )
+    (workdir / "mosquitto.conf").write_text(conf + "\n")
+    broker = subprocess.Popen(["mosquitto", "-c", str(workdir / "mosquitto.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(0.5)
+    return broker
+
+
+def publisher(devices: list[tuple[str, float, float, float, bool]], rate: float, seconds: float,
+              sent: Any, start_at: float) -> None:  # fmt: skip
+    """Publish fixes for these devices round-robin at ``rate`` per second."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", BROKER_PORT)
+    client.loop_start()
+    seq = dict.fromkeys((d[0] for d in devices), 0)
+    published: list[tuple[str, int, float]] = []
+    while time.time() < start_at:
+        time.sleep(0.01)
+    n = 0
+    end = start_at + seconds
+    while time.time() < end:
+        device, lat, lon, bearing, strays = devices[n % len(devices)]
+        seq[device] += 1
+        k = seq[device]
+        # strays walk in from 1.1 km at 25 m per fix; the others stay 5 km out
+        metres = max(1100.0 - 25.0 * k, 200.0) if strays else 5000.0
+        plat, plon = offset(lat, lon, bearing, metres)
+        now = time.time()
+        fix = {"seq": k, "ts": format_ts(int(now * 1000)), "lat": plat, "lon": plon, "acc": 8}
+        client.publish(f"emon/v1/fix/{device}", json.dumps(fix), qos=1)
+        published.append((device, k, now))
+        n += 1
+        delay = start_at + n / rate - time.time()
+        if delay > 0:
+            time.sleep(delay)
+    client.loop_stop()
+    client.disconnect()
+    sent.put(published)
+
+
+def run_rate(rate: int, seconds: float, n_orders: int) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="emon-bench-"))
+    broker = start_broker(workdir)
+    http_port = 18000 + rate % 1000 + int(time.time()) % 500
+    env = dict(
+        os.environ, EMON_ADMIN_TOKEN=TOKEN, EMON_MQTT_CLIENT_ID=f"bench-{uuid.uuid4().hex[:6]}"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "emon", "serve", "--mqtt", f"mqtt://127.0.0.1:{BROKER_PORT}",
+         "--http", f"127.0.0.1:{http_port}"],
+        cwd=workdir, env=env, stdout=(workdir / "serve.log").open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    api = httpx.Client(base_url=f"http://127.0.0.1:{http_port}",
+                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)  # fmt: skip
+    for _ in range(100):
+        try:
+            if api.get("/healthz").json()["mqtt"]:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    tag = uuid.uuid4().hex[:4]
+    orders = fleet_orders(n_orders, seed=rate)
+    devices = []
+    for i, order in enumerate(orders):
+        order["order_id"] += f"-{tag}"
+        order["offender"]["device_id"] += f"-{tag}"
+        order["victims"][0]["device_id"] += f"-{tag}"
+        order["contact_ban"] = None
+        api.put(f"/api/v1/orders/{order['order_id']}", json=order)
+        lon, lat = order["zones"][0]["geometry"]["coordinates"]
+        devices.append((order["offender"]["device_id"], lat, lon, 90.0 * (i % 4), i % 50 == 0))
+
+    notified: queue.Queue[tuple[str, float]] = queue.Queue()
+    alerts: dict[str, dict[str, Any]] = {}
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{tag}")
+
+    def on_message(client: Any, userdata: Any, message: Any) -> None:
+        body = json.loads(message.payload)
+        if message.topic.startswith("emon/v1/notify/") and body.get("level") == "alert":
+            notified.put((body["alert_id"], time.time()))
+        elif body.get("type") == "zone_violation":
+            alerts.setdefault(body["alert_id"], body)
+
+    watcher.on_message = on_message
+    watcher.connect("127.0.0.1", BROKER_PORT)
+    watcher.subscribe("emon/v1/notify/#", qos=1)
+    watcher.subscribe("emon/v1/alerts/monitoring", qos=1)
+    watcher.loop_start()
+
+    workers = max(1, min(6, rate // 2000 + 1))
+    sent: Any = mp.Queue()
+    start_at = time.time() + 2
+    procs = [
+        mp.Process(
+            target=publisher, args=(devices[w::workers], rate / workers, seconds, sent, start_at)
+        )
+        for w in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    published = [item for _ in procs for item in sent.get()]
+    for p in procs:
+        p.join()
+    stored = 0
+    for _ in range(120):  # let the engine and storage catch up
+        metrics = api.get("/metrics").text
+        stored = int(float(next(line.split()[1] for line in metrics.splitlines()
+                                if line.startswith("emon_fixes_total"))))  # fmt: skip
+        if stored >= len(published):
+            break
+        time.sleep(0.5)
+    time.sleep(1)
+    watcher.loop_stop()
+    server.terminate()
+    server.wait(timeout=30)
+    broker.terminate()
+    sent_at = {(d, s): t for d, s, t in published}
+    latencies = []
+    while not notified.empty():
+        alert_id, received = notified.get()
+        alert = alerts.get(alert_id)
+        if alert:
+            key = (alert["device_id"], alert["details"]["confirming_seq"])
+            if key in sent_at:
+                latencies.append(received - sent_at[key])
+    lat_ms = np.array(latencies) * 1000
+    return {
+        "rate_target": rate,
+        "published": len(published),
+        "achieved_rate": round(len(published) / seconds),
+        "stored": stored,
+        "lost": max(0, len(published) - stored),
+        "violations_notified": len(latencies),
+        "latency_p50_ms": round(float(np.percentile(lat_ms, 50)), 1) if len(lat_ms) else None,
+        "latency_p99_ms": round(float(np.percentile(lat_ms, 99)), 1) if len(lat_ms) else None,
+        "latency_max_ms": round(float(lat_ms.max()), 1) if len(lat_ms) else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e_mosquitto")
+    parser.add_argument("--rates", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    results = [run_rate(rate, args.seconds, args.orders) for rate in args.rates]
+    for r in results:
+        print(
+            f"{r['rate_target']:>6}/s target: {r['achieved_rate']:>6}/s published, "
+            f"{r['stored']} of {r['published']} stored ({r['lost']} lost); "
+            f"publish to victim notification p50 {r['latency_p50_ms']} ms, "
+            f"p99 {r['latency_p99_ms']} ms, max {r['latency_max_ms']} ms "
+            f"({r['violations_notified']} violations)"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
