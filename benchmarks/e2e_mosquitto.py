@@ -5,8 +5,9 @@
 Starts its own Mosquitto with ``deploy/mosquitto.conf`` (the stock default of
 1,000 queued messages drops QoS 1 messages silently under load) and `emon
 serve` against it (SQLite storage in a temporary folder), registers the
-orders over the API, and publishes fixes at each rate from several publisher processes (one paho publisher manages
-only ~5k QoS 1 messages/s). One offender in fifty drives into the zone around
+orders over the API, and publishes fixes at each rate from several publisher
+processes (one paho publisher manages only ~5k QoS 1 messages/s). One offender
+in fifty drives into the zone around
 his victim. Reported per rate: fixes published and stored (none may be
 lost), and the latency from publishing the fix that confirms a violation to
 the victim's notification arriving (p50, p99, max).
@@ -30,6 +31,7 @@ from typing import Any
 import httpx
 import numpy as np
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from emon.timeutil import format_ts
 from simulators.fleet import fleet_orders
@@ -58,7 +60,7 @@ def start_broker(workdir: Path) -> subprocess.Popen[bytes]:
 def publisher(devices: list[tuple[str, float, float, float, bool]], rate: float, seconds: float,
               sent: Any, start_at: float) -> None:  # fmt: skip
     """Publish fixes for these devices round-robin at ``rate`` per second."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", BROKER_PORT)
     client.loop_start()
@@ -123,7 +125,7 @@ def run_rate(rate: int, seconds: float, n_orders: int) -> dict[str, Any]:
 
     notified: queue.Queue[tuple[str, float]] = queue.Queue()
     alerts: dict[str, dict[str, Any]] = {}
-    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{tag}")
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watch-{tag}")
 
     def on_message(client: Any, userdata: Any, message: Any) -> None:
         body = json.loads(message.payload)
