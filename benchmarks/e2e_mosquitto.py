@@ -7,10 +7,10 @@ Starts its own Mosquitto with ``deploy/mosquitto.conf`` (the stock default of
 serve` against it (SQLite storage in a temporary folder), registers the
 orders over the API, and publishes fixes at each rate from several publisher
 processes (one paho publisher manages only ~5k QoS 1 messages/s). One offender
-in fifty drives into the zone around
-his victim. Reported per rate: fixes published and stored (none may be
-lost), and the latency from publishing the fix that confirms a violation to
-the victim's notification arriving (p50, p99, max).
+in fifty drives into the zone around his victim. Reported per rate: fixes
+published and stored (none may be lost), and the latency from publishing the
+fix that confirms a violation to the victim's notification arriving (p50,
+p99, max).
 """
 
 from __future__ import annotations

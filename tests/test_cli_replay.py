@@ -16,6 +16,14 @@ def emon(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def replay(
+    orders: Path, stream: Path, alerts: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return emon(
+        "replay", "--orders", str(orders), "--stream", str(stream), "--alerts", str(alerts), *extra
+    )
+
+
 def write(tmp: Path, scenario) -> tuple[Path, Path]:
     orders = tmp / "orders.json"
     orders.write_text(json.dumps(scenario.orders))
@@ -27,24 +35,8 @@ def test_replay_is_deterministic_and_counts_bad_lines(tmp_path):
     with stream.open("a") as f:
         f.write("this is not json\n")
         f.write('{"recv": "never", "topic": "x", "payload": 1}\n')
-    first = emon(
-        "replay",
-        "--orders",
-        str(orders),
-        "--stream",
-        str(stream),
-        "--alerts",
-        str(tmp_path / "a1.jsonl"),
-    )
-    second = emon(
-        "replay",
-        "--orders",
-        str(orders),
-        "--stream",
-        str(stream),
-        "--alerts",
-        str(tmp_path / "a2.jsonl"),
-    )
+    first = replay(orders, stream, tmp_path / "a1.jsonl")
+    second = replay(orders, stream, tmp_path / "a2.jsonl")
     assert first.returncode == 0 and second.returncode == 0, first.stderr
     assert (tmp_path / "a1.jsonl").read_bytes() == (tmp_path / "a2.jsonl").read_bytes()
     assert "unreadable_line=2" in first.stderr
@@ -60,15 +52,7 @@ def test_payload_may_be_a_string_of_raw_bytes(tmp_path):
     for line in lines:
         line["payload"] = json.dumps(line["payload"])
     stream.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    result = emon(
-        "replay",
-        "--orders",
-        str(orders),
-        "--stream",
-        str(stream),
-        "--alerts",
-        str(tmp_path / "a.jsonl"),
-    )
+    result = replay(orders, stream, tmp_path / "a.jsonl")
     assert result.returncode == 0
     assert "zone_violation" in (tmp_path / "a.jsonl").read_text()
 
@@ -77,44 +61,18 @@ def test_until_runs_the_clock_on_and_fires_timers(tmp_path):
     scenario = S.pass_by()
     orders, stream = write(tmp_path, scenario)
     out = tmp_path / "a.jsonl"
-    emon("replay", "--orders", str(orders), "--stream", str(stream), "--alerts", str(out))
+    replay(orders, stream, out)
     without = out.read_text().count("signal_lost")
-    emon(
-        "replay",
-        "--orders",
-        str(orders),
-        "--stream",
-        str(stream),
-        "--alerts",
-        str(out),
-        "--until",
-        "2026-11-28T15:00:00Z",
-    )
+    replay(orders, stream, out, "--until", "2026-11-28T15:00:00Z")
     assert out.read_text().count("signal_lost") > without
 
 
 def test_unusable_arguments_exit_non_zero(tmp_path):
     orders, stream = write(tmp_path, S.pass_by())
-    missing = emon(
-        "replay",
-        "--orders",
-        str(tmp_path / "nope.json"),
-        "--stream",
-        str(stream),
-        "--alerts",
-        str(tmp_path / "a"),
-    )
+    missing = replay(tmp_path / "nope.json", stream, tmp_path / "a")
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     (tmp_path / "bad.json").write_text("{")
-    bad = emon(
-        "replay",
-        "--orders",
-        str(tmp_path / "bad.json"),
-        "--stream",
-        str(stream),
-        "--alerts",
-        str(tmp_path / "a"),
-    )
+    bad = replay(tmp_path / "bad.json", stream, tmp_path / "a")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     usage = emon("replay", "--orders", str(orders))
     assert usage.returncode == 2

@@ -76,13 +76,10 @@ def _decode_one_by_one(
     keep: list[int] = []
     raws: list[_FixPayload] = []
     for k, payload in enumerate(payloads):
-        try:
-            raws.append(_decoder.decode(payload))
+        raw = decoder._typed(_decoder, recvs[k], topics[k], payload)
+        if raw is not None:
+            raws.append(raw)
             keep.append(k)
-        except msgspec.ValidationError as exc:
-            decoder._reject_schema(recvs[k], topics[k], exc, payload)
-        except msgspec.DecodeError as exc:
-            decoder._reject(recvs[k], topics[k], "invalid_json", str(exc), payload)
     return keep, raws
 
 

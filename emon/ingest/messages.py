@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import inf as INF
 from math import isfinite
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -63,6 +63,8 @@ class _OwnTracksPayload(msgspec.Struct):
     acc: float | None = None
     batt: float | None = None
 
+
+T = TypeVar("T")
 
 _fix_decoder = msgspec.json.Decoder(_FixPayload)
 _fixes_decoder = msgspec.json.Decoder(list[msgspec.Raw])
@@ -141,16 +143,23 @@ class Decoder:
             return self._ack(recv, topic, device_id, payload)
         return self._owntracks(recv, topic, device_id, payload)
 
+    def _typed(
+        self, decoder: msgspec.json.Decoder[T], recv: Millis, topic: str, payload: bytes
+    ) -> T | None:
+        """Decode against a schema; a failure is a counted rejection, not an error."""
+        try:
+            return decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            self._reject_schema(recv, topic, exc, payload)
+        except msgspec.DecodeError as exc:
+            self._reject(recv, topic, "invalid_json", str(exc), payload)
+        return None
+
     def _fix(
         self, recv: Millis, topic: str, device_id: str, payload: bytes, buffered: bool
     ) -> Fix | None:
-        try:
-            raw = _fix_decoder.decode(payload)
-        except msgspec.ValidationError as exc:
-            self._reject_schema(recv, topic, exc, payload)
-            return None
-        except msgspec.DecodeError as exc:
-            self._reject(recv, topic, "invalid_json", str(exc), payload)
+        raw = self._typed(_fix_decoder, recv, topic, payload)
+        if raw is None:
             return None
         if raw.device_id is not None and raw.device_id != device_id:
             self._reject(recv, topic, "device_mismatch", raw.device_id, payload)
@@ -165,29 +174,17 @@ class Decoder:
     def _fixes(
         self, recv: Millis, topic: str, device_id: str, payload: bytes
     ) -> list[Fix | Event | Ack]:
-        try:
-            items = _fixes_decoder.decode(payload)
-        except msgspec.ValidationError as exc:
-            self._reject_schema(recv, topic, exc, payload)
-            return []
-        except msgspec.DecodeError as exc:
-            self._reject(recv, topic, "invalid_json", str(exc), payload)
-            return []
+        items = self._typed(_fixes_decoder, recv, topic, payload)
         out: list[Fix | Event | Ack] = []
-        for item in items:
+        for item in items or []:
             fix = self._fix(recv, topic, device_id, bytes(item), buffered=True)
             if fix is not None:
                 out.append(fix)
         return out
 
     def _event(self, recv: Millis, topic: str, device_id: str, payload: bytes) -> Event | None:
-        try:
-            raw = _event_decoder.decode(payload)
-        except msgspec.ValidationError as exc:
-            self._reject_schema(recv, topic, exc, payload)
-            return None
-        except msgspec.DecodeError as exc:
-            self._reject(recv, topic, "invalid_json", str(exc), payload)
+        raw = self._typed(_event_decoder, recv, topic, payload)
+        if raw is None:
             return None
         if raw.device_id is not None and raw.device_id != device_id:
             self._reject(recv, topic, "device_mismatch", raw.device_id, payload)

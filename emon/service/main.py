@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -20,6 +22,15 @@ from emon.service.webhooks import Webhook, Webhooks
 
 log = logging.getLogger("emon")
 ANONYMOUS = "amqtt.plugins.authentication.AnonymousAuthPlugin"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its own shutdown, which would kill the
+    process before storage is flushed; emon handles the signals itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def free_port(preferred: int) -> int:
@@ -87,7 +98,10 @@ async def serve(settings: Settings) -> None:
     connected = asyncio.Event()
     host, http_port = settings.http_host_port
     app = create_app(runtime, settings.admin_token, health)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning"))
+    server = _Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning"))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
 
     async def watch_connection() -> None:
         while True:
@@ -97,13 +111,13 @@ async def serve(settings: Settings) -> None:
                 await asyncio.sleep(0.5)
             health["mqtt"] = False
 
+    writing = asyncio.create_task(writer.run())
     tasks = [
         asyncio.create_task(
             run_mqtt(settings.mqtt_url, runtime, settings.mqtt_client_id, connected)
         ),
         asyncio.create_task(runtime.run_ingest()),
         asyncio.create_task(runtime.run_timers()),
-        asyncio.create_task(writer.run()),
         asyncio.create_task(watch_connection()),
         asyncio.create_task(webhooks.run()),
     ]
@@ -128,7 +142,8 @@ async def serve(settings: Settings) -> None:
         if runtime.inbox.qsize():
             pending = [runtime.inbox.get_nowait() for _ in range(runtime.inbox.qsize())]
             runtime.process(pending)
-        await writer.flush()
+        await writer.close()
+        await writing
         store.close()
         if broker is not None:
             await broker.shutdown()

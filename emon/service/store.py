@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import sqlite3
@@ -245,7 +246,8 @@ class Writer:
         self.pending: dict[str, list[Row]] = {t: [] for t in TABLES}
         self.healthy = True
         self.written = 0
-        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._lock = asyncio.Lock()
 
     def add(self, table: str, rows: Sequence[Row]) -> None:
         self.pending[table].extend(rows)
@@ -255,11 +257,22 @@ class Writer:
         return sum(len(rows) for rows in self.pending.values())
 
     async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_s)
+        """Flush every ``flush_s`` until ``close``; never cancelled mid-write,
+        which would lose the batch in flight."""
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.flush_s)
             await self.flush()
 
+    async def close(self) -> None:
+        self._closing.set()
+        await self.flush()
+
     async def flush(self) -> None:
+        async with self._lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         batch, self.pending = self.pending, {t: [] for t in TABLES}
         if self.spool.exists():
             if not await self._try(self._load_spool()):

@@ -181,7 +181,8 @@ def test_mosquitto_and_postgresql_with_messages_sent_while_down(tmp_path, databa
             "SELECT count(*) FROM pg_inherits WHERE inhparent = 'fixes'::regclass"
         ).fetchone()[0]
     assert fixes == 8 and messages >= 9  # every fix stored exactly once, the ack too
-    assert changes >= 3 and [a for (a,) in actions] == ["ack", "resolve"]
+    # raised, ended, acknowledged, resolved: the last writes before a stop are kept too
+    assert changes == 4 and [a for (a,) in actions] == ["ack", "resolve"]
     assert partitions >= 4
 
 
