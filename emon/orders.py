@@ -93,16 +93,6 @@ def parse_order(data: Any) -> Order:
     return order
 
 
-def parse_orders(raw: bytes) -> list[Order]:
-    """A JSON array of orders (a single object is accepted too)."""
-    try:
-        data = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise OrderFormatError(f"not valid JSON: {exc}") from exc
-    items = data if isinstance(data, list) else [data]
-    return [parse_order(item) for item in items]
-
-
 def _check_readable(order: Order) -> None:
     for label, text in (("valid_from", order.valid_from), ("valid_until", order.valid_until)):
         try:

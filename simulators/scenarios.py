@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from emon.timeutil import Millis, format_ts, parse_ts
+from emon.timeutil import Millis, parse_ts
 from simulators.movement import (
     CITY_DRIVE_MPS,
     CYCLE_MPS,
@@ -360,10 +360,6 @@ def salted(base: Scenario, seed: int = 9) -> Scenario:
         rec.lines.append((recv + 45_000, order_key, body))
     base.name += "+salted"
     return base
-
-
-def time_str(ms: Millis) -> str:
-    return format_ts(ms)
 
 
 ALL = {

@@ -962,8 +962,9 @@ class Engine:
 
     def _expire(self, order: CompiledOrder, when: Millis) -> None:
         """Nothing is enforced after valid_until: open conditions end there."""
-        for key, episode in self.episodes.items():
-            if key[0] == order.index and episode.alert is not None and episode.open:
+        for key in sorted(self.episodes.by_order.get(order.index, ())):
+            episode = self.episodes[key]
+            if episode.alert is not None and episode.open:
                 self._stop(key, when, self.episodes)
 
     # -- alert bookkeeping --------------------------------------------------------
@@ -1059,10 +1060,3 @@ def _closest_approach(start: FloatArray, end: FloatArray) -> float:
     span = float(delta @ delta)
     u = 0.0 if span == 0 else min(max(-float(start @ delta) / span, 0.0), 1.0)
     return float(np.linalg.norm(start + delta * u))
-
-
-def replay_lines(engine: Engine, messages: Iterable[Message]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        out.extend(engine.handle_batch([message]))
-    return out

@@ -18,7 +18,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry import shape
 
-from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic, to_ecef
+from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic
 
 #: Distances are exact (to the contract's 0.5 m) up to this far outside a
 #: zone's bounding circle; beyond it a cheap lower bound is returned. Callers
@@ -115,11 +115,3 @@ class ZoneTable:
         inside = shapely.contains_xy(self.planes[zone], x, y)
         edge = shapely.distance(self.boundaries[zone], shapely.points(x, y))
         return np.asarray(np.where(inside, -edge, edge), dtype=np.float64)
-
-
-def compile_point(geometry: dict[str, Any] | None) -> FloatArray | None:
-    """A GeoJSON Point (an address, a residence) as an ECEF vector."""
-    if not geometry or geometry.get("type") != "Point":
-        return None
-    lon, lat = geometry["coordinates"][:2]
-    return to_ecef(float(lat), float(lon))
