@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: setup serve replay run test lint bench
+.PHONY: setup serve replay run demo test lint bench
 
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
@@ -16,6 +16,9 @@ serve: $(STAMP)
 	.venv/bin/emon serve
 
 run: serve
+
+demo: $(STAMP)
+	.venv/bin/emon demo --duration 60
 
 replay: $(STAMP)
 	.venv/bin/emon replay --orders examples/orders.json --stream examples/stream.jsonl \

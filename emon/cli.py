@@ -76,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help="JSON file with routing overrides and webhooks (or EMON_CONFIG)"
     )
 
+    demo = commands.add_parser(
+        "demo",
+        help="the whole system on this machine with simulated devices",
+        description=(
+            "Start `emon serve` on embedded defaults (files in ./emon-demo), register six short "
+            "cases (an approach to a victim's home, a drive past, two people crossing under a "
+            "contact ban, a panic button, a curfew breach, a silent device), drive their devices "
+            "in real time and show the live alerts and device notifications."
+        ),
+    )
+    demo.add_argument("--duration", type=float, help="stop after this many seconds")
+    demo.add_argument(
+        "--place", default="51.9225,4.4792", help="LAT,LON the cases are placed around"
+    )
+    demo.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the API and console")
+
     batch = commands.add_parser(
         "validate-batch",
         help="validate many proposed orders from a GeoJSON or GeoPackage file",
@@ -153,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         from emon.service.settings import Settings
 
         return run(Settings.from_args(args.mqtt, args.database, args.http, args.config))
+    if args.command == "demo":
+        from emon.demo import run_demo
+
+        lat, lon = (float(v) for v in args.place.split(","))
+        return run_demo((lat, lon), args.duration, args.http)
     if args.command == "validate":
         return _validate(args)
     if args.command == "validate-batch":

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import uvicorn
@@ -61,7 +61,12 @@ async def start_embedded_broker(port: int) -> Any:
     return broker
 
 
-async def serve(settings: Settings) -> None:
+Companion = Callable[[Runtime, Settings, Callable[[], None]], Coroutine[Any, Any, None]]
+
+
+async def serve(settings: Settings, companion: Companion | None = None) -> None:
+    """Run the service; ``companion`` (the demo) runs beside it with the
+    runtime, the settings and a function that stops everything."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("amqtt", "transitions", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -131,6 +136,13 @@ async def serve(settings: Settings) -> None:
     )
     if made:
         print(f"admin token written to {settings.workdir / 'emon-admin-token'}", flush=True)
+    if companion is not None:
+
+        async def accompany() -> None:
+            await connected.wait()
+            await companion(runtime, settings, lambda: setattr(server, "should_exit", True))
+
+        tasks.append(asyncio.create_task(accompany()))
     try:
         await server.serve()
     finally:
