@@ -65,6 +65,7 @@ class Runtime:
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.recovering = False
         self._stale = False
+        self._versions: dict[str, int] | None = None
 
     def _engine(self, start: Millis) -> Engine:
         engine = Engine([r.order for r in self.orders.values()], start=start)
@@ -80,8 +81,7 @@ class Runtime:
         if not report.usable:
             return report, False
         order = parse_order(body)
-        previous = self.orders.get(order.order_id)
-        version = (previous.version if previous else self.store_versions.get(order.order_id, 0)) + 1
+        version = self._next_version(order.order_id)
         self.orders[order.order_id] = Registered(order, body, version, report)
         record = dict(body, _warnings=[f.to_json() for f in report.findings])
         self.writer.add("orders", [(order.order_id, version, json.dumps(record), now_ms(), None)])
@@ -93,7 +93,8 @@ class Runtime:
         if registered is None:
             return False
         body = json.dumps(registered.body)
-        self.writer.add("orders", [(order_id, registered.version + 1, body, now_ms(), now_ms())])
+        version = self._next_version(order_id)
+        self.writer.add("orders", [(order_id, version, body, now_ms(), now_ms())])
         self._rebuild()
         return True
 
@@ -110,11 +111,12 @@ class Runtime:
             self._after_engine(self.engine.carry_over(old))
         return self.engine
 
-    @property
-    def store_versions(self) -> dict[str, int]:
-        if not hasattr(self, "_versions"):
+    def _next_version(self, order_id: str) -> int:
+        """Every registration and revocation is a new version of the order."""
+        if self._versions is None:
             self._versions = self.store.order_versions()
-        return self._versions
+        self._versions[order_id] = self._versions.get(order_id, 0) + 1
+        return self._versions[order_id]
 
     # -- ingest ---------------------------------------------------------------------
     async def submit(self, topic: str, payload: bytes) -> None:
@@ -268,7 +270,9 @@ class Runtime:
         for body in self.store.orders():
             body = {k: v for k, v in body.items() if k != "_warnings"}
             order = parse_order(body)
-            version = self.store_versions.get(order.order_id, 1)
+            if self._versions is None:
+                self._versions = self.store.order_versions()
+            version = self._versions.get(order.order_id, 1)
             self.orders[order.order_id] = Registered(order, body, version, validate(body))
         for alert in self.store.alerts():
             self.alerts[alert["alert_id"]] = alert

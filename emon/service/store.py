@@ -203,6 +203,20 @@ class PostgresStore:
         self.db.close()
 
 
+def _refused_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean "not these rows", as opposed to "not now"."""
+    errors: list[type[Exception]] = [sqlite3.IntegrityError, sqlite3.DataError]
+    try:
+        import psycopg
+
+        errors += [psycopg.errors.IntegrityError, psycopg.errors.DataError]
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    return tuple(errors)
+
+
+REFUSED = _refused_errors()
+
 _LATEST_ORDERS = """
 SELECT body FROM orders o
 WHERE version = (SELECT max(version) FROM orders i WHERE i.order_id = o.order_id)
@@ -246,6 +260,8 @@ class Writer:
         self.pending: dict[str, list[Row]] = {t: [] for t in TABLES}
         self.healthy = True
         self.written = 0
+        self.refused = 0
+        self.refused_file = spool.with_name("emon-refused-writes.jsonl")
         self._closing = asyncio.Event()
         self._lock = asyncio.Lock()
 
@@ -285,7 +301,12 @@ class Writer:
     async def _try(self, batch: dict[str, list[Row]]) -> bool:
         try:
             await asyncio.to_thread(self.store.write, batch)
-        except Exception as exc:  # any database fault: keep the data, say so
+        except REFUSED as exc:
+            # the database is up but refuses these rows: write what it takes,
+            # keep the refused rows aside for inspection, block nothing
+            log.error("database refused a batch (%s); writing row by row", exc)
+            return await self._row_by_row(batch)
+        except Exception as exc:  # any other database fault: keep the data, say so
             if self.healthy:
                 log.warning("database write failed, spooling to %s: %s", self.spool, exc)
             self.healthy = False
@@ -294,6 +315,19 @@ class Writer:
         if not self.healthy:
             log.info("database back; spooled writes flushed")
         self.healthy = True
+        return True
+
+    async def _row_by_row(self, batch: dict[str, list[Row]]) -> bool:
+        for table, rows in batch.items():
+            for row in rows:
+                try:
+                    await asyncio.to_thread(self.store.write, {table: [row]})
+                except REFUSED:
+                    self.refused += 1
+                    with self.refused_file.open("a") as out:
+                        out.write(json.dumps([table, [_encode(v) for v in row]]) + "\n")
+                except Exception:
+                    return False
         return True
 
     def _to_spool(self, batch: dict[str, list[Row]]) -> None:

@@ -267,3 +267,22 @@ def test_unreadable_orders_raise_a_format_error():
     bad["valid_from"] = "tomorrow"
     with pytest.raises(OrderFormatError):
         validate(bad)
+
+
+def test_multipolygon_zone_margin_is_measured_in_the_part_holding_the_address():
+    data = order(lat=-33.9, lon=18.4, residence_m=20_000)  # Cape Town
+    near = square(-33.9, 18.4, 600)
+    far_lon, far_lat, _ = GEOD.fwd(18.4, -33.9, 90, 5000)
+    other = square(far_lat, far_lon, 2000)
+    data["zones"][0] = {
+        "zone_id": "M",
+        "type": "exclusion",
+        "geometry": {
+            "type": "MultiPolygon",
+            "coordinates": [near["coordinates"], other["coordinates"]],
+        },
+    }
+    report = validate(data)
+    finding = next(f for f in report.findings if f.code == "protected_margin")
+    assert finding.measured_m == pytest.approx(600, abs=0.5)
+    assert report.suggestions[0].values["geometry"]["type"] in ("Polygon", "MultiPolygon")

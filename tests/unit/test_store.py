@@ -1,0 +1,67 @@
+"""The storage writer: order versions, refused rows, spooling (SQLite, no server)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from emon.service.runtime import Runtime
+from emon.service.store import SqliteStore, Writer
+from simulators.scenarios import ROTTERDAM, base_order
+
+
+def runtime(tmp_path):
+    store = SqliteStore(tmp_path / "emon.db")
+    store.migrate()
+    return store, Runtime(store, Writer(store, tmp_path / "emon-spool.jsonl"))
+
+
+def test_versions_survive_revocation_and_reregistration(tmp_path):
+    async def scenario():
+        store, rt = runtime(tmp_path)
+        order = base_order(ROTTERDAM)
+        rt.put_order(order)
+        rt.put_order(order)
+        rt.revoke_order(order["order_id"])
+        rt.put_order(order)
+        await rt.writer.flush()
+        rows = store.db.execute("SELECT version, revoked_at IS NOT NULL FROM orders ORDER BY version").fetchall()
+        assert rows == [(1, 0), (2, 0), (3, 1), (4, 0)]
+        assert rt.writer.healthy and rt.writer.refused == 0
+        assert [o["order_id"] for o in store.orders()] == [order["order_id"]]
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_row_is_set_aside_and_blocks_nothing(tmp_path):
+    async def scenario():
+        store, rt = runtime(tmp_path)
+        writer = rt.writer
+        writer.add("orders", [("X", 1, "{}", 1, None), ("X", 1, "{}", 2, None)])  # same key twice
+        writer.add("messages", [(5, "emon/v1/fix/a", b"{}")])
+        await writer.flush()
+        assert writer.healthy and writer.refused == 1
+        assert store.count("orders") == 1 and store.count("messages") == 1
+        assert (tmp_path / "emon-refused-writes.jsonl").read_text().count("\n") == 1
+        writer.add("messages", [(6, "emon/v1/fix/a", b"{}")])
+        await writer.flush()
+        assert store.count("messages") == 2
+
+    asyncio.run(scenario())
+
+
+def test_writes_are_spooled_while_the_database_is_away(tmp_path):
+    async def scenario():
+        store, rt = runtime(tmp_path)
+        writer = rt.writer
+        store.db.close()  # the database goes away
+        writer.add("messages", [(1, "emon/v1/fix/a", b"\x00\xff")])
+        await writer.flush()
+        assert not writer.healthy and (tmp_path / "emon-spool.jsonl").exists()
+        writer.store = SqliteStore(tmp_path / "emon.db")  # and comes back
+        writer.add("messages", [(2, "emon/v1/fix/a", b"{}")])
+        await writer.flush()
+        assert writer.healthy and not (tmp_path / "emon-spool.jsonl").exists()
+        rows = writer.store.db.execute("SELECT recv, payload FROM messages ORDER BY recv").fetchall()
+        assert rows == [(1, b"\x00\xff"), (2, b"{}")]
+
+    asyncio.run(scenario())
