@@ -24,7 +24,9 @@ def test_versions_survive_revocation_and_reregistration(tmp_path):
         rt.revoke_order(order["order_id"])
         rt.put_order(order)
         await rt.writer.flush()
-        rows = store.db.execute("SELECT version, revoked_at IS NOT NULL FROM orders ORDER BY version").fetchall()
+        rows = store.db.execute(
+            "SELECT version, revoked_at IS NOT NULL FROM orders ORDER BY version"
+        ).fetchall()
         assert rows == [(1, 0), (2, 0), (3, 1), (4, 0)]
         assert rt.writer.healthy and rt.writer.refused == 0
         assert [o["order_id"] for o in store.orders()] == [order["order_id"]]
@@ -61,7 +63,9 @@ def test_writes_are_spooled_while_the_database_is_away(tmp_path):
         writer.add("messages", [(2, "emon/v1/fix/a", b"{}")])
         await writer.flush()
         assert writer.healthy and not (tmp_path / "emon-spool.jsonl").exists()
-        rows = writer.store.db.execute("SELECT recv, payload FROM messages ORDER BY recv").fetchall()
+        rows = writer.store.db.execute(
+            "SELECT recv, payload FROM messages ORDER BY recv"
+        ).fetchall()
         assert rows == [(1, b"\x00\xff"), (2, b"{}")]
 
     asyncio.run(scenario())
