@@ -29,7 +29,7 @@ replay: $(STAMP)
 lint: $(STAMP)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy emon simulators benchmarks
+	.venv/bin/mypy emon simulators benchmarks devices
 
 test: lint
 	$(PY) -m pytest

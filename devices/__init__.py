@@ -1,1 +1,1 @@
-"""Device-side agents (ankle monitor, victim device): see the open issues."""
+"""Device agents that speak the contract: ankle monitor and victim device."""
