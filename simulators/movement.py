@@ -15,8 +15,16 @@ GEOD = Geod(ellps="WGS84")
 
 WALK_MPS = 1.4
 CYCLE_MPS = 4.5
+BUS_MPS = 9.0  # between stops
 CITY_DRIVE_MPS = 13.9
 HIGHWAY_MPS = 27.8
+
+#: GPS conditions: (drift multiplier, outlier rate, chance of no fix at all)
+ENVIRONMENTS = {
+    "open": (1.0, 0.0, 0.0),
+    "urban": (2.0, 0.05, 0.02),  # street canyons: multipath
+    "indoor": (4.0, 0.10, 0.30),
+}
 
 
 def offset(lat: float, lon: float, bearing_deg: float, metres: float) -> tuple[float, float]:
@@ -93,15 +101,20 @@ class GpsError:
         self._drift = np.zeros(2)
         self._last: float | None = None
 
-    def observe(self, t: Millis, lat: float, lon: float) -> tuple[float, float, float, bool]:
+    def observe(
+        self, t: Millis, lat: float, lon: float, environment: str = "open"
+    ) -> tuple[float, float, float, bool]:
         """(lat, lon, reported accuracy, is_outlier) for a true position."""
+        scale, extra_outliers, _ = ENVIRONMENTS[environment]
         seconds = t / 1000
-        keep = 0.0 if self._last is None else math.exp(-(seconds - self._last) / self.tau_s)
+        elapsed = 0.0 if self._last is None else abs(seconds - self._last)
+        keep = 0.0 if self._last is None else math.exp(-elapsed / self.tau_s)
         self._last = seconds
-        shock = self._rng.normal(0, self.sigma_m * math.sqrt(1 - keep * keep), 2)
+        sigma = self.sigma_m * scale
+        shock = self._rng.normal(0, sigma * math.sqrt(1 - keep * keep), 2)
         self._drift = self._drift * keep + shock
         east, north = self._drift
-        outlier = bool(self._rng.random() < self.outlier_rate)
+        outlier = bool(self._rng.random() < self.outlier_rate + extra_outliers)
         if outlier:
             jump = self._rng.uniform(self.outlier_min_m, self.outlier_max_m)
             angle = self._rng.uniform(0, 2 * math.pi)
@@ -109,5 +122,39 @@ class GpsError:
             north += jump * math.sin(angle)
         bearing = math.degrees(math.atan2(east, north))
         plat, plon = offset(lat, lon, bearing, math.hypot(east, north))
-        accuracy = 1.5 * self.sigma_m * float(self._rng.uniform(0.8, 1.3))
+        accuracy = 1.5 * sigma * float(self._rng.uniform(0.8, 1.3))
         return plat, plon, accuracy, outlier
+
+    def has_fix(self, environment: str = "open") -> bool:
+        """Signal loss: indoors a receiver often gets no fix at all."""
+        return bool(self._rng.random() >= ENVIRONMENTS[environment][2])
+
+
+def bus_legs(stops: list[tuple[float, float]], dwell_s: float = 20.0) -> list[Leg]:
+    """Public transport: from stop to stop at bus speed, waiting at each."""
+    return [Leg(lat, lon, BUS_MPS, dwell_s) for lat, lon in stops]
+
+
+def daily_routine(
+    home: tuple[float, float], work: tuple[float, float], shop: tuple[float, float]
+) -> tuple[list[Leg], list[tuple[float, str]]]:
+    """A working day from 07:00: home, cycle to work, work until 17:00, walk to
+    the shop, cycle home. Returns the legs (from home at 07:00) and when the
+    environment changes (seconds from 07:00, environment) for the GPS model."""
+    legs = [
+        Leg(*home, 0.0, 3600),  # home until 08:00
+        Leg(*work, CYCLE_MPS, 0.0),
+    ]
+    commute = distance(*home, *work) / CYCLE_MPS
+    legs[-1] = Leg(*work, CYCLE_MPS, 9 * 3600 - commute)  # at work until 17:00
+    legs += [Leg(*shop, WALK_MPS, 1800), Leg(*home, CYCLE_MPS, 0.0)]
+    to_shop = distance(*work, *shop) / WALK_MPS
+    environments = [
+        (0.0, "indoor"),
+        (3600.0, "urban"),
+        (3600.0 + commute, "indoor"),
+        (10 * 3600.0, "urban"),
+        (10 * 3600.0 + to_shop, "indoor"),
+        (10 * 3600.0 + to_shop + 1800, "urban"),
+    ]
+    return legs, environments

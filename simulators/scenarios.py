@@ -329,6 +329,45 @@ def device_events(centre: tuple[float, float] = ROTTERDAM) -> Scenario:
     return s
 
 
+def daily_life(centre: tuple[float, float] = ROTTERDAM, seed: int = 11) -> Scenario:
+    """A working day 400-2,000 m outside the zone: indoors at home and work
+    (poor GPS, no fix at times), street canyons on the way, and the network
+    dropping out now and then (store-and-forward batches). Nothing happens."""
+    from simulators.movement import daily_routine
+    from simulators.network import Network
+
+    lat, lon = centre
+    s = Scenario("daily_life", [base_order(centre)], Recording(), 60.0)
+    home, work, shop = (
+        offset(lat, lon, 200, 2000),
+        offset(lat, lon, 110, 1500),
+        offset(lat, lon, 150, 1400),
+    )
+    legs, environments = daily_routine(home, work, shop)
+    t0 = parse_ts("2026-11-30T06:00:00Z")  # 07:00 in Amsterdam
+    gps = GpsError(sigma_m=5, outlier_rate=0.02, seed=seed)
+    taken = []
+    for t, tlat, tlon in path_positions(home, legs, t0, s.interval_s):
+        env = next(e for since, e in reversed(environments) if (t - t0) / 1000 >= since)
+        if gps.has_fix(env):
+            olat, olon, acc, _ = gps.observe(t, tlat, tlon, env)
+            taken.append((t, s.recording.fix_payload("am-0001", t, olat, olon, acc)))
+            s.sent.append(("am-0001", t, tlat, tlon))
+    delivered = Network(outage_rate_per_h=0.5, outage_mean_s=600, seed=seed).deliver(
+        [t for t, _ in taken]
+    )
+    batches: dict[int, list[dict[str, Any]]] = {}
+    for (t, payload), (recv, batched) in zip(taken, delivered, strict=True):
+        if batched:
+            batches.setdefault(recv, []).append(payload)
+        else:
+            s.recording.raw(recv, "emon/v1/fix/am-0001", payload)
+    for recv, payloads in batches.items():
+        s.recording.batch("am-0001", recv, payloads)
+    s.expect_types = {"batches": len(batches)}
+    return s
+
+
 def salted(base: Scenario, seed: int = 9) -> Scenario:
     """The same traffic with malformed, duplicate and out-of-order lines mixed in."""
     import random
@@ -372,4 +411,5 @@ ALL = {
     "curfew": curfew,
     "expired_order": expired_order,
     "device_events": device_events,
+    "daily_life": daily_life,
 }

@@ -90,6 +90,14 @@ def test_curfew_allows_the_evening_walk_and_catches_the_night_one():
     assert alert["started_at"] >= "2026-11-28T21:00:00.000Z"  # 22:00 local
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_working_day_near_a_zone_with_poor_gps_and_outages_raises_nothing(seed):
+    scenario = S.daily_life(seed=seed)
+    result = check(scenario)
+    assert scenario.expect_types["batches"] >= 1  # store-and-forward batches were in it
+    assert not [a for a in result.alerts if a["type"] in ("zone_violation", "contact_violation")]
+
+
 def test_expired_order_raises_nothing():
     assert run(S.expired_order()) == []
 
