@@ -357,7 +357,7 @@ def daily_life(centre: tuple[float, float] = ROTTERDAM, seed: int = 11) -> Scena
         [t for t, _ in taken]
     )
     batches: dict[int, list[dict[str, Any]]] = {}
-    for (t, payload), (recv, batched) in zip(taken, delivered, strict=True):
+    for (_, payload), (recv, batched) in zip(taken, delivered, strict=True):
         if batched:
             batches.setdefault(recv, []).append(payload)
         else:
@@ -385,7 +385,7 @@ def salted(base: Scenario, seed: int = 9) -> Scenario:
             extra.append((recv + 60, topic, "{not json"))
         elif roll < 0.10:
             extra.append((recv + 70, topic, {"seq": 10**6 + rng.randrange(10**6), "lat": 1}))
-        elif roll < 0.12:
+        elif roll < 0.12 and isinstance(payload, dict):
             bad = dict(payload, lat=123.0, seq=10**7 + rng.randrange(10**6))
             extra.append((recv + 80, topic, bad))
         elif roll < 0.13:
