@@ -210,6 +210,15 @@ class Delivery:
                 out.append(Outgoing("emon/v1/alerts/monitoring", json.dumps(escalation).encode()))
         return out
 
+    def restore(self, rows: list[tuple[Any, ...]], victims: set[str]) -> None:
+        """After a restart: notifications still waiting for their device."""
+        for row in rows:
+            nid, alert_id, device, level, text, sent_at, attempts, acked_at, escalated = row
+            self.pending[nid] = Pending(
+                nid, alert_id, device, level, text, int(sent_at), int(attempts),
+                device in victims, acked_at, bool(escalated),
+            )  # fmt: skip
+
     def drain_changed(self) -> list[Pending]:
         out, self.changed = self.changed, []
         return out

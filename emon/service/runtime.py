@@ -297,6 +297,11 @@ class Runtime:
             self.recovering = False
         self.engine.rejections.drain()
         self.engine.drain_accepted()
+        victims = {
+            v.device_id for r in self.orders.values() for v in r.order.victims if v.device_id
+        }
+        self.delivery.restore(self.store.unacknowledged(), {d for d in victims if d})
+        self.delivery.drain_changed()
         log.info(
             "recovered %d orders, %d alerts, %d messages",
             len(self.orders),

@@ -62,6 +62,7 @@ class Store(Protocol):
     def order_versions(self) -> dict[str, int]: ...
     def alerts(self) -> list[dict[str, Any]]: ...
     def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]: ...
+    def unacknowledged(self) -> list[Row]: ...
     def count(self, table: str) -> int: ...
     def close(self) -> None: ...
 
@@ -102,6 +103,9 @@ class SqliteStore:
     def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]:
         query = "SELECT recv, topic, payload FROM messages WHERE recv >= ? ORDER BY rowid"
         yield from self.db.execute(query, (recv,))
+
+    def unacknowledged(self) -> list[Row]:
+        return list(self.db.execute(_UNACKNOWLEDGED))
 
     def count(self, table: str) -> int:
         assert table in TABLES
@@ -194,6 +198,9 @@ class PostgresStore:
             for recv_ms, topic, payload in cur:
                 yield recv_ms, topic, bytes(payload)
 
+    def unacknowledged(self) -> list[Row]:
+        return list(self.db.execute(_UNACKNOWLEDGED).fetchall())
+
     def count(self, table: str) -> int:
         assert table in TABLES
         row = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()
@@ -216,6 +223,11 @@ def _refused_errors() -> tuple[type[Exception], ...]:
 
 
 REFUSED = _refused_errors()
+
+_UNACKNOWLEDGED = f"""
+SELECT {", ".join(TABLES["notifications"])} FROM notifications
+WHERE acked_at IS NULL AND NOT escalated
+"""
 
 _LATEST_ORDERS = """
 SELECT body FROM orders o

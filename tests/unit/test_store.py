@@ -69,3 +69,27 @@ def test_writes_are_spooled_while_the_database_is_away(tmp_path):
         assert rows == [(1, b"\x00\xff"), (2, b"{}")]
 
     asyncio.run(scenario())
+
+
+def test_unacknowledged_notifications_come_back_after_a_restart(tmp_path):
+    """Re-sending and escalation go on across a restart: someone must still
+    phone the victim."""
+
+    async def scenario():
+        _, rt = runtime(tmp_path)
+        order = base_order(ROTTERDAM)
+        rt.put_order(order)
+        alert = {"alert_id": "A-1", "type": "zone_violation", "state": "open", "ended_at": None,
+                 "order_id": order["order_id"], "device_id": "am-0001", "details": {}}  # fmt: skip
+        sent = rt.delivery.on_alert(alert, rt.orders[order["order_id"]].order, 1_000)
+        assert any(m.topic == "emon/v1/notify/vd-0001" for m in sent)
+        rt._store_notifications()
+        await rt.writer.flush()
+        _, again = runtime(tmp_path)
+        again.recover(3600)
+        (pending,) = again.delivery.pending.values()
+        assert pending.device_id == "vd-0001" and pending.victim
+        steps = [[m.topic for m in again.delivery.tick(1_000 + k * 30_000)] for k in (1, 2, 3)]
+        assert steps == [["emon/v1/notify/vd-0001"]] * 2 + [["emon/v1/alerts/monitoring"]]
+
+    asyncio.run(scenario())
