@@ -53,11 +53,12 @@ def run_demo(centre: tuple[float, float], duration: float | None, http: str) -> 
             await client.subscribe("emon/v1/notify/#", qos=1)
             show = asyncio.create_task(_show(client, console, seen))
             drive = asyncio.create_task(_drive(client, demo))
+            status = asyncio.create_task(_progress(runtime, console, seen, started))
             if duration is None:
                 await asyncio.Event().wait()  # until Ctrl-C
             else:
                 await asyncio.sleep(max(0.0, duration - (time.monotonic() - started)))
-            for task in (drive, show):
+            for task in (drive, show, status):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                     await task
@@ -82,6 +83,18 @@ async def _drive(client: aiomqtt.Client, demo: list[Any]) -> None:
         seq[topic] += 1
         body = {"seq": seq[topic], "ts": format_ts(int(time.time() * 1000)), **payload}
         await client.publish(topic, json.dumps(body), qos=1)
+
+
+async def _progress(runtime: Runtime, console: Console, seen: Counter[str], started: float) -> None:
+    """Every ten seconds: how far the demo is, in one dim line."""
+    while True:
+        await asyncio.sleep(10)
+        stats = runtime.engine.stats
+        console.print(
+            f"[dim]t+{time.monotonic() - started:.0f}s: {stats['fixes']} fixes, "
+            f"{stats['events']} events, {sum(seen.values())} alerts, "
+            f"{len(runtime.delivery.pending)} notifications awaiting acknowledgement[/]"
+        )
 
 
 async def _show(client: aiomqtt.Client, console: Console, seen: Counter[str]) -> None:
