@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import inf as INF
 from math import isfinite
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -70,7 +70,7 @@ _fix_decoder = msgspec.json.Decoder(_FixPayload)
 _fixes_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _event_decoder = msgspec.json.Decoder(_EventPayload)
 _owntracks_decoder = msgspec.json.Decoder(_OwnTracksPayload)
-_any_decoder = msgspec.json.Decoder()
+_object_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
 @dataclass(slots=True)
@@ -200,12 +200,10 @@ class Decoder:
     def _ack(
         self, recv: Millis, topic: str, device_id: str, payload: bytes
     ) -> list[Fix | Event | Ack]:
-        try:
-            data = _any_decoder.decode(payload)
-        except msgspec.DecodeError as exc:
-            self._reject(recv, topic, "invalid_json", str(exc), payload)
+        data = self._typed(_object_decoder, recv, topic, payload)
+        if data is None:
             return []
-        notification_id = data.get("notification_id") if isinstance(data, dict) else None
+        notification_id = data.get("notification_id")
         if not isinstance(notification_id, str):
             self._reject(recv, topic, "missing_field", "notification_id", payload)
             return []
@@ -214,12 +212,10 @@ class Decoder:
     def _owntracks(
         self, recv: Millis, topic: str, device_id: str, payload: bytes
     ) -> list[Fix | Event | Ack]:
-        try:
-            data = _any_decoder.decode(payload)
-        except msgspec.DecodeError as exc:
-            self._reject(recv, topic, "invalid_json", str(exc), payload)
+        data = self._typed(_object_decoder, recv, topic, payload)
+        if data is None:
             return []
-        if isinstance(data, dict) and data.get("_type") not in (None, "location"):
+        if data.get("_type") not in (None, "location"):
             return []  # waypoints, transitions, cards: not positions, not errors
         try:
             raw = msgspec.convert(data, _OwnTracksPayload)

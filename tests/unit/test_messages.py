@@ -97,3 +97,17 @@ def test_routes():
     assert route("emon/v1/fix/am-1") == ("fix", "am-1")
     assert route("emon/v1/fix/") is None
     assert route("owntracks/u/d") == ("owntracks", "owntracks/u/d")
+
+
+@pytest.mark.parametrize(
+    "topic, payload, reason",
+    [
+        ("emon/v1/ack/vd-1", b"[1, 2]", "invalid_field"),
+        ("emon/v1/ack/vd-1", {"id": "x"}, "missing_field"),
+        ("owntracks/u/d", b"{broken", "invalid_json"),
+        ("owntracks/u/d", {"_type": "location", "lat": 52.0}, "missing_field"),
+    ],
+)
+def test_acks_and_owntracks_rejections(topic, payload, reason):
+    items, log = decode(topic, payload)
+    assert items == [] and log.counts == {reason: 1}
