@@ -12,6 +12,7 @@ from typing import IO
 import msgspec
 
 from emon.engine.core import Engine, Message
+from emon.geofence.zones import GeometryError, compile_shape
 from emon.orders import Order, OrderFormatError, parse_order
 from emon.timeutil import Millis, TimestampError, parse_ts
 
@@ -53,9 +54,13 @@ def load_orders(path: Path, report: ReplayReport) -> list[Order]:
     orders = []
     for i, item in enumerate(items):
         try:
-            orders.append(parse_order(item))
-        except OrderFormatError as exc:
+            order = parse_order(item)
+            for zone in order.zones:
+                compile_shape(zone.geometry, zone.radius_m)
+        except (OrderFormatError, GeometryError) as exc:
             report.skipped_orders.append(f"order #{i}: {exc}")
+            continue
+        orders.append(order)
     return orders
 
 

@@ -76,3 +76,15 @@ def test_unusable_arguments_exit_non_zero(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     usage = emon("replay", "--orders", str(orders))
     assert usage.returncode == 2
+
+
+def test_an_unusable_order_is_skipped_not_fatal(tmp_path):
+    scenario = S.car_approach()
+    bad = json.loads(json.dumps(scenario.orders[0]))
+    bad["order_id"] = "BROKEN"
+    bad["zones"][0]["geometry"] = {"type": "LineString", "coordinates": [[4.4, 51.9], [4.5, 51.9]]}
+    scenario.orders.append(bad)
+    orders, stream = write(tmp_path, scenario)
+    result = replay(orders, stream, tmp_path / "a.jsonl")
+    assert result.returncode == 0 and "skipped order #1" in result.stderr
+    assert "zone_violation" in (tmp_path / "a.jsonl").read_text()
