@@ -21,7 +21,9 @@ class AnkleMonitor(DeviceAgent):
     pursuit_until: float = 0.0
 
     def current_interval(self, now: float) -> float:
-        return self.pursuit_interval_s if now < self.pursuit_until else self.interval_s
+        if now < self.pursuit_until:
+            return min(self.pursuit_interval_s, self.interval_s)  # never slower than usual
+        return self.interval_s
 
     def on_notification(self, body: dict[str, Any], now: float) -> None:
         super().on_notification(body, now)

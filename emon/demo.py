@@ -1,14 +1,16 @@
 """`emon demo`: the whole system on one machine, with simulated devices.
 
 Starts `emon serve` on embedded defaults (in ./emon-demo), registers six
-short cases, drives their devices in real time over MQTT and shows what emon
-decides, live, in the terminal: agency alerts and what each device is told.
+short cases, runs their devices as the device agents of ``devices/`` (which
+report, press the panic button and acknowledge what they are told) and shows
+what emon decides, live, in the terminal: agency alerts and device messages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import shutil
 import time
@@ -20,10 +22,12 @@ from typing import Any
 import aiomqtt
 from rich.console import Console
 
+from devices.agent import DeviceAgent, PositionSource
+from devices.ankle_monitor import AnkleMonitor
+from devices.victim_device import VictimDevice
 from emon.service.main import serve
 from emon.service.runtime import Runtime
 from emon.service.settings import Settings, mqtt_endpoint
-from emon.timeutil import format_ts
 from simulators.demo_cases import cases
 
 STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
@@ -52,7 +56,7 @@ def run_demo(centre: tuple[float, float], duration: float | None, http: str) -> 
             await client.subscribe("emon/v1/alerts/#", qos=1)
             await client.subscribe("emon/v1/notify/#", qos=1)
             show = asyncio.create_task(_show(client, console, seen))
-            drive = asyncio.create_task(_drive(client, demo))
+            drive = asyncio.create_task(_drive(host, port, demo))
             status = asyncio.create_task(_progress(runtime, console, seen, started))
             if duration is None:
                 await asyncio.Event().wait()  # until Ctrl-C
@@ -71,18 +75,57 @@ def run_demo(centre: tuple[float, float], duration: float | None, http: str) -> 
     return 0
 
 
-async def _drive(client: aiomqtt.Client, demo: list[Any]) -> None:
-    """Publish every case's messages at their time, with event time = now."""
+async def _drive(host: str, port: int, demo: list[Any]) -> None:
+    """Run every case's devices as device agents (devices/), each on its own
+    MQTT connection, moving along the case's track; events at their time."""
     start = time.time()
-    timeline = sorted((t, topic, payload) for case in demo for t, topic, payload in case.messages)
-    seq: Counter[str] = Counter()
-    for t, topic, payload in timeline:
-        delay = start + t - time.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        seq[topic] += 1
-        body = {"seq": seq[topic], "ts": format_ts(int(time.time() * 1000)), **payload}
-        await client.publish(topic, json.dumps(body), qos=1)
+    agents: list[tuple[DeviceAgent, float]] = []
+    events: list[tuple[float, DeviceAgent, str]] = []
+    for case in demo:
+        tracks: dict[str, list[tuple[float, float, float]]] = {}
+        for t, topic, payload in case.messages:
+            kind, device = topic.split("/")[2], topic.split("/")[3]
+            if kind == "fix":
+                tracks.setdefault(device, []).append((t, payload["lat"], payload["lon"]))
+        by_id: dict[str, DeviceAgent] = {}
+        for device, track in tracks.items():
+            agent_type: type[DeviceAgent] = (
+                AnkleMonitor if device.startswith("am-") else VictimDevice
+            )
+            every = track[1][0] - track[0][0] if len(track) > 1 else 3.0
+            agent = agent_type(device, _along(track, start), host, port, interval_s=every)
+            by_id[device] = agent
+            agents.append((agent, track[0][0] + (track[-1][0] - track[0][0]) + every / 2))
+        for t, topic, payload in case.messages:
+            if topic.startswith("emon/v1/event/"):
+                events.append((t, by_id[topic.split("/")[3]], payload["type"]))
+    stops = [asyncio.Event() for _ in agents]
+    running = [asyncio.create_task(a.run(stop)) for (a, _), stop in zip(agents, stops, strict=True)]
+    for (_, until), stop in zip(agents, stops, strict=True):
+        asyncio.get_running_loop().call_later(until, stop.set)  # a track's end: silence
+    try:
+        for t, device_agent, event_type in sorted(events, key=lambda e: e[0]):
+            await asyncio.sleep(max(0.0, start + t - time.time()))
+            await device_agent.send_event(event_type)
+        await asyncio.gather(*running)
+    finally:
+        for stop in stops:
+            stop.set()
+
+
+def _along(track: list[tuple[float, float, float]], start: float) -> PositionSource:
+    """A position source that follows a timed track (and stays at its end)."""
+
+    def position(now: float) -> tuple[float, float, float]:
+        t = now - start
+        for (t0, lat0, lon0), (t1, lat1, lon1) in itertools.pairwise(track):
+            if t0 <= t < t1:
+                w = (t - t0) / (t1 - t0)
+                return lat0 + (lat1 - lat0) * w, lon0 + (lon1 - lon0) * w, 6.0
+        _, lat, lon = track[-1] if t >= track[-1][0] else track[0]
+        return lat, lon, 6.0
+
+    return position
 
 
 async def _progress(runtime: Runtime, console: Console, seen: Counter[str], started: float) -> None:
@@ -105,8 +148,6 @@ async def _show(client: aiomqtt.Client, console: Console, seen: Counter[str]) ->
         if topic.startswith("emon/v1/notify/"):
             device = topic.rsplit("/", 1)[1]
             console.print(f"{clock}   → device {device} ({body['level']}): {body['text']}")
-            await client.publish(f"emon/v1/ack/{device}", json.dumps(
-                {"notification_id": body["notification_id"]}), qos=1)  # fmt: skip
         elif topic == "emon/v1/alerts/monitoring" and "type" in body:
             if body.get("state") == "open" or body.get("type") == "notification_unacknowledged":
                 seen[body["type"]] += 1

@@ -153,3 +153,9 @@ def test_owntracks_mode_speaks_owntracks():
     assert phone.fix_topic == "owntracks/alice/phone"
     payload = phone.fix_payload(1_795_000_000.0)
     assert payload["_type"] == "location" and payload["tst"] == 1_795_000_000
+
+
+def test_pursuit_is_never_slower_than_the_normal_interval():
+    monitor = AnkleMonitor("am-2", still(), interval_s=3, pursuit_interval_s=5)
+    monitor.on_notification({"level": "prealert", "text": "Turn back now."}, 0)
+    assert monitor.current_interval(1) == 3
