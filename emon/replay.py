@@ -11,7 +11,8 @@ from typing import IO
 
 import msgspec
 
-from emon.engine.core import Engine, Message
+from emon.engine.base import Message
+from emon.engine.core import Engine
 from emon.geofence.zones import GeometryError, compile_shape
 from emon.orders import Order, OrderFormatError, parse_order
 from emon.timeutil import Millis, TimestampError, parse_ts

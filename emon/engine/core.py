@@ -9,98 +9,41 @@ and replay gives what live serving gave.
 
 from __future__ import annotations
 
-import functools
-import itertools
-import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from emon.alerts.model import Alert, alert_id_for, severity_for
-from emon.engine.devices import NONE_TS, DeviceTable
-from emon.engine.episode import Change, Episode, Evidence, Phase
+from emon.alerts.model import Alert
+from emon.engine.base import (
+    AcceptedFix,
+    EpisodeKey,
+    EpisodeStore,
+    Message,
+    Track,
+)
+from emon.engine.contact_rules import ContactRules
+from emon.engine.device_events import DeviceEvents
+from emon.engine.devices import DeviceTable
+from emon.engine.episode import Episode
 from emon.engine.fastpath import FastPath, FixBatch
-from emon.engine.orders_index import CompiledOrder, CompiledZone, OrderIndex
+from emon.engine.orders_index import OrderIndex
 from emon.engine.policy import Policy
+from emon.engine.timers import Timers
+from emon.engine.zone_rules import ZoneRules
 from emon.geofence.frame import FloatArray, point_distance, to_ecef
 from emon.geofence.zones import ZoneTable
 from emon.ingest.columns import decode_fixes, is_plain_fix
 from emon.ingest.messages import Ack, Decoder, Event, Fix
 from emon.ingest.rejections import RejectionLog
 from emon.orders import Order
-from emon.timeutil import Millis, format_ts
-
-EpisodeKey = tuple[int, str, str]  # (order index, alert type, subject)
-#: (device_id, seq, ts, recv, lat, lon, acc, batt)
-AcceptedFix = tuple[str, int, int, int, float, float, float | None, float | None]
-#: Episodes that a fix can move on; while one is under way its group takes the
-#: sequential path.
-FIX_DRIVEN = frozenset(
-    {
-        "zone_violation",
-        "zone_prealert",
-        "contact_violation",
-        "contact_prealert",
-        "battery_low",
-        "shielding",
-    }
-)
+from emon.timeutil import Millis
 
 
-class EpisodeStore(dict[EpisodeKey, Episode]):
-    """Episodes by key, with the keys of each order at hand."""
+class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
+    """The engine core: state, the flow of fixes, and the public API."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.by_order: dict[int, set[EpisodeKey]] = {}
-
-    def __setitem__(self, key: EpisodeKey, value: Episode) -> None:
-        self.by_order.setdefault(key[0], set()).add(key)
-        super().__setitem__(key, value)
-
-    def setdefault(self, key: EpisodeKey, default: Episode) -> Episode:
-        if key not in self:
-            self[key] = default
-        return self[key]
-
-    def busy(self, order: int) -> bool:
-        return any(
-            key[1] in FIX_DRIVEN and self[key].phase != Phase.IDLE
-            for key in self.by_order.get(order, ())
-        )
-
-
-SEGMENT_STEP_M = 10.0
-
-
-@dataclass(slots=True)
-class Message:
-    recv: Millis
-    topic: str
-    payload: bytes
-
-
-@dataclass(slots=True)
-class _Track:
-    """What one fix says, with where the device was just before it."""
-
-    fix: Fix
-    dev: int
-    xyz: FloatArray
-    acc: float
-    prev: tuple[Millis, FloatArray, float] | None
-    late: bool
-    #: signed distance to each zone (by table index), measured for the batch
-    outside: dict[int, float] = field(default_factory=dict)
-    #: The segment before ``prev``, once this fix has confirmed ``prev`` as no
-    #: lone outlier: only such a segment may reveal a crossing between fixes.
-    segment: tuple[tuple[Millis, FloatArray, float], tuple[Millis, FloatArray, float]] | None = None
-
-
-class Engine:
     def __init__(
         self,
         orders: Sequence[Order],
@@ -480,7 +423,7 @@ class Engine:
         devices = self.devices
         devices.remember(dev, fix.ts, xyz, acc)
         late = fix.buffered or self.clock - fix.ts > self.policy.late_after_s * 1000
-        track = _Track(fix, dev, xyz, acc, prev, late, outside=outside)
+        track = Track(fix, dev, xyz, acc, prev, late, outside=outside)
         if prev is not None:
             track.segment = self._confirmed_segment(devices.before(dev, prev[0]), track)
         self._end_shielding(dev, fix.ts, acc)
@@ -497,7 +440,7 @@ class Engine:
         return jump / seconds <= self.policy.max_speed_mps
 
     def _confirmed_segment(
-        self, before: tuple[Millis, FloatArray, float] | None, track: _Track
+        self, before: tuple[Millis, FloatArray, float] | None, track: Track
     ) -> tuple[tuple[Millis, FloatArray, float], tuple[Millis, FloatArray, float]] | None:
         """The segment before -> prev, if this fix shows prev was real: it lies
         near prev, or the motion went on in the same direction (a multipath
@@ -514,7 +457,7 @@ class Engine:
             return None
         return before, prev
 
-    def _evaluate(self, track: _Track, episodes: dict[EpisodeKey, Episode]) -> None:
+    def _evaluate(self, track: Track, episodes: dict[EpisodeKey, Episode]) -> None:
         for role in self.index.roles[track.dev]:
             order = role.order
             if not order.active_at(track.fix.ts):
@@ -538,7 +481,7 @@ class Engine:
             acc = self.policy.default_accuracy_m if fix.acc is None else fix.acc
             if prev is not None and not self._plausible(prev, fix.ts, xyz, acc):
                 continue
-            track = _Track(fix, dev, xyz, acc, prev, True)
+            track = Track(fix, dev, xyz, acc, prev, True)
             track.segment = self._confirmed_segment(before, track)
             self._evaluate(track, episodes)
             self.devices.remember(dev, fix.ts, xyz, acc)
@@ -553,510 +496,3 @@ class Engine:
                     resume = min(after, live.alert.started_at)
                 episode.phase = episode.phase.IDLE
                 self._close(episode.alert, resume)
-
-    # -- zones ------------------------------------------------------------------
-    def _zone(
-        self,
-        order: CompiledOrder,
-        zone: CompiledZone,
-        track: _Track,
-        episodes: dict[EpisodeKey, Episode],
-    ) -> None:
-        ts = track.fix.ts
-        since, _, active = zone.schedule.state_at(ts)
-        zone_id = zone.spec.zone_id
-        violation_key = (order.index, "zone_violation", zone_id)
-        prealert_key = (order.index, "zone_prealert", zone_id)
-        if not active:
-            for key in (violation_key, prealert_key):
-                self._stop(key, since, episodes)
-            return
-        outside = track.outside.get(zone.table_index)
-        if outside is None:
-            outside = self._signed_distance(zone, track.xyz)
-        depth = -outside if zone.exclusion else outside
-
-        def prev_depth(offset: float) -> float | None:
-            if track.prev is None or not self._segment_usable(track):
-                return None
-            before = self._signed_distance(zone, track.prev[1])
-            return (-before if zone.exclusion else before) + offset
-
-        self._judge(
-            order,
-            zone_id,
-            "zone_violation",
-            violation_key,
-            depth,
-            lambda: prev_depth(0.0),
-            track,
-            episodes,
-        )
-        if zone.exclusion and zone.spec.prealert_m:
-            ring = zone.spec.prealert_m
-            self._judge(
-                order,
-                zone_id,
-                "zone_prealert",
-                prealert_key,
-                depth + ring,
-                lambda: prev_depth(ring),
-                track,
-                episodes,
-            )
-        self._transit(order, zone, track, violation_key, episodes)
-
-    def _signed_distance(self, zone: CompiledZone, xyz: FloatArray) -> float:
-        return float(self.zones.signed_distance(np.array([zone.table_index]), xyz.reshape(1, 3))[0])
-
-    def _segment_usable(self, track: _Track) -> bool:
-        assert track.prev is not None
-        return track.fix.ts - track.prev[0] <= self.policy.segment_max_gap_s * 1000
-
-    def _transit(
-        self,
-        order: CompiledOrder,
-        zone: CompiledZone,
-        track: _Track,
-        key: EpisodeKey,
-        episodes: dict[EpisodeKey, Episode],
-    ) -> None:
-        """A pass through the zone between fixes: A outside, B (inside or not)
-        confirmed as real by this fix C, C outside again. Two fixes inside
-        would have raised an ordinary violation; this catches the car that
-        crosses with one fix, or none, inside."""
-        if track.segment is None or episodes.get(key, _IDLE).phase != Phase.IDLE:
-            return
-        (t0, a, acc0), (t1, b, acc1) = track.segment
-        need = self.policy.transit_min_depth_m + self.policy.margin(max(acc0, acc1))
-        here = track.outside.get(zone.table_index)
-        if here is not None:
-            # depth is 1-Lipschitz: nothing on A-B lies deeper than C's depth
-            # plus the way back to it
-            reach = (-here if zone.exclusion else here) + point_distance(b, track.xyz)
-            if reach + point_distance(a, b) < need:
-                return
-        corners = self.zones.signed_distance(
-            np.full(3, zone.table_index), np.stack([a, b, track.xyz])
-        )
-        depth_a, depth_b, depth_c = -corners if zone.exclusion else corners
-        length = point_distance(a, b)
-        # depth is 1-Lipschitz along the segment: it cannot get deeper than this
-        if depth_a > 0 or depth_c > 0 or (depth_a + depth_b + length) / 2 < need:
-            return
-        times, depths = self._polyline_depths(zone, [(t0, a), (t1, b), (track.fix.ts, track.xyz)])
-        on_segment = times <= t1
-        if depths[on_segment].max() < need:
-            return
-        inside = np.flatnonzero(depths > 0)
-        episode = episodes.setdefault(key, Episode())
-        episode.episodes += 1
-        alert = self._raise(
-            order,
-            "zone_violation",
-            zone.spec.zone_id,
-            key,
-            int(times[inside[0]]),
-            track,
-            episode,
-            transit=True,
-            depth_m=round(float(depths.max()), 1),
-        )
-        self._close(alert, int(times[inside[-1]]))
-
-    def _polyline_depths(
-        self, zone: CompiledZone, vertices: list[tuple[Millis, FloatArray]]
-    ) -> tuple[np.ndarray, FloatArray]:
-        """Depth into the zone every ~10 m along a timed polyline."""
-        times, points = [], []
-        for (t0, p0), (t1, p1) in itertools.pairwise(vertices):
-            length = point_distance(p0, p1)
-            u = np.linspace(0.0, 1.0, max(2, min(500, int(length / SEGMENT_STEP_M) + 1)))
-            times.append(t0 + (t1 - t0) * u)
-            points.append(p0 * (1 - u[:, None]) + p1 * u[:, None])
-        xyz = np.concatenate(points)
-        outside = self.zones.signed_distance(np.full(len(xyz), zone.table_index), xyz)
-        return np.concatenate(times), (-outside if zone.exclusion else outside)
-
-    def _judge(
-        self,
-        order: CompiledOrder,
-        subject: str,
-        alert_type: str,
-        key: EpisodeKey,
-        depth: float,
-        prev_depth: Callable[[], float | None],
-        track: _Track,
-        episodes: dict[EpisodeKey, Episode],
-        margin: float | None = None,
-        **extra: Any,
-    ) -> None:
-        """Turn a depth into the condition (metres into it, negative outside)
-        into evidence, step the episode, and raise or end its alert."""
-        policy = self.policy
-        acc = track.acc if margin is None else margin
-        if acc > policy.unusable_accuracy_m:
-            return
-        pad = policy.margin(acc)
-        if depth > pad:
-            evidence = Evidence.BREACH
-        elif depth < -(pad + policy.exit_hysteresis_m):
-            evidence = Evidence.CLEAR
-        else:
-            return
-        episode = episodes.get(key)
-        if episode is None:
-            if evidence != Evidence.BREACH:
-                return
-            episode = episodes[key] = Episode()
-        crossing = (episode.phase == Phase.IDLE) == (evidence == Evidence.BREACH)
-        boundary = _crossing_time(track, prev_depth(), depth) if crossing else track.fix.ts
-        change = episode.step(evidence, track.fix.ts, boundary, policy, track.dev)
-        if change == Change.RAISE:
-            zone_id = subject if alert_type.startswith("zone") else None
-            self._raise(
-                order,
-                alert_type,
-                zone_id,
-                key,
-                episode.boundary,
-                track,
-                episode,
-                depth_m=round(depth, 1),
-                accuracy_m=round(acc, 1),
-                **extra,
-            )
-        elif change == Change.END and episode.alert is not None:
-            self._close(episode.alert, episode.boundary)
-
-    # -- contact bans -----------------------------------------------------------
-    def _contact(
-        self,
-        order: CompiledOrder,
-        track: _Track,
-        other: int,
-        victim: int,
-        episodes: dict[EpisodeKey, Episode],
-    ) -> None:
-        """The moving zone: offender-victim distance at this fix's instant,
-        with the other device's position interpolated (or briefly carried on)."""
-        ban = order.order.contact_ban
-        if ban is None or other == track.dev:
-            return
-        there = self._other_at(other, track.fix.ts)
-        if there is None:
-            return
-        distance = point_distance(track.xyz, there[0])
-        prev_distance = None
-        if track.prev is not None and self._segment_usable(track):
-            before = self._other_at(other, track.prev[0])
-            if before is not None:
-                prev_distance = point_distance(track.prev[1], before[0])
-        victim_id = self.devices.ids[victim]
-        margin = track.acc + there[1]
-        limits = [("contact_violation", ban.distance_m), ("contact_prealert", ban.prealert_m)]
-        for alert_type, limit in limits:
-            if not limit:
-                continue
-            key = (order.index, alert_type, victim_id)
-            prev_depth = None if prev_distance is None else limit - prev_distance
-            self._judge(
-                order,
-                victim_id,
-                alert_type,
-                key,
-                limit - distance,
-                functools.partial(_same, prev_depth),
-                track,
-                episodes,
-                margin=margin,
-                victim_device_id=victim_id,
-            )
-        self._contact_transit(order, track, other, victim_id, ban.distance_m, episodes)
-
-    def _other_at(self, other: int, ts: Millis) -> tuple[FloatArray, float] | None:
-        policy = self.policy
-        return self.devices.position_at(
-            other, ts, int(policy.contact_stale_s * 1000), int(policy.contact_extrapolate_s * 1000)
-        )
-
-    def _contact_transit(
-        self,
-        order: CompiledOrder,
-        track: _Track,
-        other: int,
-        victim_id: str,
-        limit: float,
-        episodes: dict[EpisodeKey, Episode],
-    ) -> None:
-        """Paths that crossed between fixes: the closest approach on the
-        confirmed segment, with both devices moving linearly."""
-        key = (order.index, "contact_violation", victim_id)
-        if track.segment is None or episodes.get(key, _IDLE).phase != Phase.IDLE:
-            return
-        (t0, start, acc0), (t1, end, acc1) = track.segment
-        other0, other1 = self._other_at(other, t0), self._other_at(other, t1)
-        if other0 is None or other1 is None:
-            return
-        gap0, gap1 = start - other0[0], end - other1[0]
-        if min(math.hypot(*gap0), math.hypot(*gap1)) < limit:
-            return  # an endpoint itself was close: the fixes speak for themselves
-        closest = _closest_approach(gap0, gap1)
-        margin = self.policy.margin(max(acc0, acc1) + max(other0[1], other1[1]))
-        if limit - closest < self.policy.transit_min_depth_m + margin:
-            return
-        episode = episodes.setdefault(key, Episode())
-        episode.episodes += 1
-        alert = self._raise(
-            order,
-            "contact_violation",
-            None,
-            key,
-            t0,
-            track,
-            episode,
-            transit=True,
-            closest_m=round(closest, 1),
-            victim_device_id=victim_id,
-        )
-        self._close(alert, t1)
-
-    # -- device events ----------------------------------------------------------
-    def _on_event(self, message: Message, event: Event) -> None:
-        dev = self.devices.index.get(event.device_id)
-        if dev is None:
-            self.rejections.reject(
-                message.recv, message.topic, "unknown_device", event.device_id, message.payload
-            )
-            return
-        seqs = self._event_seqs.setdefault(dev, set())
-        if event.seq in seqs:
-            self.rejections.reject(
-                message.recv, message.topic, "duplicate", f"event seq {event.seq}", message.payload
-            )
-            return
-        seqs.add(event.seq)
-        if len(seqs) > 4096:
-            seqs.discard(min(seqs))
-        self.stats["events"] += 1
-        late = self.clock - event.ts > self.policy.late_after_s * 1000
-        for role in self.index.roles[dev]:
-            order = role.order
-            if not order.active_at(event.ts):
-                continue
-            subject = self.devices.ids[dev]
-            if event.type in ("panic", "tamper", "shielding", "battery_low"):
-                self._device_alert(order, event.type, subject, event.ts, late, dev)
-            elif event.type == "charging":
-                self._end((order.index, "battery_low", subject), event.ts)
-            elif event.type == "power_off":
-                self._power_off[dev] = event.ts
-
-    def _device_alert(
-        self, order: CompiledOrder, alert_type: str, subject: str, ts: Millis, late: bool, dev: int
-    ) -> None:
-        key = (order.index, alert_type, subject)
-        episode = self.episodes.setdefault(key, Episode())
-        alert = episode.alert
-        merge = self.policy.event_merge_s * 1000
-        if alert is not None and alert.ended_at is None and ts - episode.since <= merge:
-            episode.since = max(episode.since, ts)
-            alert.details["count"] = int(alert.details.get("count", 1)) + 1
-            self._emit(alert)
-            return
-        episode.phase = episode.phase.ACTIVE
-        episode.episodes += 1
-        episode.since = ts
-        alert = Alert(
-            alert_id_for(order.order.order_id, alert_type, subject, ts, episode.episodes),
-            alert_type,
-            severity_for(alert_type, order.order.risk),
-            order.order.order_id,
-            order.order.case_id,
-            None,
-            self.devices.ids[dev],
-            ts,
-            self.clock,
-            late=late,
-            details={"count": 1},
-        )
-        episode.alert = alert
-        self._emit(alert)
-
-    def _battery(self, dev: int, fix: Fix) -> None:
-        if fix.batt is None:
-            return
-        self.devices.battery[dev] = fix.batt
-        subject = self.devices.ids[dev]
-        for role in self.index.roles[dev]:
-            key = (role.order.index, "battery_low", subject)
-            episode = self.episodes.get(key)
-            is_open = episode is not None and episode.alert is not None and episode.open
-            if fix.batt <= self.policy.battery_low_pct and not is_open:
-                if role.order.active_at(fix.ts):
-                    self._device_alert(role.order, "battery_low", subject, fix.ts, False, dev)
-                    assert self.episodes[key].alert is not None
-                    self.episodes[key].alert.details["battery_pct"] = fix.batt  # type: ignore[union-attr]
-            elif fix.batt >= self.policy.battery_ok_pct and is_open:
-                self._end(key, fix.ts)
-
-    def _end_shielding(self, dev: int, ts: Millis, acc: float) -> None:
-        if acc > self.policy.unusable_accuracy_m:
-            return
-        for role in self.index.roles[dev]:
-            self._end((role.order.index, "shielding", self.devices.ids[dev]), ts)
-
-    # -- timers -----------------------------------------------------------------
-    def _fire_timers(self, now: Millis) -> None:
-        due: list[tuple[Millis, int, int]] = []  # (when, kind, index)
-        while self._expired < len(self._expiries) and self._expiries[self._expired][0] <= now:
-            when, order_index = self._expiries[self._expired]
-            due.append((when, 0, order_index))
-            self._expired += 1
-        if now >= self._next_silence_check:
-            deadlines = np.maximum(self.devices.last_recv, self._watch_from) + self._silence_ms
-            watched = ~self._lost & (self._silence_ms < np.iinfo(np.int64).max)
-            for dev in np.flatnonzero(watched & (deadlines <= now)):
-                due.append((int(deadlines[dev]), 1, int(dev)))
-            pending = deadlines[watched & (deadlines > now)]
-            self._next_silence_check = int(pending.min()) if len(pending) else 2**62
-        for when, kind, i in sorted(due):
-            saved = self.clock
-            self.clock = max(self.clock, when)
-            if kind == 0:
-                self._expire(self.index.orders[i], when)
-            else:
-                self._signal_lost(i, when)
-            self.clock = saved
-
-    def _signal_lost(self, dev: int, when: Millis) -> None:
-        self._lost[dev] = True
-        subject = self.devices.ids[dev]
-        last_ts = int(self.devices.last_ts[dev])
-        for role in self.index.roles[dev]:
-            order = role.order
-            if not order.active_at(when):
-                continue
-            key = (order.index, "signal_lost", subject)
-            episode = self.episodes.setdefault(key, Episode())
-            episode.phase = episode.phase.ACTIVE
-            episode.episodes += 1
-            alert = Alert(
-                alert_id_for(order.order.order_id, "signal_lost", subject, when, episode.episodes),
-                "signal_lost",
-                severity_for("signal_lost", order.order.risk),
-                order.order.order_id,
-                order.order.case_id,
-                None,
-                subject,
-                when,
-                when,
-                details={"silence_s": order.silence_ms / 1000},
-            )
-            if last_ts != NONE_TS:
-                alert.details["last_fix_ts"] = last_ts
-            if dev in self._power_off:
-                alert.details["after_power_off"] = True
-            episode.alert = alert
-            self._emit(alert)
-
-    def _expire(self, order: CompiledOrder, when: Millis) -> None:
-        """Nothing is enforced after valid_until: open conditions end there."""
-        for key in sorted(self.episodes.by_order.get(order.index, ())):
-            episode = self.episodes[key]
-            if episode.alert is not None and episode.open:
-                self._stop(key, when, self.episodes)
-
-    # -- alert bookkeeping --------------------------------------------------------
-    def _raise(
-        self,
-        order: CompiledOrder,
-        alert_type: str,
-        zone_id: str | None,
-        key: EpisodeKey,
-        started_at: Millis,
-        track: _Track,
-        episode: Episode,
-        **details: Any,
-    ) -> Alert:
-        offender = order.offender
-        device_id = self.devices.ids[offender if offender is not None else track.dev]
-        alert = Alert(
-            alert_id_for(order.order.order_id, alert_type, key[2], started_at, episode.episodes),
-            alert_type,
-            severity_for(alert_type, order.order.risk),
-            order.order.order_id,
-            order.order.case_id,
-            zone_id,
-            device_id,
-            started_at,
-            self.clock,
-            late=track.late,
-            details={"confirming_seq": track.fix.seq, "confirming_ts": track.fix.ts, **details},
-        )
-        episode.alert = alert
-        self._emit(alert)
-        return alert
-
-    def _stop(self, key: EpisodeKey, when: Millis, episodes: dict[EpisodeKey, Episode]) -> None:
-        episode = episodes.get(key)
-        if episode is None:
-            return
-        if episode.stop() == Change.END and episode.alert is not None:
-            self._close(episode.alert, when)
-
-    def _end(self, key: EpisodeKey, when: Millis) -> None:
-        episode = self.episodes.get(key)
-        if episode is not None and episode.alert is not None and episode.alert.ended_at is None:
-            episode.phase = episode.phase.IDLE
-            self._close(episode.alert, when)
-
-    def _close(self, alert: Alert, when: Millis) -> None:
-        alert.ended_at = max(when, alert.started_at)
-        alert.state = "ended"
-        self._emit(alert)
-
-    def _emit(self, alert: Alert) -> None:
-        self._out.append(_snapshot(alert))
-
-    def _drain(self) -> list[dict[str, Any]]:
-        out, self._out = self._out, []
-        return out
-
-
-_IDLE = Episode()
-
-
-def _same(value: float | None) -> float | None:
-    return value
-
-
-def _snapshot(alert: Alert) -> dict[str, Any]:
-    data = alert.to_json()
-    for name in ("confirming_ts", "last_fix_ts"):
-        if name in data["details"]:
-            data["details"][name] = format_ts(data["details"][name])
-    return data
-
-
-def _crossing_time(track: _Track, prev_depth: float | None, depth: float) -> Millis:
-    """When the depth crossed zero between the previous fix and this one.
-
-    Where the previous fix was already on this side of the edge (inside but
-    within its accuracy, say), the crossing was at or before it.
-    """
-    if track.prev is None or prev_depth is None:
-        return track.fix.ts
-    t0, t1 = track.prev[0], track.fix.ts
-    if (prev_depth > 0) == (depth > 0):
-        return t0
-    share = -prev_depth / (depth - prev_depth)
-    return t0 + int((t1 - t0) * min(max(share, 0.0), 1.0))
-
-
-def _closest_approach(start: FloatArray, end: FloatArray) -> float:
-    """Least separation while the offset moves linearly from start to end."""
-    delta = end - start
-    span = float(delta @ delta)
-    u = 0.0 if span == 0 else min(max(-float(start @ delta) / span, 0.0), 1.0)
-    return float(np.linalg.norm(start + delta * u))

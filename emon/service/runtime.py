@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from emon.engine.core import Engine, Message
+from emon.engine.base import Message
+from emon.engine.core import Engine
 from emon.geofence.validation import Report, validate
 from emon.ingest.messages import route
 from emon.orders import Order, parse_order

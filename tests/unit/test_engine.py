@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from emon.engine.core import Engine, Message
+from emon.engine.base import Message
+from emon.engine.core import Engine
 from emon.orders import parse_order
 from emon.timeutil import format_ts, parse_ts
 from simulators.movement import offset

@@ -1,0 +1,260 @@
+"""What every part of the engine shares: its state, and alert bookkeeping.
+
+The engine is one class assembled from small parts (``zone_rules``,
+``contact_rules``, ``device_events``, ``timers`` and ``core``); this base
+declares the state they share and the steps every rule ends in: judging
+evidence, raising, ending and emitting alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from emon.alerts.model import Alert, alert_id_for, severity_for
+from emon.engine.devices import DeviceTable
+from emon.engine.episode import Change, Episode, Evidence, Phase
+from emon.engine.fastpath import FastPath
+from emon.engine.orders_index import CompiledOrder, OrderIndex
+from emon.engine.policy import Policy
+from emon.geofence.frame import FloatArray
+from emon.geofence.zones import ZoneTable
+from emon.ingest.messages import Decoder, Fix
+from emon.ingest.rejections import RejectionLog
+from emon.timeutil import Millis, format_ts
+
+EpisodeKey = tuple[int, str, str]  # (order index, alert type, subject)
+#: (device_id, seq, ts, recv, lat, lon, acc, batt)
+AcceptedFix = tuple[str, int, int, int, float, float, float | None, float | None]
+#: Episodes that a fix can move on; while one is under way its group takes the
+#: sequential path.
+FIX_DRIVEN = frozenset(
+    {
+        "zone_violation",
+        "zone_prealert",
+        "contact_violation",
+        "contact_prealert",
+        "battery_low",
+        "shielding",
+    }
+)
+
+
+class EpisodeStore(dict[EpisodeKey, Episode]):
+    """Episodes by key, with the keys of each order at hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_order: dict[int, set[EpisodeKey]] = {}
+
+    def __setitem__(self, key: EpisodeKey, value: Episode) -> None:
+        self.by_order.setdefault(key[0], set()).add(key)
+        super().__setitem__(key, value)
+
+    def setdefault(self, key: EpisodeKey, default: Episode) -> Episode:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def busy(self, order: int) -> bool:
+        return any(
+            key[1] in FIX_DRIVEN and self[key].phase != Phase.IDLE
+            for key in self.by_order.get(order, ())
+        )
+
+
+@dataclass(slots=True)
+class Message:
+    recv: Millis
+    topic: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class Track:
+    """What one fix says, with where the device was just before it."""
+
+    fix: Fix
+    dev: int
+    xyz: FloatArray
+    acc: float
+    prev: tuple[Millis, FloatArray, float] | None
+    late: bool
+    #: signed distance to each zone (by table index), measured for the batch
+    outside: dict[int, float] = field(default_factory=dict)
+    #: The segment before ``prev``, once this fix has confirmed ``prev`` as no
+    #: lone outlier: only such a segment may reveal a crossing between fixes.
+    segment: tuple[tuple[Millis, FloatArray, float], tuple[Millis, FloatArray, float]] | None = None
+
+
+class EngineBase:
+    policy: Policy
+    index: OrderIndex
+    zones: ZoneTable
+    devices: DeviceTable
+    rejections: RejectionLog
+    decoder: Decoder
+    clock: Millis
+    episodes: EpisodeStore
+    stats: dict[str, int]
+    fast: FastPath
+    use_fast_path: bool
+    accepted: list[AcceptedFix] | None
+    _out: list[dict[str, Any]]
+    _event_seqs: dict[int, set[int]]
+    _power_off: dict[int, Millis]
+    _suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]]
+    _silence_ms: NDArray[np.int64]
+    _watch_from: NDArray[np.int64]
+    _lost: NDArray[np.bool_]
+    _next_silence_check: Millis
+    _expiries: list[tuple[Millis, int]]
+    _expired: int
+    _busy_groups: set[int]
+    _group_orders: dict[int, list[int]]
+
+    def _segment_usable(self, track: Track) -> bool:
+        assert track.prev is not None
+        return track.fix.ts - track.prev[0] <= self.policy.segment_max_gap_s * 1000
+
+    def _judge(
+        self,
+        order: CompiledOrder,
+        subject: str,
+        alert_type: str,
+        key: EpisodeKey,
+        depth: float,
+        prev_depth: Callable[[], float | None],
+        track: Track,
+        episodes: dict[EpisodeKey, Episode],
+        margin: float | None = None,
+        **extra: Any,
+    ) -> None:
+        """Turn a depth into the condition (metres into it, negative outside)
+        into evidence, step the episode, and raise or end its alert."""
+        policy = self.policy
+        acc = track.acc if margin is None else margin
+        if acc > policy.unusable_accuracy_m:
+            return
+        pad = policy.margin(acc)
+        if depth > pad:
+            evidence = Evidence.BREACH
+        elif depth < -(pad + policy.exit_hysteresis_m):
+            evidence = Evidence.CLEAR
+        else:
+            return
+        episode = episodes.get(key)
+        if episode is None:
+            if evidence != Evidence.BREACH:
+                return
+            episode = episodes[key] = Episode()
+        crossing = (episode.phase == Phase.IDLE) == (evidence == Evidence.BREACH)
+        boundary = _crossing_time(track, prev_depth(), depth) if crossing else track.fix.ts
+        change = episode.step(evidence, track.fix.ts, boundary, policy, track.dev)
+        if change == Change.RAISE:
+            zone_id = subject if alert_type.startswith("zone") else None
+            self._raise(
+                order,
+                alert_type,
+                zone_id,
+                key,
+                episode.boundary,
+                track,
+                episode,
+                depth_m=round(depth, 1),
+                accuracy_m=round(acc, 1),
+                **extra,
+            )
+        elif change == Change.END and episode.alert is not None:
+            self._close(episode.alert, episode.boundary)
+
+    # -- alert bookkeeping --------------------------------------------------------
+    def _raise(
+        self,
+        order: CompiledOrder,
+        alert_type: str,
+        zone_id: str | None,
+        key: EpisodeKey,
+        started_at: Millis,
+        track: Track,
+        episode: Episode,
+        **details: Any,
+    ) -> Alert:
+        offender = order.offender
+        device_id = self.devices.ids[offender if offender is not None else track.dev]
+        alert = Alert(
+            alert_id_for(order.order.order_id, alert_type, key[2], started_at, episode.episodes),
+            alert_type,
+            severity_for(alert_type, order.order.risk),
+            order.order.order_id,
+            order.order.case_id,
+            zone_id,
+            device_id,
+            started_at,
+            self.clock,
+            late=track.late,
+            details={"confirming_seq": track.fix.seq, "confirming_ts": track.fix.ts, **details},
+        )
+        episode.alert = alert
+        self._emit(alert)
+        return alert
+
+    def _stop(self, key: EpisodeKey, when: Millis, episodes: dict[EpisodeKey, Episode]) -> None:
+        episode = episodes.get(key)
+        if episode is None:
+            return
+        if episode.stop() == Change.END and episode.alert is not None:
+            self._close(episode.alert, when)
+
+    def _end(self, key: EpisodeKey, when: Millis) -> None:
+        episode = self.episodes.get(key)
+        if episode is not None and episode.alert is not None and episode.alert.ended_at is None:
+            episode.phase = episode.phase.IDLE
+            self._close(episode.alert, when)
+
+    def _close(self, alert: Alert, when: Millis) -> None:
+        alert.ended_at = max(when, alert.started_at)
+        alert.state = "ended"
+        self._emit(alert)
+
+    def _emit(self, alert: Alert) -> None:
+        self._out.append(_snapshot(alert))
+
+    def _drain(self) -> list[dict[str, Any]]:
+        out, self._out = self._out, []
+        return out
+
+
+IDLE = Episode()
+
+
+def same(value: float | None) -> float | None:
+    """A value as a zero-argument call (for lazily computed depths)."""
+    return value
+
+
+def _snapshot(alert: Alert) -> dict[str, Any]:
+    data = alert.to_json()
+    for name in ("confirming_ts", "last_fix_ts"):
+        if name in data["details"]:
+            data["details"][name] = format_ts(data["details"][name])
+    return data
+
+
+def _crossing_time(track: Track, prev_depth: float | None, depth: float) -> Millis:
+    """When the depth crossed zero between the previous fix and this one.
+
+    Where the previous fix was already on this side of the edge (inside but
+    within its accuracy, say), the crossing was at or before it.
+    """
+    if track.prev is None or prev_depth is None:
+        return track.fix.ts
+    t0, t1 = track.prev[0], track.fix.ts
+    if (prev_depth > 0) == (depth > 0):
+        return t0
+    share = -prev_depth / (depth - prev_depth)
+    return t0 + int((t1 - t0) * min(max(share, 0.0), 1.0))

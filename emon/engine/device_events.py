@@ -1,0 +1,97 @@
+"""Device events (panic, tamper, battery, shielding, power off) and the
+battery level fixes carry."""
+
+from __future__ import annotations
+
+from emon.alerts.model import Alert, alert_id_for, severity_for
+from emon.engine.base import EngineBase, Message
+from emon.engine.episode import Episode
+from emon.engine.orders_index import CompiledOrder
+from emon.ingest.messages import Event, Fix
+from emon.timeutil import Millis
+
+
+class DeviceEvents(EngineBase):
+    def _on_event(self, message: Message, event: Event) -> None:
+        dev = self.devices.index.get(event.device_id)
+        if dev is None:
+            self.rejections.reject(
+                message.recv, message.topic, "unknown_device", event.device_id, message.payload
+            )
+            return
+        seqs = self._event_seqs.setdefault(dev, set())
+        if event.seq in seqs:
+            self.rejections.reject(
+                message.recv, message.topic, "duplicate", f"event seq {event.seq}", message.payload
+            )
+            return
+        seqs.add(event.seq)
+        if len(seqs) > 4096:
+            seqs.discard(min(seqs))
+        self.stats["events"] += 1
+        late = self.clock - event.ts > self.policy.late_after_s * 1000
+        for role in self.index.roles[dev]:
+            order = role.order
+            if not order.active_at(event.ts):
+                continue
+            subject = self.devices.ids[dev]
+            if event.type in ("panic", "tamper", "shielding", "battery_low"):
+                self._device_alert(order, event.type, subject, event.ts, late, dev)
+            elif event.type == "charging":
+                self._end((order.index, "battery_low", subject), event.ts)
+            elif event.type == "power_off":
+                self._power_off[dev] = event.ts
+
+    def _device_alert(
+        self, order: CompiledOrder, alert_type: str, subject: str, ts: Millis, late: bool, dev: int
+    ) -> None:
+        key = (order.index, alert_type, subject)
+        episode = self.episodes.setdefault(key, Episode())
+        alert = episode.alert
+        merge = self.policy.event_merge_s * 1000
+        if alert is not None and alert.ended_at is None and ts - episode.since <= merge:
+            episode.since = max(episode.since, ts)
+            alert.details["count"] = int(alert.details.get("count", 1)) + 1
+            self._emit(alert)
+            return
+        episode.phase = episode.phase.ACTIVE
+        episode.episodes += 1
+        episode.since = ts
+        alert = Alert(
+            alert_id_for(order.order.order_id, alert_type, subject, ts, episode.episodes),
+            alert_type,
+            severity_for(alert_type, order.order.risk),
+            order.order.order_id,
+            order.order.case_id,
+            None,
+            self.devices.ids[dev],
+            ts,
+            self.clock,
+            late=late,
+            details={"count": 1},
+        )
+        episode.alert = alert
+        self._emit(alert)
+
+    def _battery(self, dev: int, fix: Fix) -> None:
+        if fix.batt is None:
+            return
+        self.devices.battery[dev] = fix.batt
+        subject = self.devices.ids[dev]
+        for role in self.index.roles[dev]:
+            key = (role.order.index, "battery_low", subject)
+            episode = self.episodes.get(key)
+            is_open = episode is not None and episode.alert is not None and episode.open
+            if fix.batt <= self.policy.battery_low_pct and not is_open:
+                if role.order.active_at(fix.ts):
+                    self._device_alert(role.order, "battery_low", subject, fix.ts, False, dev)
+                    assert self.episodes[key].alert is not None
+                    self.episodes[key].alert.details["battery_pct"] = fix.batt  # type: ignore[union-attr]
+            elif fix.batt >= self.policy.battery_ok_pct and is_open:
+                self._end(key, fix.ts)
+
+    def _end_shielding(self, dev: int, ts: Millis, acc: float) -> None:
+        if acc > self.policy.unusable_accuracy_m:
+            return
+        for role in self.index.roles[dev]:
+            self._end((role.order.index, "shielding", self.devices.ids[dev]), ts)
