@@ -2,7 +2,6 @@
 
 # no postponed annotations here: FastAPI reads the Annotated dependencies at runtime
 import asyncio
-import hmac
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -13,44 +12,59 @@ from prometheus_client import generate_latest
 
 from emon.geofence.validation import validate
 from emon.orders import OrderFormatError
+from emon.service.auth import Principal, TokenBook
 from emon.service.console import CONSOLE_HTML
 from emon.service.runtime import Runtime
 
 OrderBody = Annotated[dict[str, Any], Body(description="an order as in the contract")]
 
 
-def actor(
+def principal(
     request: Request,
     authorization: Annotated[str | None, Header()] = None,
     token: Annotated[str | None, Query(include_in_schema=False)] = None,
-) -> str:
-    """Bearer tokens; the admin token comes from EMON_ADMIN_TOKEN.
-    (``?token=`` is accepted for EventSource, which cannot set headers.)"""
+) -> Principal:
+    """Who is asking (``?token=`` is accepted for EventSource, which cannot
+    set headers)."""
     given = token or (authorization or "").removeprefix("Bearer ").strip()
-    expected: str = request.app.state.admin_token
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    book: TokenBook = request.app.state.tokens
+    who = book.who(given) if given else None
+    if who is None:
         raise HTTPException(401, "a valid bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-    return "admin"
+    return who
 
 
-Actor = Annotated[str, Depends(actor)]
+def allowed(permission: str) -> Any:
+    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if not who.may(permission):
+            raise HTTPException(403, f"the {who.role} role may not do this ({permission})")
+        return who
+
+    return Depends(check)
+
+
+Validate = Annotated[Principal, allowed("orders:validate")]
+WriteOrders = Annotated[Principal, allowed("orders:write")]
+ReadOrders = Annotated[Principal, allowed("orders:read")]
+ReadAlerts = Annotated[Principal, allowed("alerts:read")]
+ActOnAlerts = Annotated[Principal, allowed("alerts:act")]
 NoteBody = Annotated[dict[str, Any] | None, Body()]
 
 
-def create_app(runtime: Runtime, admin_token: str, health: dict[str, Any]) -> FastAPI:
+def create_app(runtime: Runtime, tokens: TokenBook, health: dict[str, Any]) -> FastAPI:
     app = FastAPI(title="emon", version="1", description="Electronic monitoring engine API")
-    app.state.admin_token = admin_token
+    app.state.tokens = tokens
 
     @app.post("/api/v1/orders/validate")
-    def validate_order(body: OrderBody, _: Actor) -> dict[str, Any]:
+    def validate_order(body: OrderBody, _: Validate) -> dict[str, Any]:
         try:
             return validate(body).to_json()
         except OrderFormatError as exc:
             raise HTTPException(422, str(exc)) from exc
 
     @app.put("/api/v1/orders/{order_id}")
-    def put_order(order_id: str, body: OrderBody, _: Actor) -> JSONResponse:
+    def put_order(order_id: str, body: OrderBody, _: WriteOrders) -> JSONResponse:
         body = dict(body)
         if body.setdefault("order_id", order_id) != order_id:
             raise HTTPException(422, "order_id in the path and the body differ")
@@ -65,7 +79,7 @@ def create_app(runtime: Runtime, admin_token: str, health: dict[str, Any]) -> Fa
         return JSONResponse(content, status_code=200 if registered else 422)
 
     @app.get("/api/v1/orders/{order_id}")
-    def get_order(order_id: str, _: Actor) -> dict[str, Any]:
+    def get_order(order_id: str, _: ReadOrders) -> dict[str, Any]:
         registered = runtime.orders.get(order_id)
         if registered is None:
             raise HTTPException(404, f"no order {order_id}")
@@ -73,28 +87,24 @@ def create_app(runtime: Runtime, admin_token: str, health: dict[str, Any]) -> Fa
         return {**registered.body, "version": registered.version, "warnings": warnings}
 
     @app.delete("/api/v1/orders/{order_id}")
-    def revoke_order(order_id: str, _: Actor) -> dict[str, Any]:
+    def revoke_order(order_id: str, _: WriteOrders) -> dict[str, Any]:
         if not runtime.revoke_order(order_id):
             raise HTTPException(404, f"no order {order_id}")
         return {"order_id": order_id, "revoked": True}
 
     @app.get("/api/v1/alerts")
-    def list_alerts(_: Actor, state: str | None = None) -> list[dict[str, Any]]:
+    def list_alerts(_: ReadAlerts, state: str | None = None) -> list[dict[str, Any]]:
         return runtime.list_alerts(state)
 
     @app.post("/api/v1/alerts/{alert_id}/ack")
-    def ack(
-        alert_id: str, who: Actor, body: Annotated[dict[str, Any] | None, Body()] = None
-    ) -> dict[str, Any]:
+    def ack(alert_id: str, who: ActOnAlerts, body: NoteBody = None) -> dict[str, Any]:
         if alert_id not in runtime.alerts:
             raise HTTPException(404, f"no alert {alert_id}")
         note = str((body or {}).get("note") or "")
-        return runtime.act(alert_id, "ack", note, who)
+        return runtime.act(alert_id, "ack", note, who.name)
 
     @app.post("/api/v1/alerts/{alert_id}/resolve")
-    def resolve(
-        alert_id: str, who: Actor, body: Annotated[dict[str, Any] | None, Body()] = None
-    ) -> dict[str, Any]:
+    def resolve(alert_id: str, who: ActOnAlerts, body: NoteBody = None) -> dict[str, Any]:
         if alert_id not in runtime.alerts:
             raise HTTPException(404, f"no alert {alert_id}")
         note = str((body or {}).get("note") or "").strip()
@@ -103,10 +113,10 @@ def create_app(runtime: Runtime, admin_token: str, health: dict[str, Any]) -> Fa
                 422, 'resolving needs a note: {"note": "...", "classification": ...}'
             )
         classification = (body or {}).get("classification")
-        return runtime.act(alert_id, "resolve", note, who, classification=classification)
+        return runtime.act(alert_id, "resolve", note, who.name, classification=classification)
 
     @app.get("/api/v1/alerts/stream")
-    async def stream(request: Request, _: Actor) -> StreamingResponse:
+    async def stream(request: Request, _: ReadAlerts) -> StreamingResponse:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
         runtime.subscribers.add(queue)
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from emon.service.api import create_app
+from emon.service.auth import TokenBook
 from emon.service.delivery import ALL, Delivery, routing_from_config
 from emon.service.mqtt import run_mqtt
 from emon.service.runtime import Runtime
@@ -102,7 +105,9 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     health: dict[str, Any] = {"mqtt": False}
     connected = asyncio.Event()
     host, http_port = settings.http_host_port
-    app = create_app(runtime, settings.admin_token, health)
+    tokens_file = os.environ.get("EMON_TOKENS")
+    tokens = TokenBook(settings.admin_token, Path(tokens_file) if tokens_file else None)
+    app = create_app(runtime, tokens, health)
     server = _Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning"))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
