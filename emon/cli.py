@@ -92,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the API and console")
 
+    provision = commands.add_parser(
+        "provision",
+        help="make MQTT credentials and ACLs for devices (Mosquitto)",
+        description=(
+            "Write a Mosquitto password file, an ACL (each device publishes only its own topics "
+            "and reads only its own notifications), credentials.csv and a config snippet "
+            "(include it from mosquitto.conf) for the engine, the agencies and these devices."
+        ),
+    )
+    provision.add_argument("devices", nargs="+", help="device ids")
+    provision.add_argument("--out", type=Path, default=Path("mqtt-auth"), help="output folder")
+
     batch = commands.add_parser(
         "validate-batch",
         help="validate many proposed orders from a GeoJSON or GeoPackage file",
@@ -174,6 +186,15 @@ def main(argv: list[str] | None = None) -> int:
 
         lat, lon = (float(v) for v in args.place.split(","))
         return run_demo((lat, lon), args.duration, args.http)
+    if args.command == "provision":
+        from emon.service.provision import provision as make_credentials
+
+        credentials = make_credentials(args.devices, args.out)
+        print(
+            f"credentials in {credentials}; add 'include_dir' or copy "
+            f"{args.out / 'mosquitto-auth.conf'} into mosquitto.conf"
+        )
+        return 0
     if args.command == "validate":
         return _validate(args)
     if args.command == "validate-batch":

@@ -72,5 +72,7 @@ def test_no_token_or_a_wrong_one_is_refused(api):
 
 def test_actions_are_recorded_under_the_persons_name(api):
     client, runtime = api
-    client.post("/api/v1/alerts/A-1/ack", json={"note": "calling"}, headers={"Authorization": "Bearer t-op"})
+    client.post(
+        "/api/v1/alerts/A-1/ack", json={"note": "calling"}, headers={"Authorization": "Bearer t-op"}
+    )
     assert runtime.alerts["A-1"]["actions"][-1]["actor"] == "operator person"
