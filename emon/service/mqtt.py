@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 import aiomqtt
@@ -31,6 +32,10 @@ async def run_mqtt(url: str, runtime: Runtime, client_id: str, connected: asynci
                 host, port, username=username, password=password, identifier=client_id,
                 clean_session=False, keepalive=30, max_queued_incoming_messages=50_000,
             ) as client:  # fmt: skip
+                # QoS 1 messages are acknowledged only once stored (see Writer),
+                # so a crash before that gets them redelivered, not lost
+                paho = client._client
+                paho.manual_ack_set(True)
                 for topic in SUBSCRIPTIONS:
                     await client.subscribe(topic, qos=1)
                 log.info("connected to mqtt://%s:%d", host, port)
@@ -42,7 +47,8 @@ async def run_mqtt(url: str, runtime: Runtime, client_id: str, connected: asynci
                     async for message in client.messages:
                         payload = message.payload
                         data = payload if isinstance(payload, bytes) else str(payload).encode()
-                        await runtime.submit(str(message.topic), data)
+                        ack = functools.partial(paho.ack, message.mid, message.qos)
+                        await runtime.submit(str(message.topic), data, ack if message.qos else None)
                         received += 1
                         if received % 64 == 0:
                             # a ready queue never suspends: let the engine run

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,8 @@ class Runtime:
         self.recovering = False
         self._stale = False
         self._versions: dict[str, int] | None = None
+        #: broker acknowledgements waiting for their message to be stored
+        self._acks: dict[int, Callable[[], object]] = {}
 
     def _engine(self, start: Millis) -> Engine:
         engine = Engine([r.order for r in self.orders.values()], start=start)
@@ -120,7 +123,9 @@ class Runtime:
         return self._versions[order_id]
 
     # -- ingest ---------------------------------------------------------------------
-    async def submit(self, topic: str, payload: bytes) -> None:
+    async def submit(
+        self, topic: str, payload: bytes, ack: Callable[[], object] | None = None
+    ) -> None:
         """Called by the MQTT client for each message. When the engine falls
         behind, this waits (back-pressure to the broker, which holds QoS 1
         messages for our persistent session) rather than dropping anything."""
@@ -128,6 +133,8 @@ class Runtime:
         if self.inbox.full():
             self.metrics.overload.inc()
         await self.inbox.put(message)
+        if ack is not None:
+            self._acks[id(message)] = ack
 
     async def run_ingest(self) -> None:
         while True:
@@ -150,6 +157,8 @@ class Runtime:
     def process(self, batch: list[Message]) -> None:
         started = time.perf_counter()
         self.writer.add("messages", [(m.recv, m.topic, m.payload) for m in batch])
+        acks = [a for a in (self._acks.pop(id(m), None) for m in batch) if a is not None]
+        self.writer.after_durable(acks)
         for m in batch:
             routed = route(m.topic)
             if routed and routed[0] == "ack":

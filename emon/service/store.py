@@ -14,8 +14,9 @@ import base64
 import contextlib
 import json
 import logging
+import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -273,12 +274,17 @@ class Writer:
         self.healthy = True
         self.written = 0
         self.refused = 0
+        self.pending_acks: list[Callable[[], object]] = []
         self.refused_file = spool.with_name("emon-refused-writes.jsonl")
         self._closing = asyncio.Event()
         self._lock = asyncio.Lock()
 
     def add(self, table: str, rows: Sequence[Row]) -> None:
         self.pending[table].extend(rows)
+
+    def after_durable(self, acks: Sequence[Callable[[], object]]) -> None:
+        """Call these once everything added so far is stored (or spooled)."""
+        self.pending_acks.extend(acks)
 
     @property
     def depth(self) -> int:
@@ -302,13 +308,16 @@ class Writer:
 
     async def _flush(self) -> None:
         batch, self.pending = self.pending, {t: [] for t in TABLES}
+        acks, self.pending_acks = self.pending_acks, []
         if self.spool.exists():
             if not await self._try(self._load_spool()):
                 self._to_spool(batch)
+                _call(acks)
                 return
             self.spool.unlink()
         if any(batch.values()) and not await self._try(batch):
             self._to_spool(batch)
+        _call(acks)
 
     async def _try(self, batch: dict[str, list[Row]]) -> bool:
         try:
@@ -347,6 +356,8 @@ class Writer:
             for table, rows in batch.items():
                 for row in rows:
                     out.write(json.dumps([table, [_encode(v) for v in row]]) + "\n")
+            out.flush()
+            os.fsync(out.fileno())  # durable before the broker is told
 
     def _load_spool(self) -> dict[str, list[Row]]:
         batch: dict[str, list[Row]] = {t: [] for t in TABLES}
@@ -354,6 +365,12 @@ class Writer:
             table, row = json.loads(line)
             batch[table].append(tuple(_decode(v) for v in row))
         return batch
+
+
+def _call(acks: list[Callable[[], object]]) -> None:
+    for ack in acks:
+        with contextlib.suppress(Exception):  # a connection gone since: redelivered instead
+            ack()
 
 
 def _encode(value: Any) -> Any:
