@@ -277,14 +277,21 @@ class Writer:
         self.pending_acks: list[Callable[[], object]] = []
         self.refused_file = spool.with_name("emon-refused-writes.jsonl")
         self._closing = asyncio.Event()
+        self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
     def add(self, table: str, rows: Sequence[Row]) -> None:
         self.pending[table].extend(rows)
 
     def after_durable(self, acks: Sequence[Callable[[], object]]) -> None:
-        """Call these once everything added so far is stored (or spooled)."""
+        """Call these once everything added so far is stored (or spooled).
+
+        The broker lets only so many messages wait for acknowledgement (stock
+        Mosquitto: 20 per client), so waiting acks make the writer flush now
+        rather than at its next tick."""
         self.pending_acks.extend(acks)
+        if self.pending_acks:
+            self._wake.set()
 
     @property
     def depth(self) -> int:
@@ -295,11 +302,13 @@ class Writer:
         which would lose the batch in flight."""
         while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.flush_s)
+                await asyncio.wait_for(self._wake.wait(), self.flush_s)
+            self._wake.clear()
             await self.flush()
 
     async def close(self) -> None:
         self._closing.set()
+        self._wake.set()
         await self.flush()
 
     async def flush(self) -> None:
