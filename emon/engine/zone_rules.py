@@ -72,10 +72,6 @@ class ZoneRules(EngineBase):
     def _signed_distance(self, zone: CompiledZone, xyz: FloatArray) -> float:
         return float(self.zones.signed_distance(np.array([zone.table_index]), xyz.reshape(1, 3))[0])
 
-    def _segment_usable(self, track: Track) -> bool:
-        assert track.prev is not None
-        return track.fix.ts - track.prev[0] <= self.policy.segment_max_gap_s * 1000
-
     def _transit(
         self,
         order: CompiledOrder,
