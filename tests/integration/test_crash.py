@@ -99,3 +99,51 @@ def test_sigkill_mid_stream_loses_no_fix_and_repeats_no_alert(tmp_path):
     assert stored == total  # and only once
     assert len(raised) == 1  # raised before the crash
     assert [a["alert_id"] for a in violations] == [raised[0]["alert_id"]]  # and not again after
+
+
+def test_broker_restart_mid_stream_loses_nothing(tmp_path):
+    """The broker goes down and comes back: the engine reconnects by itself,
+    the device agent buffers and uploads, every fix is stored once."""
+    import asyncio
+
+    from devices.ankle_monitor import AnkleMonitor
+
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        order = fleet_orders(1, seed=3)[0]
+        order["contact_ban"] = None
+        lon, lat = order["zones"][0]["geometry"]["coordinates"]
+        far = offset(lat, lon, 0, 8000)
+        serve = Serve(tmp_path, "--mqtt", f"mqtt://127.0.0.1:{broker.port}").start()
+        serve.http.put(f"/api/v1/orders/{order['order_id']}", json=order)
+        monitor = AnkleMonitor(order["offender"]["device_id"], lambda now: (*far, 5.0),
+                               port=broker.port, interval_s=0.1)  # fmt: skip
+
+        async def drive():
+            stop = asyncio.Event()
+            running = asyncio.create_task(monitor.run(stop))
+            await asyncio.sleep(2.0)
+            broker.stop()
+            await asyncio.sleep(2.0)
+            broker.start()
+            await asyncio.sleep(4.0)
+            stop.set()
+            await running
+
+        asyncio.run(drive())
+        db = sqlite3.connect(tmp_path / "emon.db")
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            stored = db.execute("SELECT count(DISTINCT seq) FROM fixes").fetchone()[0]
+            if stored >= monitor.seq:
+                break
+            time.sleep(0.5)
+        health = serve.http.get("/healthz").json()
+        total = db.execute("SELECT count(*) FROM fixes").fetchone()[0]
+        serve.stop()
+    finally:
+        broker.stop()
+    assert monitor.uploaded_batches >= 1  # the device buffered through the outage
+    assert stored == monitor.seq and total == monitor.seq  # all of them, once
+    assert health["mqtt"] is True  # the engine is connected again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import shutil
 import signal
@@ -28,7 +29,10 @@ class Broker:
             pytest.skip("mosquitto is not installed")
         self.port = free_port()
         self.conf = folder / "mosquitto.conf"
+        # started as root, mosquitto drops to its own user, which could not
+        # write its persistence file here: keep it as the user running the tests
         self.conf.write_text(
+            f"user {getpass.getuser()}\n"
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {folder}/\nmax_queued_messages 100000\n"
         )
