@@ -212,20 +212,13 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
 
     def _record_quiet(self, batch: FixBatch, quiet: NDArray[np.bool_]) -> None:
         assert self.accepted is not None
-        for k in np.flatnonzero(quiet).tolist():
-            fix = batch.fix(k)
-            self.accepted.append(
-                (
-                    fix.device_id,
-                    fix.seq,
-                    fix.ts,
-                    int(batch.recv[k]),
-                    fix.lat,
-                    fix.lon,
-                    fix.acc,
-                    fix.batt,
-                )
-            )
+        k = np.flatnonzero(quiet)
+        acc = [None if a != a else a for a in batch.acc_given[k].tolist()]  # NaN: none given
+        batt = [None if b != b else b for b in batch.batt[k].tolist()]
+        ids = [batch.device_id[i] for i in k.tolist()]
+        columns = (batch.seq[k], batch.ts[k], batch.recv[k], batch.lat[k], batch.lon[k])
+        seq, ts, recv, lat, lon = (c.tolist() for c in columns)
+        self.accepted.extend(zip(ids, seq, ts, recv, lat, lon, acc, batt, strict=True))
 
     def drain_accepted(self) -> list[AcceptedFix]:
         """Fixes taken since the last call (for storage); empty unless enabled."""

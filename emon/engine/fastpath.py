@@ -132,9 +132,7 @@ class FastPath:
         counts = np.where(known, self.zone_start[dev + 1] - self.zone_start[dev], 0)
         if counts.sum() == 0:
             return deepest
-        fix_of_pair = np.repeat(np.arange(n), counts)
-        first = np.repeat(self.zone_start[dev] - np.cumsum(counts) + counts, counts)
-        pair = np.arange(len(fix_of_pair)) + first
+        fix_of_pair, pair = _pairs(self.zone_start, dev, counts)
         zones = self.zone_index[pair]
         outside = self.engine.zones.signed_distance(zones, batch.xyz[fix_of_pair])
         depth = np.where(self.zone_exclusion[pair], -outside + self.zone_ring[pair], outside)
@@ -222,9 +220,7 @@ class FastPath:
         far = np.ones(len(dev), dtype=bool)
         if counts.sum() == 0:
             return far
-        fix_of_pair = np.repeat(np.arange(len(dev)), counts)
-        first = np.repeat(self.contact_start[dev] - np.cumsum(counts) + counts, counts)
-        pair = np.arange(len(fix_of_pair)) + first
+        fix_of_pair, pair = _pairs(self.contact_start, dev, counts)
         other = self.contact_other[pair]
         hist_ts = self.engine.devices.hist_ts[other]
         hist_xyz = self.engine.devices.hist_xyz[other]
@@ -284,6 +280,14 @@ class FastPath:
         newest = self.engine.devices.hist_ts[dev, -1] == batch.ts[known]
         self.depth_ts[dev[newest]] = batch.ts[known][newest]
         self.depth[dev[newest]] = depth[known][newest]
+
+
+def _pairs(start: IntArray, dev: IntArray, counts: IntArray) -> tuple[IntArray, IntArray]:
+    """Expand each fix into its device's rows of a CSR table: (fix index of
+    each pair, row of each pair)."""
+    fix_of_pair = np.repeat(np.arange(len(dev)), counts)
+    first = np.repeat(start[dev] - np.cumsum(counts) + counts, counts)
+    return fix_of_pair, np.arange(len(fix_of_pair)) + first
 
 
 def _csr(rows: list[list[tuple]]) -> tuple[IntArray, list[tuple]]:  # type: ignore[type-arg]

@@ -117,10 +117,14 @@ class Runtime:
 
     def _next_version(self, order_id: str) -> int:
         """Every registration and revocation is a new version of the order."""
+        versions = self._known_versions()
+        versions[order_id] = versions.get(order_id, 0) + 1
+        return versions[order_id]
+
+    def _known_versions(self) -> dict[str, int]:
         if self._versions is None:
             self._versions = self.store.order_versions()
-        self._versions[order_id] = self._versions.get(order_id, 0) + 1
-        return self._versions[order_id]
+        return self._versions
 
     # -- ingest ---------------------------------------------------------------------
     async def submit(
@@ -280,9 +284,7 @@ class Runtime:
         for body in self.store.orders():
             body = {k: v for k, v in body.items() if k != "_warnings"}
             order = parse_order(body)
-            if self._versions is None:
-                self._versions = self.store.order_versions()
-            version = self._versions.get(order.order_id, 1)
+            version = self._known_versions().get(order.order_id, 1)
             self.orders[order.order_id] = Registered(order, body, version, validate(body))
         for alert in self.store.alerts():
             self.alerts[alert["alert_id"]] = alert

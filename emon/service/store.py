@@ -192,7 +192,7 @@ class PostgresStore:
         return [_json(b) for (b,) in self.db.execute("SELECT body FROM alerts").fetchall()]
 
     def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]:
-        with self.db.cursor(name="replay") if not self.db.autocommit else self.db.cursor() as cur:
+        with self.db.cursor() as cur:
             cur.execute(
                 "SELECT recv, topic, payload FROM messages WHERE recv >= %s ORDER BY recv", (recv,)
             )
