@@ -4,10 +4,12 @@ STAMP := .venv/.installed
 
 .PHONY: setup serve replay run demo test lint bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package.json package-lock.json
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@# the console's map library, from the npm registry (served from node_modules)
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import generate_latest
 
 from emon.geofence.validation import validate
 from emon.orders import OrderFormatError
-from emon.service.auth import Principal, TokenBook
-from emon.service.console import CONSOLE_HTML
+from emon.service.auth import PERMISSIONS, Principal, TokenBook
+from emon.service.console import ConsoleSettings, mount_console
 from emon.service.runtime import Runtime
 
 OrderBody = Annotated[dict[str, Any], Body(description="an order as in the contract")]
@@ -49,17 +49,37 @@ WriteOrders = Annotated[Principal, allowed("orders:write")]
 ReadOrders = Annotated[Principal, allowed("orders:read")]
 ReadAlerts = Annotated[Principal, allowed("alerts:read")]
 ActOnAlerts = Annotated[Principal, allowed("alerts:act")]
+ConfirmAlerts = Annotated[Principal, allowed("alerts:confirm")]
+ReadDevices = Annotated[Principal, allowed("devices:read")]
+Anyone = Annotated[Principal, Depends(principal)]
+#: how an operator classifies a resolved alert
+CLASSIFICATIONS = ("true_violation", "technical", "permitted_exception")
 NoteBody = Annotated[dict[str, Any] | None, Body()]
 
 
-def create_app(runtime: Runtime, tokens: TokenBook, health: dict[str, Any]) -> FastAPI:
+def create_app(
+    runtime: Runtime,
+    tokens: TokenBook,
+    health: dict[str, Any],
+    console: ConsoleSettings | None = None,
+) -> FastAPI:
     app = FastAPI(title="emon", version="1", description="Electronic monitoring engine API")
     app.state.tokens = tokens
+    console = console or ConsoleSettings()
+
+    @app.get("/api/v1/whoami")
+    def whoami(who: Anyone) -> dict[str, Any]:
+        permissions = sorted(p for p in PERMISSIONS if who.may(p))
+        return {"name": who.name, "role": who.role, "permissions": permissions}
+
+    @app.get("/api/v1/console/config")
+    def console_config() -> dict[str, Any]:
+        return console.public()
 
     @app.post("/api/v1/orders/validate")
-    def validate_order(body: OrderBody, _: Validate) -> dict[str, Any]:
+    def validate_order(body: OrderBody, _: Validate, lang: str = "en") -> dict[str, Any]:
         try:
-            return validate(body).to_json()
+            return validate(body, lang="nl" if lang == "nl" else "en").to_json()
         except OrderFormatError as exc:
             raise HTTPException(422, str(exc)) from exc
 
@@ -77,6 +97,10 @@ def create_app(runtime: Runtime, tokens: TokenBook, health: dict[str, Any]) -> F
         if registered:
             content["version"] = runtime.orders[order_id].version
         return JSONResponse(content, status_code=200 if registered else 422)
+
+    @app.get("/api/v1/orders")
+    def list_orders(_: ReadOrders) -> list[dict[str, Any]]:
+        return runtime.order_summaries()
 
     @app.get("/api/v1/orders/{order_id}")
     def get_order(order_id: str, _: ReadOrders) -> dict[str, Any]:
@@ -113,7 +137,28 @@ def create_app(runtime: Runtime, tokens: TokenBook, health: dict[str, Any]) -> F
                 422, 'resolving needs a note: {"note": "...", "classification": ...}'
             )
         classification = (body or {}).get("classification")
+        if classification is not None and classification not in CLASSIFICATIONS:
+            raise HTTPException(422, f"classification must be one of {', '.join(CLASSIFICATIONS)}")
         return runtime.act(alert_id, "resolve", note, who.name, classification=classification)
+
+    @app.post("/api/v1/alerts/{alert_id}/assign")
+    def assign(alert_id: str, who: ActOnAlerts, body: NoteBody = None) -> dict[str, Any]:
+        if alert_id not in runtime.alerts:
+            raise HTTPException(404, f"no alert {alert_id}")
+        to = str((body or {}).get("to") or who.name).strip()
+        note = str((body or {}).get("note") or "")
+        return runtime.act(alert_id, "assign", note, who.name, to=to)
+
+    @app.post("/api/v1/alerts/{alert_id}/confirm")
+    def confirm(alert_id: str, who: ConfirmAlerts, body: NoteBody = None) -> dict[str, Any]:
+        """Police dispatch confirms it has taken the alert on."""
+        if alert_id not in runtime.alerts:
+            raise HTTPException(404, f"no alert {alert_id}")
+        return runtime.act(alert_id, "confirm", str((body or {}).get("note") or ""), who.name)
+
+    @app.get("/api/v1/devices/health")
+    def devices_health(_: ReadDevices) -> list[dict[str, Any]]:
+        return runtime.device_health()
 
     @app.get("/api/v1/alerts/stream")
     async def stream(request: Request, _: ReadAlerts) -> StreamingResponse:
@@ -136,6 +181,14 @@ def create_app(runtime: Runtime, tokens: TokenBook, health: dict[str, Any]) -> F
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})  # fmt: skip
 
+    @app.get("/api/v1/alerts/{alert_id}")
+    def alert_detail(alert_id: str, who: ReadAlerts) -> dict[str, Any]:
+        """The alert with its zones, tracks (as the role may see them),
+        timeline, decision trail and notification timers."""
+        if alert_id not in runtime.alerts:
+            raise HTTPException(404, f"no alert {alert_id}")
+        return runtime.case(alert_id, who)
+
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         ok = bool(health.get("mqtt")) and runtime.writer.healthy
@@ -148,8 +201,5 @@ def create_app(runtime: Runtime, tokens: TokenBook, health: dict[str, Any]) -> F
         return PlainTextResponse(generate_latest(runtime.metrics.registry).decode(),
                                  media_type="text/plain; version=0.0.4")  # fmt: skip
 
-    @app.get("/", response_class=HTMLResponse)
-    def console() -> str:
-        return CONSOLE_HTML
-
+    mount_console(app, console)
     return app

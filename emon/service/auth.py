@@ -25,6 +25,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "orders:read": frozenset({"om", "reclassering", "operator"}),
     "alerts:read": frozenset({"operator", "police", "reclassering"}),
     "alerts:act": frozenset({"operator"}),
+    "alerts:confirm": frozenset({"police"}),
+    "devices:read": frozenset({"operator", "reclassering"}),
+    # locations are kept apart: who may see where the offender was, and
+    # (fewer people) where the victim was
+    "locations:offender": frozenset({"operator", "police", "reclassering"}),
+    "locations:victim": frozenset({"operator", "police"}),
 }
 
 

@@ -1,39 +1,73 @@
-"""A minimal operator console until the full one (issue 6): live alerts by SSE."""
+"""Serving the operator console: its own files, and the map library from npm.
 
-CONSOLE_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>emon console</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:1.5rem;background:#f6f7f9;color:#111}
-table{border-collapse:collapse;width:100%;background:#fff}
-td,th{padding:.4rem .6rem;border-bottom:1px solid #ddd;text-align:left;font-size:.9rem}
-.critical{background:#fde2e1}.high{background:#fff1d6}
-#login{margin-bottom:1rem}
-</style></head>
-<body>
-<h1>emon: live alerts</h1>
-<form id="login">Token <input id="token" type="password" size="40"> <button>Connect</button>
-<span id="status"></span></form>
-<table><thead><tr><th>detected</th><th>type</th><th>severity</th><th>state</th>
-<th>order</th><th>zone</th><th>device</th></tr></thead><tbody id="alerts"></tbody></table>
-<script>
-const rows = new Map();
-function show(a){
-  let tr = rows.get(a.alert_id);
-  if(!tr){tr=document.createElement('tr');rows.set(a.alert_id,tr);
-          document.getElementById('alerts').prepend(tr);}
-  tr.className = a.severity;
-  tr.innerHTML = [a.detected_at,a.type,a.severity,a.state,a.order_id,a.zone_id||'',a.device_id]
-    .map(v=>`<td>${String(v).replace(/</g,'&lt;')}</td>`).join('');
-}
-document.getElementById('login').onsubmit = async e => {
-  e.preventDefault();
-  const token = document.getElementById('token').value;
-  const r = await fetch('/api/v1/alerts',{headers:{Authorization:'Bearer '+token}});
-  if(!r.ok){document.getElementById('status').textContent='not authorised';return;}
-  (await r.json()).reverse().forEach(show);
-  const es = new EventSource('/api/v1/alerts/stream?token='+encodeURIComponent(token));
-  es.addEventListener('alert', ev => show(JSON.parse(ev.data)));
-  document.getElementById('status').textContent='live';
-};
-</script></body></html>
+The console is plain HTML and JavaScript in ``emon/console`` (no build step).
+Leaflet comes from the npm registry (``npm ci`` in the repository, run by
+``make setup``) and is served from ``node_modules``; nothing is fetched from
+a CDN at run time. The tile URL is configuration: without reachable tiles the
+map falls back to a plain background, zones and tracks still drawn.
 """
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
+REPOSITORY = Path(__file__).resolve().parents[2]
+#: PDOK's BRT-Achtergrondkaart (the Dutch base map) in web mercator
+PDOK_BRT = (
+    "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png"
+)
+PDOK_ATTRIBUTION = "Kaartgegevens &copy; Kadaster (PDOK)"
+
+
+def _default_vendor() -> Path:
+    return Path(os.environ.get("EMON_NODE_MODULES") or REPOSITORY / "node_modules")
+
+
+@dataclass
+class ConsoleSettings:
+    #: an XYZ tile URL; empty: no tiles, the plain background only
+    tiles: str = field(default_factory=lambda: os.environ.get("EMON_TILES", PDOK_BRT))
+    attribution: str = PDOK_ATTRIBUTION
+    #: the interface language a browser gets before it chooses (nl or en)
+    lang: str = field(default_factory=lambda: os.environ.get("EMON_LANG", "nl"))
+    node_modules: Path = field(default_factory=_default_vendor)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ConsoleSettings:
+        settings = cls()
+        for key in ("tiles", "attribution", "lang"):
+            if key in config:
+                setattr(settings, key, str(config[key]))
+        return settings
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "tiles": self.tiles,
+            "attribution": self.attribution,
+            "lang": self.lang,
+            "map": self.leaflet is not None,
+        }
+
+    @property
+    def leaflet(self) -> Path | None:
+        dist = self.node_modules / "leaflet" / "dist"
+        return dist if (dist / "leaflet.js").exists() else None
+
+
+def mount_console(app: FastAPI, settings: ConsoleSettings) -> None:
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(CONSOLE_DIR / "index.html")
+
+    leaflet = settings.leaflet
+    if leaflet is not None:
+        app.mount("/console/vendor/leaflet", StaticFiles(directory=leaflet), name="leaflet")
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR), name="console")

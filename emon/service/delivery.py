@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,8 @@ ROUTING: dict[str, tuple[Channels, Channels, Channels]] = {
     "battery_low": (("monitoring",), ("monitoring",), ("monitoring",)),
 }
 _RISK = {"low": 0, "medium": 1, "high": 2}
+#: alerts whose notifications are kept in memory for the console
+HISTORY_ALERTS = 10_000
 
 VICTIM_TEXT = {
     "alert": "Danger: the person you are protected from may be near. Go to a safe place "
@@ -110,6 +113,8 @@ class Delivery:
         self.max_attempts = max_attempts
         self.pending: dict[str, Pending] = {}
         self.changed: list[Pending] = []  # for storage
+        #: every notification of recent alerts, for the console's escalation timers
+        self.by_alert: OrderedDict[str, list[Pending]] = OrderedDict()
 
     # -- alerts -------------------------------------------------------------------
     def on_alert(self, alert: dict[str, Any], order: Order | None, now: Millis) -> list[Outgoing]:
@@ -160,8 +165,15 @@ class Delivery:
         nid = str(uuid.uuid5(_NAMESPACE, f"{alert['alert_id']}|{device}|{level}"))
         record = Pending(nid, alert["alert_id"], device, level, text, now, 1, victim)
         self.pending[nid] = record
+        self._remember(record)
         self.changed.append(record)
         return self._message(record)
+
+    def _remember(self, record: Pending) -> None:
+        self.by_alert.setdefault(record.alert_id, []).append(record)
+        self.by_alert.move_to_end(record.alert_id)
+        while len(self.by_alert) > HISTORY_ALERTS:
+            self.by_alert.popitem(last=False)
 
     def _message(self, record: Pending) -> Outgoing:
         body = {
@@ -218,6 +230,7 @@ class Delivery:
                 nid, alert_id, device, level, text, int(sent_at), int(attempts),
                 device in victims, acked_at, bool(escalated),
             )  # fmt: skip
+            self._remember(self.pending[nid])
 
     def drain_changed(self) -> list[Pending]:
         out, self.changed = self.changed, []

@@ -16,6 +16,7 @@ import uvicorn
 
 from emon.service.api import create_app
 from emon.service.auth import TokenBook
+from emon.service.console import ConsoleSettings
 from emon.service.delivery import ALL, Delivery, routing_from_config
 from emon.service.mqtt import run_mqtt
 from emon.service.runtime import Runtime
@@ -107,7 +108,8 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     host, http_port = settings.http_host_port
     tokens_file = os.environ.get("EMON_TOKENS")
     tokens = TokenBook(settings.admin_token, Path(tokens_file) if tokens_file else None)
-    app = create_app(runtime, tokens, health)
+    console = ConsoleSettings.from_config(config.get("console", {}))
+    app = create_app(runtime, tokens, health, console)
     server = _Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning"))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

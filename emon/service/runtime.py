@@ -22,7 +22,10 @@ from emon.engine.core import Engine
 from emon.geofence.validation import Report, validate
 from emon.ingest.messages import route
 from emon.orders import Order, parse_order
+from emon.service.auth import Principal
+from emon.service.casefile import Sight, alert_case
 from emon.service.delivery import Delivery, Outgoing
+from emon.service.health import device_health
 from emon.service.metrics import Metrics
 from emon.service.store import Store, Writer
 from emon.service.webhooks import Webhooks
@@ -231,8 +234,10 @@ class Runtime:
     def _merge(self, change: dict[str, Any]) -> dict[str, Any]:
         known = self.alerts.get(change["alert_id"])
         if known is None:
-            self.alerts[change["alert_id"]] = dict(change)
-            return self.alerts[change["alert_id"]]
+            order = self._order_of(change)
+            # the order's risk travels with the alert: it orders the console's queue
+            known = self.alerts[change["alert_id"]] = dict(change, risk=order and order.risk)
+            return known
         state = known["state"]
         known.update(change)
         if _RANK[state] > _RANK[change["state"]]:
@@ -258,17 +263,29 @@ class Runtime:
         changed = self.delivery.drain_changed()
         if changed:
             self.writer.add("notifications", [p.row() for p in changed])
+        for record in changed:
+            alert = self.alerts.get(record.alert_id)
+            if record.escalated and alert is not None and "escalation" not in alert:
+                alert["escalation"] = {"at": format_ts(now_ms()), "device_id": record.device_id,
+                                       "action": "phone the victim"}  # fmt: skip
+                self._record(alert)
 
     def act(
         self, alert_id: str, action: str, note: str, actor: str, **extra: Any
     ) -> dict[str, Any]:
-        """An operator acknowledges or resolves an alert (a note is mandatory)."""
+        """An operator acknowledges, assigns or resolves an alert (resolving
+        needs a note); police dispatch confirms it has taken it on."""
         alert = self.alerts[alert_id]
         now = now_ms()
         if action == "ack" and alert["state"] == "open":
             alert["state"] = "acknowledged"
         elif action == "resolve":
             alert["state"] = "resolved"
+            alert["classification"] = extra.get("classification")
+        elif action == "assign":
+            alert["assigned_to"] = extra["to"]
+        elif action == "confirm":
+            alert["dispatch_confirmed"] = {"by": actor, "at": format_ts(now)}
         alert.setdefault("actions", []).append(
             {"action": action, "note": note, "actor": actor, "at": format_ts(now), **extra}
         )
@@ -327,7 +344,41 @@ class Runtime:
             self._after_engine(self.engine.handle_batch(batch))
         return len(batch)
 
+    def audit(self, who: Principal, action: str, subject: str, detail: str = "") -> None:
+        """A person read location data (or other protected data): recorded."""
+        self.writer.add("audit", [(now_ms(), who.name, who.role, action, subject, detail)])
+
     # -- reads ---------------------------------------------------------------------------
+    def case(self, alert_id: str, who: Principal) -> dict[str, Any]:
+        alert = self.alerts[alert_id]
+        sight = Sight(who.may("locations:offender"), who.may("locations:victim"))
+        notifications = self.delivery.by_alert.get(alert_id, [])
+        order = self._order_of(alert)
+        case = alert_case(alert, order, self.store, notifications, self.engine.policy, sight,
+                          now_ms())  # fmt: skip
+        case["channels"] = list(self.delivery.channels(alert, order))
+        shown = [k for k in ("offender_track", "victim_tracks") if k in case]
+        if shown:
+            self.audit(who, "read_locations", alert_id, ",".join(shown))
+        return case
+
+    def device_health(self) -> list[dict[str, Any]]:
+        return device_health(self._current_engine(), self.alerts.values(), now_ms())
+
+    def order_summaries(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "order_id": order_id,
+                "case_id": r.order.case_id,
+                "risk": r.order.risk,
+                "version": r.version,
+                "valid_until": r.order.valid_until,
+                "enforceable": r.report.enforceable,
+                "findings": len(r.report.findings),
+            }
+            for order_id, r in sorted(self.orders.items())
+        ]
+
     def list_alerts(self, state: str | None) -> list[dict[str, Any]]:
         alerts = self.alerts.values()
         if state:

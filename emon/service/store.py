@@ -36,6 +36,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "acked_at", "escalated",
     ),
     "actions": ("alert_id", "action", "note", "actor", "at"),
+    "audit": ("at", "actor", "role", "action", "subject", "detail"),
 }  # fmt: skip
 UPSERT_KEYS = {"alerts": "alert_id", "notifications": "notification_id"}
 
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, body {json} NOT NU
 CREATE TABLE IF NOT EXISTS alert_changes (alert_id TEXT NOT NULL, at BIGINT NOT NULL, body {json} NOT NULL);
 CREATE TABLE IF NOT EXISTS notifications (notification_id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, device_id TEXT NOT NULL, level TEXT NOT NULL, text TEXT NOT NULL, sent_at BIGINT NOT NULL, attempts INTEGER NOT NULL, acked_at BIGINT, escalated BOOLEAN NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (alert_id TEXT NOT NULL, action TEXT NOT NULL, note TEXT NOT NULL, actor TEXT NOT NULL, at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (at BIGINT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT);
 CREATE INDEX IF NOT EXISTS fixes_device_ts ON fixes (device_id, ts);
 CREATE INDEX IF NOT EXISTS messages_recv ON messages (recv);
 CREATE INDEX IF NOT EXISTS alert_changes_alert ON alert_changes (alert_id, at);
@@ -65,10 +67,27 @@ class Store(Protocol):
     def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]: ...
     def unacknowledged(self) -> list[Row]: ...
     def count(self, table: str) -> int: ...
+    def fixes_between(self, device_ids: Sequence[str], start: int, end: int) -> list[Row]: ...
+    def alert_changes(self, alert_id: str) -> list[tuple[int, dict[str, Any]]]: ...
     def close(self) -> None: ...
 
 
-class SqliteStore:
+class _Reads:
+    """What people read (console, reports): on a connection of its own, so a
+    read never waits on or disturbs the writer's transaction."""
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        raise NotImplementedError
+
+    def fixes_between(self, device_ids: Sequence[str], start: int, end: int) -> list[Row]:
+        return self._read(_fixes_sql(len(device_ids)), [*device_ids, start, end])
+
+    def alert_changes(self, alert_id: str) -> list[tuple[int, dict[str, Any]]]:
+        rows = self._read(_CHANGES, [alert_id])
+        return [(int(at), _json(body)) for at, body in rows]
+
+
+class SqliteStore(_Reads):
     """The embedded default: one file, no server."""
 
     placeholder = "?"
@@ -112,11 +131,15 @@ class SqliteStore:
         assert table in TABLES
         return int(self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        with contextlib.closing(sqlite3.connect(self.path)) as db:
+            return list(db.execute(sql.replace("%s", "?"), params))
+
     def close(self) -> None:
         self.db.close()
 
 
-class PostgresStore:
+class PostgresStore(_Reads):
     """PostgreSQL through psycopg 3; fixes arrive by COPY."""
 
     def __init__(self, url: str) -> None:
@@ -207,6 +230,12 @@ class PostgresStore:
         row = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
 
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as db:
+            return list(db.execute(sql, params).fetchall())
+
     def close(self) -> None:
         self.db.close()
 
@@ -236,6 +265,17 @@ WHERE version = (SELECT max(version) FROM orders i WHERE i.order_id = o.order_id
   AND revoked_at IS NULL
 ORDER BY order_id
 """
+
+
+_CHANGES = "SELECT at, body FROM alert_changes WHERE alert_id = %s ORDER BY at"
+
+
+def _fixes_sql(n_devices: int) -> str:
+    marks = ", ".join(["%s"] * n_devices)
+    return (
+        f"SELECT device_id, seq, ts, recv, lat, lon, acc, batt FROM fixes "
+        f"WHERE device_id IN ({marks}) AND ts >= %s AND ts <= %s ORDER BY ts"
+    )
 
 
 def _json(value: Any) -> dict[str, Any]:

@@ -19,6 +19,10 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
+from emon.timeutil import format_ts
+from simulators.movement import offset
+from simulators.scenarios import ROTTERDAM, base_order
+
 TOKEN = "test-admin-token"
 
 
@@ -45,8 +49,15 @@ def need_service(name: str, host: str, port: int) -> None:
 
 
 class Serve:
-    def __init__(self, workdir: Path, *args: str, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *args: str,
+        client_id: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.env = env or {}
         self.args = list(args)
         self.http_port = free_port()
         self.client_id = client_id or f"emon-test-{uuid.uuid4().hex[:8]}"
@@ -59,7 +70,9 @@ class Serve:
         )
 
     def start(self) -> Serve:
-        env = dict(os.environ, EMON_ADMIN_TOKEN=TOKEN, EMON_MQTT_CLIENT_ID=self.client_id)
+        env = dict(
+            os.environ, EMON_ADMIN_TOKEN=TOKEN, EMON_MQTT_CLIENT_ID=self.client_id, **self.env
+        )
         self.log = self.workdir / f"serve-{self.http_port}.log"
         self.process = subprocess.Popen(
             [
@@ -138,3 +151,33 @@ class Device:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+LAT, LON = ROTTERDAM
+
+
+def order_for(suffix: str) -> dict:
+    order = base_order(ROTTERDAM, contact_ban={"distance_m": 1000, "prealert_m": 2000})
+    order["order_id"] = f"OM-{suffix}"
+    order["offender"]["device_id"] = f"am-{suffix}"
+    order["offender"]["residence"] = {"type": "Point", "coordinates": [4.40, 51.90]}
+    order["victims"][0]["device_id"] = f"vd-{suffix}"
+    order["zones"][0]["prealert_m"] = 500
+    return order
+
+
+def approach(
+    device: Device,
+    suffix: str,
+    distances: list[float],
+    first_seq: int = 1,
+    step_ms: int = 20_000,
+    lead_ms: int = 0,
+) -> None:
+    """Fixes ``step_ms`` apart, the last one ``lead_ms`` from now."""
+    now = int(time.time() * 1000) + lead_ms
+    for k, metres in enumerate(distances):
+        lat, lon = offset(LAT, LON, 270, metres)
+        ts = now - step_ms * (len(distances) - 1 - k)
+        fix = {"seq": first_seq + k, "ts": format_ts(ts), "lat": lat, "lon": lon, "acc": 8}
+        device.publish(f"emon/v1/fix/am-{suffix}", fix)

@@ -16,39 +16,7 @@ import httpx
 import psycopg
 import pytest
 
-from emon.timeutil import format_ts
-from simulators.movement import offset
-from simulators.scenarios import ROTTERDAM, base_order
-from tests.integration.serve import TOKEN, Device, Serve, need_service
-
-LAT, LON = ROTTERDAM
-
-
-def order_for(suffix: str) -> dict:
-    order = base_order(ROTTERDAM, contact_ban={"distance_m": 1000, "prealert_m": 2000})
-    order["order_id"] = f"OM-{suffix}"
-    order["offender"]["device_id"] = f"am-{suffix}"
-    order["offender"]["residence"] = {"type": "Point", "coordinates": [4.40, 51.90]}
-    order["victims"][0]["device_id"] = f"vd-{suffix}"
-    order["zones"][0]["prealert_m"] = 500
-    return order
-
-
-def approach(
-    device: Device,
-    suffix: str,
-    distances: list[float],
-    first_seq: int = 1,
-    step_ms: int = 20_000,
-    lead_ms: int = 0,
-) -> None:
-    """Fixes ``step_ms`` apart, the last one ``lead_ms`` from now."""
-    now = int(time.time() * 1000) + lead_ms
-    for k, metres in enumerate(distances):
-        lat, lon = offset(LAT, LON, 270, metres)
-        ts = now - step_ms * (len(distances) - 1 - k)
-        fix = {"seq": first_seq + k, "ts": format_ts(ts), "lat": lat, "lon": lon, "acc": 8}
-        device.publish(f"emon/v1/fix/am-{suffix}", fix)
+from tests.integration.serve import TOKEN, Device, Serve, approach, need_service, order_for
 
 
 def journey(serve: Serve, suffix: str) -> dict:

@@ -1,0 +1,1 @@
+"""The operator console: static files served by emon serve."""

@@ -1,0 +1,524 @@
+// The operator console: live queue, alert detail, actions, device health,
+// orders and the OM's validation form. Plain JavaScript, no build step.
+"use strict";
+
+const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
+const RISK_RANK = { high: 0, medium: 1, low: 2 };
+const CLASSIFICATIONS = ["true_violation", "technical", "permitted_exception"];
+const TEMPLATE_ORDER = {
+  order_id: "OM-PROPOSAL-1", case_id: "ZAAK-1", risk: "high",
+  valid_from: "2026-12-01T00:00:00Z", valid_until: "2027-06-01T00:00:00Z",
+  timezone: "Europe/Amsterdam",
+  offender: { person_id: "P-1", device_id: "am-new", residence: { type: "Point", coordinates: [4.44, 51.905] } },
+  victims: [{ person_id: "V-1", address: { type: "Point", coordinates: [4.49, 51.93] } }],
+  zones: [{ zone_id: "Z-1", type: "exclusion", geometry: { type: "Point", coordinates: [4.49, 51.93] },
+            radius_m: 500, prealert_m: 500, schedule: null }],
+};
+
+const state = {
+  token: sessionStorage.getItem("emon-token") || "",
+  who: null,
+  alerts: new Map(),
+  selected: null,
+  detailMap: null,
+  events: null,
+  view: "alerts",
+};
+window.emonSounds = 0;  // how many alarm sounds were played (tests read it)
+
+// ---------------------------------------------------------------- helpers
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function age(fromIso, now) {
+  const s = Math.max(0, Math.round(((now || Date.now()) - Date.parse(fromIso)) / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+function shortTime(iso) {
+  return iso ? new Date(iso).toLocaleTimeString(LANG === "nl" ? "nl-NL" : "en-GB") : "";
+}
+
+async function api(path, options) {
+  const response = await fetch(path, {
+    ...(options || {}),
+    headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
+  });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new Error((body && body.detail) || response.statusText);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function may(permission) {
+  return state.who && state.who.permissions.includes(permission);
+}
+
+// ---------------------------------------------------------------- sound
+function alarm() {
+  window.emonSounds += 1;
+  try {
+    const ctx = alarm.ctx || (alarm.ctx = new AudioContext());
+    for (const [start, freq] of [[0, 880], [0.25, 660], [0.5, 880]]) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = freq;
+      gain.gain.value = 0.15;
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(ctx.currentTime + start);
+      osc.stop(ctx.currentTime + start + 0.2);
+    }
+  } catch (e) { /* no audio device: the red row still stands out */ }
+}
+
+// ---------------------------------------------------------------- login
+async function login(token) {
+  state.token = token;
+  try {
+    state.who = await api("/api/v1/whoami");
+  } catch (e) {
+    document.getElementById("login-error").textContent = t("not_authorised");
+    return;
+  }
+  sessionStorage.setItem("emon-token", token);
+  document.getElementById("login").hidden = true;
+  document.getElementById("views").hidden = false;
+  document.getElementById("tabs").hidden = false;
+  document.getElementById("who").textContent = `${state.who.name} (${state.who.role})`;
+  for (const button of document.querySelectorAll("#tabs button")) {
+    const needs = { alerts: "alerts:read", devices: "devices:read", orders: "orders:read", validate: "orders:validate" };
+    button.hidden = !may(needs[button.dataset.view]);
+  }
+  const first = [...document.querySelectorAll("#tabs button")].find((b) => !b.hidden);
+  if (first) show(first.dataset.view);
+  if (may("alerts:read")) await startAlerts();
+}
+
+// ---------------------------------------------------------------- views
+function show(view) {
+  state.view = view;
+  for (const button of document.querySelectorAll("#tabs button")) button.classList.toggle("active", button.dataset.view === view);
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+  if (view === "devices") refreshDevices();
+  if (view === "orders") refreshOrders();
+  if (view === "validate") openValidate();
+  if (view === "alerts" && state.detailMap) state.detailMap.invalidateSize();
+}
+
+// ---------------------------------------------------------------- live queue
+async function startAlerts() {
+  const alerts = await api("/api/v1/alerts");
+  for (const alert of alerts) state.alerts.set(alert.alert_id, alert);
+  renderQueue();
+  connectStream();
+}
+
+function connectStream() {
+  const live = document.getElementById("live");
+  const stream = new EventSource(`/api/v1/alerts/stream?token=${encodeURIComponent(state.token)}`);
+  state.events = stream;
+  stream.onopen = () => { live.textContent = t("live"); live.className = "live on"; };
+  stream.onerror = () => { live.textContent = t("offline"); live.className = "live off"; };
+  stream.addEventListener("alert", (event) => {
+    const alert = JSON.parse(event.data);
+    const known = state.alerts.get(alert.alert_id);
+    state.alerts.set(alert.alert_id, alert);
+    if (!known && alert.severity === "critical") alarm();
+    renderQueue();
+    if (state.selected === alert.alert_id) openAlert(alert.alert_id);
+  });
+}
+
+function priority(a, b) {
+  return (SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity])
+    || ((RISK_RANK[a.risk] ?? 1) - (RISK_RANK[b.risk] ?? 1))
+    || (Date.parse(a.detected_at) - Date.parse(b.detected_at));
+}
+
+function queueGroups() {
+  const groups = new Map();
+  for (const alert of state.alerts.values()) {
+    if (alert.state === "resolved") continue;
+    const key = alert.case_id || alert.order_id;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(alert);
+  }
+  const list = [...groups.entries()].map(([key, alerts]) => ({ key, alerts: alerts.sort(priority) }));
+  return list.sort((x, y) => priority(x.alerts[0], y.alerts[0]));
+}
+
+function renderQueue() {
+  const queue = document.getElementById("queue");
+  const groups = queueGroups();
+  queue.replaceChildren(...groups.map(renderGroup));
+  document.getElementById("queue-empty").hidden = groups.length > 0;
+  renderWaiting();
+}
+
+function renderGroup(group) {
+  const [top, ...rest] = group.alerts;
+  return el("li", { class: `group ${top.severity}`, "data-case": group.key },
+    el("div", { class: "group-head" },
+      el("span", {}, `${t("case")} ${group.key}`),
+      el("span", { class: "muted" }, `${t("risk")} ${t(`risk_${top.risk || "medium"}`)}`),
+      rest.length ? el("span", { class: "count" }, t("more", { n: rest.length })) : null),
+    group.alerts.map(renderAlertRow));
+}
+
+function renderAlertRow(alert) {
+  return el("button", {
+    class: `alert-row ${alert.severity} state-${alert.state}${state.selected === alert.alert_id ? " selected" : ""}`,
+    "data-alert": alert.alert_id, "data-type": alert.type, "data-state": alert.state,
+    onclick: () => openAlert(alert.alert_id),
+  },
+  el("span", { class: "sev" }, t(`sev_${alert.severity}`)),
+  el("span", { class: "type" }, t(`type_${alert.type}`)),
+  el("span", { class: "state" }, t(`state_${alert.state}`)),
+  el("span", { class: "age", "data-since": alert.detected_at }, age(alert.detected_at)),
+  alert.escalation ? el("span", { class: "badge escalated" }, t("escalated_badge")) : null,
+  alert.late ? el("span", { class: "badge" }, t("late")) : null,
+  alert.assigned_to ? el("span", { class: "muted" }, t("assigned_to", { name: alert.assigned_to })) : null);
+}
+
+function renderWaiting() {
+  const waiting = [...state.alerts.values()].filter((a) => a.state === "open");
+  const box = document.getElementById("waiting");
+  if (!waiting.length) { box.textContent = t("nothing_waiting"); box.className = ""; return; }
+  const oldest = waiting.reduce((a, b) => (a.detected_at < b.detected_at ? a : b));
+  box.textContent = t("waiting", { n: waiting.length, age: age(oldest.detected_at) });
+  box.className = waiting.some((a) => a.severity === "critical") ? "critical" : "";
+}
+
+setInterval(() => {
+  for (const node of document.querySelectorAll("[data-since]")) node.textContent = age(node.dataset.since);
+  if (state.who) renderWaiting();
+  if (state.case) renderTimers(state.case);
+}, 1000);
+
+// ---------------------------------------------------------------- alert detail
+async function openAlert(alertId) {
+  state.selected = alertId;
+  for (const row of document.querySelectorAll(".alert-row")) row.classList.toggle("selected", row.dataset.alert === alertId);
+  const detail = document.getElementById("detail");
+  let caseFile;
+  try {
+    caseFile = await api(`/api/v1/alerts/${encodeURIComponent(alertId)}`);
+  } catch (e) {
+    detail.replaceChildren(el("p", { class: "error" }, e.message));
+    return;
+  }
+  if (state.selected !== alertId) return;
+  state.case = caseFile;
+  renderDetail(caseFile);
+}
+
+function renderDetail(caseFile) {
+  const alert = caseFile.alert;
+  const detail = document.getElementById("detail");
+  const mapBox = el("div", { class: "map", id: "alert-map", "data-testid": "alert-map" });
+  detail.replaceChildren(
+    el("h2", { class: alert.severity }, `${t(`type_${alert.type}`)} · ${t(`sev_${alert.severity}`)}`),
+    el("dl", { class: "facts" },
+      fact(t("order"), alert.order_id), fact(t("case"), alert.case_id || "–"),
+      fact(t("device"), alert.device_id), fact(t("zone"), alert.zone_id || "–"),
+      fact(t("started"), shortTime(alert.started_at)), fact(t("detected"), shortTime(alert.detected_at)),
+      fact(t("ended"), alert.ended_at ? shortTime(alert.ended_at) : "–"),
+      fact("state", t(`state_${alert.state}`))),
+    mapBox,
+    el("section", { class: "decision", "data-testid": "decision" }, el("h3", {}, t("decision")), decisionText(caseFile.decision)),
+    el("section", {}, el("h3", {}, t("timers")), el("ul", { id: "timers", "data-testid": "timers" })),
+    renderActions(alert),
+    el("section", {}, el("h3", {}, t("history")), renderHistory(alert)),
+    el("section", {}, el("h3", {}, t("timeline")), renderTimeline(caseFile.timeline)),
+    renderFixes(caseFile.offender_track));
+  if (state.detailMap) state.detailMap.remove();
+  state.detailMap = makeMap(mapBox);
+  drawCase(state.detailMap, caseFile);
+  renderTimers(caseFile);
+}
+
+function fact(label, value) {
+  return [el("dt", {}, label), el("dd", {}, value)];
+}
+
+function drawCase(map, caseFile) {
+  if (!map) return;
+  const order = caseFile.order;
+  if (order) {
+    for (const zone of order.zones) drawZone(map, zone);
+    drawPoint(map, order.residence, "residence", "#555");
+    for (const address of order.victim_addresses || []) drawPoint(map, address, t("legend_victim"), "#6a1b9a");
+  }
+  const seq = caseFile.decision.confirming_fix ? caseFile.decision.confirming_fix.seq : undefined;
+  drawTrack(map, caseFile.offender_track, { colour: "#e65100", className: "track offender", highlightSeq: seq });
+  for (const track of Object.values(caseFile.victim_tracks || {})) {
+    drawTrack(map, track, { colour: "#6a1b9a", className: "track victim" });
+  }
+  fitMap(map);
+}
+
+function decisionText(d) {
+  const lines = [];
+  const fix = d.confirming_fix;
+  if (fix && d.rule.startsWith("zone")) {
+    lines.push(t("decision_zone", { seq: fix.seq, ts: shortTime(fix.ts), depth: d.depth_m, zone: d.zone_id, acc: d.accuracy_m, req: d.required_depth_m }));
+  } else if (fix && d.rule.startsWith("contact")) {
+    lines.push(t("decision_contact", { seq: fix.seq, ts: shortTime(fix.ts), depth: d.depth_m, acc: d.accuracy_m }));
+  } else if (d.rule === "signal_lost") {
+    lines.push(t("decision_silence"));
+  } else {
+    lines.push(t("decision_event"));
+  }
+  if (fix) {
+    const p = d.policy;
+    lines.push(t("decision_policy", { n: p.confirm_fixes, span: p.confirm_span_s, c: p.clear_fixes, hyst: p.exit_hysteresis_m }));
+  }
+  return lines.map((line) => el("p", {}, line));
+}
+
+function renderTimers(caseFile) {
+  const list = document.getElementById("timers");
+  if (!list) return;
+  const alert = state.alerts.get(caseFile.alert.alert_id) || caseFile.alert;
+  const items = [];
+  for (const n of caseFile.notifications.filter((x) => x.victim)) {
+    if (n.escalated) items.push(el("li", { class: "overdue" }, t("timer_escalated", { device: n.device_id })));
+    else if (n.acked_at) items.push(el("li", { class: "done" }, t("timer_victim_acked", { device: n.device_id, age: age(n.sent_at, Date.parse(n.acked_at)) })));
+    else items.push(el("li", { class: "running" }, t("timer_victim_waiting", { device: n.device_id, age: age(n.sent_at), n: n.attempts })));
+  }
+  if (caseFile.channels.includes("police") && alert.state !== "resolved") {
+    if (alert.dispatch_confirmed) items.push(el("li", { class: "done" }, t("timer_police_confirmed", { name: alert.dispatch_confirmed.by })));
+    else items.push(el("li", { class: "running" }, t("timer_police_waiting", { age: age(alert.detected_at) })));
+  }
+  if (!items.length) items.push(el("li", { class: "muted" }, t("timer_none")));
+  list.replaceChildren(...items);
+}
+
+function renderActions(alert) {
+  if (!may("alerts:act") && !may("alerts:confirm")) return null;
+  const error = el("p", { class: "error", "data-testid": "action-error" });
+  const act = async (path, body) => {
+    try {
+      const updated = await api(`/api/v1/alerts/${encodeURIComponent(alert.alert_id)}/${path}`, { method: "POST", body: JSON.stringify(body || {}) });
+      state.alerts.set(updated.alert_id, updated);
+      renderQueue();
+      openAlert(updated.alert_id);
+    } catch (e) {
+      error.textContent = e.status === 403 ? t("forbidden") : e.message;
+    }
+  };
+  if (!may("alerts:act")) {
+    return el("section", { class: "actions" }, el("h3", {}, t("actions")),
+      el("button", { onclick: () => act("confirm"), "data-action": "confirm" }, t("ev_action_confirm")), error);
+  }
+  const assignee = el("input", { value: alert.assigned_to || state.who.name, size: 16, "aria-label": t("assign_to") });
+  const note = el("textarea", { rows: 3, placeholder: t("note"), "data-testid": "resolve-note" });
+  const classification = el("select", { "data-testid": "resolve-class" },
+    el("option", { value: "" }, t("choose")),
+    CLASSIFICATIONS.map((c) => el("option", { value: c }, t(`cls_${c}`))));
+  const resolve = el("button", { class: "primary", "data-action": "resolve", disabled: true,
+    onclick: () => act("resolve", { note: note.value.trim(), classification: classification.value }) }, t("resolve"));
+  const check = () => { resolve.disabled = !(note.value.trim() && classification.value); };
+  note.addEventListener("input", check);
+  classification.addEventListener("change", check);
+  return el("section", { class: "actions" }, el("h3", {}, t("actions")),
+    el("div", { class: "buttons" },
+      el("button", { "data-action": "ack", disabled: alert.state !== "open", onclick: () => act("ack") }, t("acknowledge")),
+      el("span", {}, t("assign"), " ", t("assign_to"), " "), assignee,
+      el("button", { "data-action": "assign", onclick: () => act("assign", { to: assignee.value }) }, t("assign"))),
+    el("label", {}, t("note")), note,
+    el("label", {}, t("classification"), " ", classification),
+    el("div", { class: "buttons" }, resolve),
+    error);
+}
+
+function renderHistory(alert) {
+  const actions = alert.actions || [];
+  if (!actions.length) return el("p", { class: "muted", "data-testid": "history" }, t("no_history"));
+  return el("ol", { class: "history", "data-testid": "history" }, actions.map((a) =>
+    el("li", {}, `${shortTime(a.at)} · ${t(`ev_action_${a.action}`)} · ${a.actor}`,
+      a.to ? ` → ${a.to}` : "", a.classification ? ` · ${t(`cls_${a.classification}`)}` : "",
+      a.note ? el("q", {}, a.note) : null)));
+}
+
+function renderTimeline(events) {
+  return el("ol", { class: "timeline" }, events.map((e) =>
+    el("li", {}, el("time", {}, shortTime(e.at)), " ", t(`ev_${e.kind}`), e.device_id ? ` (${e.device_id})` : "")));
+}
+
+function renderFixes(track) {
+  if (!track) return null;
+  return el("section", {}, el("h3", {}, t("fixes")),
+    el("table", { class: "fixes" },
+      el("thead", {}, el("tr", {}, ["col_time", "col_seq", "col_acc", "col_delay"].map((k) => el("th", {}, t(k))))),
+      el("tbody", {}, track.map((f) => el("tr", {}, el("td", {}, shortTime(f.ts)), el("td", {}, f.seq),
+        el("td", {}, f.acc ?? "–"), el("td", {}, f.late_s))))));
+}
+
+// ---------------------------------------------------------------- devices
+async function refreshDevices() {
+  if (state.view !== "devices") return;
+  const body = document.querySelector("#devices tbody");
+  let rows;
+  try { rows = await api("/api/v1/devices/health"); } catch (e) { body.replaceChildren(el("tr", {}, el("td", { colspan: 9, class: "error" }, e.message))); return; }
+  body.replaceChildren(...rows.map((r) => el("tr", { class: r.score >= 600 ? "bad" : r.score > 0 ? "warn" : "", "data-device": r.device_id },
+    el("td", {}, r.device_id), el("td", {}, t(`role_${r.role}`)), el("td", {}, r.order_id),
+    el("td", {}, t(`risk_${r.risk}`)), el("td", {}, r.battery_pct === null ? "–" : `${r.battery_pct} %`),
+    el("td", {}, r.last_fix_age_s === null ? "–" : `${Math.round(r.last_fix_age_s)} s`),
+    el("td", {}, `${Math.round(r.last_contact_age_s)} s`),
+    el("td", {}, r.accuracy_m === null ? "–" : `${r.accuracy_m} m`),
+    el("td", { class: "problems" }, r.problems.length ? r.problems.map((p) => t(`prob_${p}`)).join(", ") : t("ok")))));
+  clearTimeout(refreshDevices.timer);
+  refreshDevices.timer = setTimeout(refreshDevices, 5000);
+}
+
+// ---------------------------------------------------------------- orders
+async function refreshOrders() {
+  const list = document.getElementById("orders");
+  const orders = await api("/api/v1/orders");
+  list.replaceChildren(...orders.map((o) => el("li", {},
+    el("button", { class: "order-row", "data-order": o.order_id, onclick: () => openOrder(o.order_id) },
+      `${o.order_id} · ${t("case")} ${o.case_id || "–"} · ${t(`risk_${o.risk}`)} · ${t("version")} ${o.version}`,
+      o.enforceable ? "" : el("span", { class: "badge" }, "!")))));
+}
+
+async function openOrder(orderId) {
+  const box = document.getElementById("order-detail");
+  const order = await api(`/api/v1/orders/${encodeURIComponent(orderId)}`);
+  const mapBox = el("div", { class: "map" });
+  box.replaceChildren(el("h2", {}, order.order_id),
+    el("p", {}, `${t("valid_until")} ${order.valid_until} · ${t("version")} ${order.version}`),
+    mapBox, renderFindings({ enforceable: !order.warnings.some((w) => w.severity === "error"), findings: order.warnings, suggestions: [] }));
+  if (state.orderMap) state.orderMap.remove();
+  state.orderMap = makeMap(mapBox);
+  for (const zone of order.zones) drawZone(state.orderMap, zone);
+  fitMap(state.orderMap);
+}
+
+function renderFindings(report) {
+  return el("div", { class: "report" },
+    el("p", { class: report.enforceable ? "verdict ok" : "verdict bad", "data-testid": "verdict" },
+      report.enforceable ? t("enforceable") : t("not_enforceable")),
+    el("h3", {}, t("findings")),
+    report.findings.length
+      ? el("ul", {}, report.findings.map((f) => el("li", { class: f.severity, "data-code": f.code }, el("code", {}, f.code), " ", f.message)))
+      : el("p", { class: "muted" }, t("no_findings")),
+    report.suggestions.length ? el("h3", {}, t("suggestions")) : null,
+    el("ul", {}, report.suggestions.map((s) => el("li", { class: "suggestion" }, s.message))));
+}
+
+// ---------------------------------------------------------------- OM validation form
+function openValidate() {
+  const area = document.getElementById("proposal");
+  if (!area.value) area.value = JSON.stringify(TEMPLATE_ORDER, null, 2);
+  if (!state.validateMap) state.validateMap = makeMap(document.getElementById("validate-map"));
+  else state.validateMap.invalidateSize();
+  drawProposal();
+}
+
+function proposal() {
+  try {
+    return JSON.parse(document.getElementById("proposal").value);
+  } catch (e) {
+    document.getElementById("findings").replaceChildren(el("p", { class: "error" }, t("invalid_json", { msg: e.message })));
+    return null;
+  }
+}
+
+function drawProposal(report) {
+  const map = state.validateMap;
+  const order = proposal();
+  if (!map || !order) return;
+  clearMap(map);
+  for (const zone of order.zones || []) drawZone(map, zone);
+  for (const victim of order.victims || []) drawPoint(map, victim.address, t("legend_victim"), "#6a1b9a");
+  if (order.offender) drawPoint(map, order.offender.residence, "residence", "#555");
+  for (const s of (report && report.suggestions) || []) {
+    if (s.geometry) drawZone(map, { zone_id: s.zone_id, geometry: s.geometry, radius_m: s.radius_m }, "suggestion");
+  }
+  fitMap(map);
+}
+
+function startDrawing() {
+  const map = state.validateMap;
+  if (!map) return;
+  const points = [];
+  const line = L.polyline([], { color: "#c62828", dashArray: "4 4" }).addTo(map);
+  document.getElementById("findings").replaceChildren(el("p", { class: "muted" }, t("drawing")));
+  const onClick = (event) => { points.push(event.latlng); line.setLatLngs(points); };
+  map.on("click", onClick);
+  const finish = document.getElementById("finish-draw");
+  finish.disabled = false;
+  finish.onclick = () => {
+    map.off("click", onClick);
+    map.removeLayer(line);
+    finish.disabled = true;
+    if (points.length < 3) return;
+    const ring = points.map((p) => [Number(p.lng.toFixed(6)), Number(p.lat.toFixed(6))]);
+    ring.push(ring[0]);
+    const order = proposal() || structuredClone(TEMPLATE_ORDER);
+    const zone = (order.zones && order.zones[0]) || { zone_id: "Z-1", type: "exclusion", schedule: null };
+    delete zone.radius_m;
+    zone.geometry = { type: "Polygon", coordinates: [ring] };
+    order.zones = [zone, ...(order.zones || []).slice(1)];
+    document.getElementById("proposal").value = JSON.stringify(order, null, 2);
+    drawProposal();
+  };
+}
+
+async function runValidate() {
+  const order = proposal();
+  if (!order) return;
+  const box = document.getElementById("findings");
+  try {
+    const report = await api(`/api/v1/orders/validate?lang=${LANG}`, { method: "POST", body: JSON.stringify(order) });
+    box.replaceChildren(renderFindings(report));
+    drawProposal(report);
+  } catch (e) {
+    box.replaceChildren(el("p", { class: "error" }, e.message));
+  }
+}
+
+// ---------------------------------------------------------------- start
+async function start() {
+  try {
+    Object.assign(MAP_CONFIG, await (await fetch("/api/v1/console/config")).json());
+  } catch (e) { /* defaults */ }
+  const chosen = localStorage.getItem("emon-lang") || MAP_CONFIG.lang || "nl";
+  document.getElementById("lang").value = chosen;
+  setLang(chosen);
+  document.getElementById("lang").addEventListener("change", (e) => {
+    localStorage.setItem("emon-lang", e.target.value);
+    setLang(e.target.value);
+    renderQueue();
+    if (state.case) renderDetail(state.case);
+  });
+  document.getElementById("login").addEventListener("submit", (e) => {
+    e.preventDefault();
+    login(document.getElementById("token").value.trim());
+  });
+  for (const button of document.querySelectorAll("#tabs button")) button.addEventListener("click", () => show(button.dataset.view));
+  document.getElementById("draw").addEventListener("click", startDrawing);
+  document.getElementById("run-validate").addEventListener("click", runValidate);
+  document.getElementById("proposal").addEventListener("change", () => drawProposal());
+  if (state.token) login(state.token);
+}
+
+start();
