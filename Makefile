@@ -9,7 +9,8 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@# the console's map library, from the npm registry (served from node_modules)
-	npm ci --no-audit --no-fund --loglevel=error
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the console will run without its map (apt-get install npm)"; fi
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -25,8 +25,12 @@ def api(tmp_path):
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
     runtime = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
-    runtime.alerts["A-1"] = {"alert_id": "A-1", "type": "panic", "state": "open",
-                             "detected_at": "2026-11-28T12:00:00.000Z"}  # fmt: skip
+    runtime.alerts["A-1"] = {
+        "alert_id": "A-1", "type": "panic", "severity": "critical", "state": "open",
+        "order_id": ORDER["order_id"], "case_id": ORDER["case_id"], "device_id": "vd-0001",
+        "zone_id": None, "started_at": "2026-11-28T12:00:00.000Z",
+        "detected_at": "2026-11-28T12:00:00.000Z", "ended_at": None, "late": False, "details": {},
+    }  # fmt: skip
     app = create_app(runtime, TokenBook("t-admin", book), {"mqtt": True})
     return TestClient(app), runtime
 
@@ -38,13 +42,18 @@ CALLS = {
     "get": ("get", f"/api/v1/orders/{ORDER['order_id']}", None),
     "alerts": ("get", "/api/v1/alerts", None),
     "ack": ("post", "/api/v1/alerts/A-1/ack", {"note": "seen"}),
+    "orders": ("get", "/api/v1/orders", None),
+    "detail": ("get", "/api/v1/alerts/A-1", None),
+    "assign": ("post", "/api/v1/alerts/A-1/assign", {"to": "B. Bakker"}),
+    "confirm": ("post", "/api/v1/alerts/A-1/confirm", {}),
+    "devices": ("get", "/api/v1/devices/health", None),
 }
 ALLOWED = {
-    "admin": {"validate", "put", "get", "alerts", "ack"},
-    "om": {"validate", "put", "get"},
-    "reclassering": {"validate", "get", "alerts"},
-    "operator": {"get", "alerts", "ack"},
-    "police": {"alerts"},
+    "admin": set(CALLS),
+    "om": {"validate", "put", "get", "orders"},
+    "reclassering": {"validate", "get", "alerts", "orders", "detail", "devices"},
+    "operator": {"get", "alerts", "ack", "orders", "detail", "assign", "devices"},
+    "police": {"alerts", "detail", "confirm"},
 }
 
 
@@ -76,3 +85,21 @@ def test_actions_are_recorded_under_the_persons_name(api):
         "/api/v1/alerts/A-1/ack", json={"note": "calling"}, headers={"Authorization": "Bearer t-op"}
     )
     assert runtime.alerts["A-1"]["actions"][-1]["actor"] == "operator person"
+
+
+def test_resolving_takes_a_known_classification(api):
+    client, runtime = api
+    headers = {"Authorization": "Bearer t-op"}
+    bad = client.post("/api/v1/alerts/A-1/resolve", json={"note": "x", "classification": "meh"},
+                      headers=headers)  # fmt: skip
+    assert bad.status_code == 422 and runtime.alerts["A-1"]["state"] == "open"
+    body = {"note": "false alarm, pressed by a child", "classification": "permitted_exception"}
+    assert client.post("/api/v1/alerts/A-1/resolve", json=body, headers=headers).status_code == 200
+    assert runtime.alerts["A-1"]["classification"] == "permitted_exception"
+
+
+def test_whoami_lists_what_the_role_may_do(api):
+    client, _ = api
+    me = client.get("/api/v1/whoami", headers={"Authorization": "Bearer t-po"}).json()
+    assert me["role"] == "police" and "locations:victim" in me["permissions"]
+    assert "alerts:act" not in me["permissions"]
