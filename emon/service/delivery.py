@@ -22,6 +22,9 @@ from emon.timeutil import Millis, format_ts
 Channels = tuple[str, ...]
 ALL = ("police", "reclassering", "monitoring")
 CENTRE = ("reclassering", "monitoring")
+#: every channel there is: the OM hears only of orders running out
+CHANNELS = (*ALL, "om")
+SUPERVISION = ("reclassering", "om")
 
 #: Alert type -> channels for risk (low, medium, high). Configuration may
 #: replace any row; these defaults send police only what needs police.
@@ -35,6 +38,8 @@ ROUTING: dict[str, tuple[Channels, Channels, Channels]] = {
     "signal_lost": (CENTRE, CENTRE, CENTRE),
     "shielding": (CENTRE, CENTRE, CENTRE),
     "battery_low": (("monitoring",), ("monitoring",), ("monitoring",)),
+    "order_expiring": (SUPERVISION, SUPERVISION, SUPERVISION),
+    "order_lapsed": ((*SUPERVISION, "monitoring"),) * 3,
 }
 _RISK = {"low": 0, "medium": 1, "high": 2}
 #: alerts whose notifications are kept in memory for the console
@@ -65,7 +70,7 @@ def routing_from_config(
         default = table.get(alert_type, (CENTRE, CENTRE, CENTRE))
         row = [tuple(by_risk.get(risk, default[i])) for i, risk in enumerate(_RISK)]
         for channels in row:
-            unknown = set(channels) - set(ALL)
+            unknown = set(channels) - set(CHANNELS)
             if unknown:
                 raise ValueError(f"routing for {alert_type}: unknown channels {sorted(unknown)}")
         table[alert_type] = (row[0], row[1], row[2])

@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from emon.review.reminders import reminder_policy
 from emon.service.api import create_app
 from emon.service.auth import TokenBook
 from emon.service.console import ConsoleSettings
@@ -101,6 +102,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         webhooks=webhooks,
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
+        reminders=reminder_policy(config.get("reminders", {})),
     )
     replayed = runtime.recover(settings.recovery_window_s)
     health: dict[str, Any] = {"mqtt": False}

@@ -22,8 +22,10 @@ from emon.engine.core import Engine
 from emon.geofence.validation import Report, validate
 from emon.ingest.messages import route
 from emon.orders import Order, parse_order
+from emon.review.reminders import ReminderPolicy, due
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
+from emon.service.chain import Chain
 from emon.service.delivery import Delivery, Outgoing
 from emon.service.health import device_health
 from emon.service.metrics import Metrics
@@ -60,6 +62,8 @@ class Runtime:
     batch_max: int = 2000
     batch_wait_s: float = 0.02
     queue_limit: int = 100_000
+    reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+    reminder_period_ms: int = 60_000
 
     def __post_init__(self) -> None:
         self.orders: dict[str, Registered] = {}
@@ -73,6 +77,9 @@ class Runtime:
         self._versions: dict[str, int] | None = None
         #: broker acknowledgements waiting for their message to be stored
         self._acks: dict[int, Callable[[], object]] = {}
+        self._reminders_checked: Millis = 0
+        head = self.store.chain_head()
+        self.chain = Chain(*head) if head else Chain()
 
     def _engine(self, start: Millis) -> Engine:
         engine = Engine([r.order for r in self.orders.values()], start=start)
@@ -163,7 +170,12 @@ class Runtime:
 
     def process(self, batch: list[Message]) -> None:
         started = time.perf_counter()
-        self.writer.add("messages", [(m.recv, m.topic, m.payload) for m in batch])
+        link = self.chain.link
+        self.writer.add(
+            "messages",
+            [(m.recv, m.topic, m.payload, *link("message", (m.recv, m.topic, m.payload)))
+             for m in batch],
+        )  # fmt: skip
         acks = [a for a in (self._acks.pop(id(m), None) for m in batch) if a is not None]
         self.writer.after_durable(acks)
         for m in batch:
@@ -183,6 +195,9 @@ class Runtime:
 
     def tick(self, now: Millis) -> None:
         self._after_engine(self._current_engine().advance(now))
+        if now - self._reminders_checked >= self.reminder_period_ms:
+            self._reminders_checked = now
+            self.check_reminders(now)
         for message in self.delivery.tick(now):
             self._send(message)
         self._store_notifications()
@@ -226,6 +241,18 @@ class Runtime:
                 self.metrics.alerts.labels(alert["type"]).inc()
         self._store_notifications()
 
+    def check_reminders(self, now: Millis) -> None:
+        """Orders about to run out or lapsed: the supervisor and the OM are told
+        (as alerts, so they are stored, shown and acted on like any other)."""
+        for registered in list(self.orders.values()):
+            alert = due(registered.order, now, self.reminders)
+            if alert is None or alert["alert_id"] in self.alerts:
+                continue
+            self.alerts[str(alert["alert_id"])] = alert
+            for message in self.delivery.on_alert(alert, registered.order, now):
+                self._send(message)
+            self._record(alert)
+
     def _send(self, message: Outgoing) -> None:
         self.outbox.put_nowait(message)
         if self.webhooks is not None and message.topic.startswith("emon/v1/alerts/"):
@@ -252,7 +279,8 @@ class Runtime:
         body = json.dumps(alert)
         now = now_ms()
         self.writer.add("alerts", [(alert["alert_id"], body, now)])
-        self.writer.add("alert_changes", [(alert["alert_id"], now, body)])
+        seq, digest = self.chain.link("alert_change", (alert["alert_id"], now, alert))
+        self.writer.add("alert_changes", [(alert["alert_id"], now, body, seq, digest)])
         for queue in list(self.subscribers):
             try:
                 queue.put_nowait(alert)

@@ -21,15 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from emon.service.chain import Link
+
 log = logging.getLogger("emon.store")
 
 Row = tuple[Any, ...]
 TABLES: dict[str, tuple[str, ...]] = {
-    "messages": ("recv", "topic", "payload"),
+    "messages": ("recv", "topic", "payload", "chain_seq", "hash"),
     "rejections": ("recv", "topic", "reason", "detail", "payload"),
     "fixes": ("device_id", "seq", "ts", "recv", "lat", "lon", "acc", "batt"),
     "orders": ("order_id", "version", "body", "registered_at", "revoked_at"),
-    "alert_changes": ("alert_id", "at", "body"),
+    "alert_changes": ("alert_id", "at", "body", "chain_seq", "hash"),
     "alerts": ("alert_id", "body", "updated_at"),
     "notifications": (
         "notification_id", "alert_id", "device_id", "level", "text", "sent_at", "attempts",
@@ -55,7 +57,14 @@ CREATE INDEX IF NOT EXISTS fixes_device_ts ON fixes (device_id, ts);
 CREATE INDEX IF NOT EXISTS messages_recv ON messages (recv);
 CREATE INDEX IF NOT EXISTS alert_changes_alert ON alert_changes (alert_id, at);
 """
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: version 2: received messages and alert changes are chained by hash
+CHAIN_COLUMNS = (("chain_seq", "BIGINT"), ("hash", "TEXT"))
+CHAINED = ("messages", "alert_changes")
+CHAIN_INDEXES = """
+CREATE INDEX IF NOT EXISTS messages_chain ON messages (chain_seq);
+CREATE INDEX IF NOT EXISTS alert_changes_chain ON alert_changes (chain_seq);
+"""
 
 
 class Store(Protocol):
@@ -69,6 +78,9 @@ class Store(Protocol):
     def count(self, table: str) -> int: ...
     def fixes_between(self, device_ids: Sequence[str], start: int, end: int) -> list[Row]: ...
     def alert_changes(self, alert_id: str) -> list[tuple[int, dict[str, Any]]]: ...
+    def chain_head(self) -> tuple[int, str] | None: ...
+    def chain_links(self, start: int, end: int) -> list[Link]: ...
+    def chain_hash(self, seq: int) -> str | None: ...
     def close(self) -> None: ...
 
 
@@ -86,6 +98,68 @@ class _Reads:
         rows = self._read(_CHANGES, [alert_id])
         return [(int(at), _json(body)) for at, body in rows]
 
+    # -- the evidence chain ----------------------------------------------------------
+    def chain_head(self) -> tuple[int, str] | None:
+        heads = [
+            row
+            for table in CHAINED
+            for row in self._read(
+                f"SELECT chain_seq, hash FROM {table} WHERE chain_seq = "
+                f"(SELECT max(chain_seq) FROM {table})",
+                [],
+            )
+        ]
+        return max(((int(seq), str(h)) for seq, h in heads), default=None)
+
+    def chain_hash(self, seq: int) -> str | None:
+        for table in CHAINED:
+            rows = self._read(f"SELECT hash FROM {table} WHERE chain_seq = %s", [seq])
+            if rows:
+                return str(rows[0][0])
+        return None
+
+    def chain_links(self, start: int, end: int) -> list[Link]:
+        """The stored links of a period, in chain order: every link numbered
+        from the first to the last one stored in the period (arrival and
+        processing order differ a little, so numbers, not times, bound it),
+        and rows of the period that carry no link at all."""
+        bounds = [
+            row
+            for table, time in (("messages", "recv"), ("alert_changes", "at"))
+            for row in self._read(
+                f"SELECT min(chain_seq), max(chain_seq) FROM {table} "
+                f"WHERE {time} >= %s AND {time} <= %s",
+                [start, end],
+            )
+            if row[0] is not None
+        ]
+        links: list[Link] = []
+        if bounds:
+            lo, hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
+            links += self._links("chain_seq >= %s AND chain_seq <= %s", [lo, hi])
+        return sorted(
+            links
+            + self._links("chain_seq IS NULL AND {time} >= %s AND {time} <= %s", [start, end]),
+            key=lambda link: (link.seq is not None, link.seq or 0),
+        )
+
+    def _links(self, where: str, params: list[Any]) -> list[Link]:
+        messages = self._read(
+            "SELECT chain_seq, hash, recv, topic, payload FROM messages WHERE "
+            + where.format(time="recv"),
+            params,
+        )
+        changes = self._read(
+            "SELECT chain_seq, hash, alert_id, at, body FROM alert_changes WHERE "
+            + where.format(time="at"),
+            params,
+        )
+        links = [Link(seq, "message", (recv, topic, bytes(payload)), h, int(recv))
+                 for seq, h, recv, topic, payload in messages]  # fmt: skip
+        links += [Link(seq, "alert_change", (alert_id, at, _json(body)), h, int(at))
+                  for seq, h, alert_id, at, body in changes]  # fmt: skip
+        return links
+
 
 class SqliteStore(_Reads):
     """The embedded default: one file, no server."""
@@ -101,8 +175,14 @@ class SqliteStore(_Reads):
     def migrate(self) -> None:
         ddl = SCHEMA.format(blob="BLOB", json="TEXT", part_recv="", part_ts="")
         self.db.executescript(ddl)
-        if not self.db.execute("SELECT 1 FROM schema_version").fetchone():
-            self.db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        for table in CHAINED:
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in CHAIN_COLUMNS:
+                if column not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        self.db.executescript(CHAIN_INDEXES)
+        self.db.execute("DELETE FROM schema_version")
+        self.db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
 
     def write(self, batch: dict[str, list[Row]]) -> None:
         with self.db:  # one transaction
@@ -165,9 +245,14 @@ class PostgresStore(_Reads):
             self.db.execute("SELECT pg_advisory_xact_lock(424242)")
             for statement in filter(str.strip, ddl.split(";")):
                 self.db.execute(statement)
+            for table in CHAINED:
+                for column, kind in CHAIN_COLUMNS:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+            for statement in filter(str.strip, CHAIN_INDEXES.split(";")):
+                self.db.execute(statement)
             self._partitions()
-            if not self.db.execute("SELECT 1 FROM schema_version").fetchone():
-                self.db.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
+            self.db.execute("DELETE FROM schema_version")
+            self.db.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
 
     def _partitions(self) -> None:
         """Monthly partitions around now, and a default one for the rest."""

@@ -1,0 +1,1 @@
+"""What the reclassering and the OM need after the fact: evidence, figures, analysis."""

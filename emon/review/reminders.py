@@ -1,0 +1,81 @@
+"""Reminders before an order runs out, and an alert when it lapses.
+
+Gedragsaanwijzingen are extended late or not at all because nobody is
+reminded. A reminder falls on a calendar day in the order's own time zone
+(``days`` before the local date of ``valid_until``, at ``hour`` o'clock local
+time), so it lands on the right morning across daylight-saving changes. Only
+the latest reminder due is raised: after a restart nobody is sent a stale
+14-day reminder when 3 days are left.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from emon.orders import Order
+from emon.timeutil import Millis, format_ts, to_millis
+
+_NAMESPACE = uuid.UUID("0b5d1f4e-52a1-4c8e-8f0e-7d2a9c6e3b21")
+
+
+@dataclass(frozen=True)
+class ReminderPolicy:
+    #: days before valid_until on which the supervisor and the OM are reminded
+    days: tuple[int, ...] = (28, 14, 3)
+    hour: int = 9
+
+
+def reminder_policy(config: dict[str, Any]) -> ReminderPolicy:
+    """From the service configuration: ``{"days": [28, 14, 3], "hour": 9}``."""
+    default = ReminderPolicy()
+    days = tuple(int(d) for d in config.get("days", default.days))
+    return ReminderPolicy(days=days, hour=int(config.get("hour", default.hour)))
+
+
+def reminder_times(order: Order, policy: ReminderPolicy) -> list[tuple[int, Millis]]:
+    """(days before, instant) for each reminder, earliest first."""
+    tz = order.tz
+    last_day = datetime.fromtimestamp(order.valid_until_ms / 1000, tz).date()
+    out = []
+    for days in sorted(policy.days, reverse=True):
+        local = datetime.combine(last_day - timedelta(days=days), time(policy.hour), tz)
+        out.append((days, to_millis(local)))
+    return out
+
+
+def due(order: Order, now: Millis, policy: ReminderPolicy) -> dict[str, object] | None:
+    """The alert due for this order at ``now``: the latest reminder passed, or
+    the lapse once ``valid_until`` has passed; None when nothing is due."""
+    until = order.valid_until_ms
+    if now >= until:
+        return _alert(order, "order_lapsed", "high", until, now, None)
+    passed = [(days, at) for days, at in reminder_times(order, policy) if at <= now]
+    if not passed:
+        return None
+    days, at = passed[-1]
+    return _alert(order, "order_expiring", "medium", at, now, days)
+
+
+def _alert(
+    order: Order, kind: str, severity: str, at: Millis, now: Millis, days: int | None
+) -> dict[str, object]:
+    key = f"{order.order_id}|{kind}|{order.valid_until}|{days}"
+    return {
+        "alert_id": str(uuid.uuid5(_NAMESPACE, key)),
+        "type": kind,
+        "severity": severity,
+        "state": "open",
+        "order_id": order.order_id,
+        "case_id": order.case_id,
+        "zone_id": None,
+        "device_id": order.offender.device_id,
+        "started_at": format_ts(at),
+        "detected_at": format_ts(now),
+        "ended_at": None,
+        "late": False,
+        "details": {"valid_until": order.valid_until, "days_before": days},
+        "risk": order.risk,
+    }

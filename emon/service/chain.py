@@ -1,0 +1,127 @@
+"""A hash chain over what is stored as evidence, so that a later change shows.
+
+Every received message and every alert change gets the next number in one
+chain and a SHA-256 over the previous link's hash and its own content. To
+change, insert or delete a stored row unnoticed, one would have to recompute
+every later hash, and those are also carried in evidence reports handed out
+earlier (and in the head that `emon verify` prints), which no longer match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+GENESIS = "0" * 64
+_SEP = b"\x1f"
+
+
+def canonical(value: Any) -> bytes:
+    """One byte form per value, the same after a round trip through the database
+    (JSON bodies are compared as parsed JSON, not as stored text)."""
+    if value is None:
+        return b"\x00"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    if isinstance(value, str):
+        return value.encode()
+    return str(int(value)).encode()
+
+
+def link_hash(previous: str, kind: str, fields: Sequence[Any]) -> str:
+    digest = hashlib.sha256(previous.encode())
+    digest.update(_SEP + kind.encode())
+    for value in fields:
+        digest.update(_SEP + canonical(value))
+    return digest.hexdigest()
+
+
+@dataclass
+class Chain:
+    """The writer's end of the chain (one per service: the event loop orders it)."""
+
+    seq: int = 0
+    head: str = GENESIS
+
+    def link(self, kind: str, fields: Sequence[Any]) -> tuple[int, str]:
+        self.seq += 1
+        self.head = link_hash(self.head, kind, fields)
+        return self.seq, self.head
+
+
+@dataclass(frozen=True)
+class Link:
+    seq: int
+    kind: str
+    fields: tuple[Any, ...]
+    hash: str
+    at: int
+
+
+@dataclass
+class Verdict:
+    checked: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    head: str | None = None
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "intact": self.intact,
+            "checked": self.checked,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "head": self.head,
+            "problems": self.problems,
+        }
+
+
+def verify_period(store: Any, start: int, end: int) -> Verdict:
+    """Verify what a store holds for a period (``store``: see emon.service.store)."""
+    links = store.chain_links(start, end)
+    first = next((link.seq for link in links if link.seq is not None), None)
+    previous = None
+    if first is not None and first > 1:
+        previous = (first - 1, store.chain_hash(first - 1))
+    return verify(links, previous)
+
+
+def verify(links: Iterable[Link], previous: tuple[int, str | None] | None) -> Verdict:
+    """Check links in chain order, starting after ``previous`` (seq, hash), or
+    at the start of the chain. Each problem names the link and what is wrong:
+    ``altered`` (content or hash changed), ``missing`` (numbers skipped: rows
+    deleted), ``unchained`` (a row without a link: inserted by hand). When the
+    link before the first is gone, it is reported missing and the first link
+    is taken as it stands."""
+    verdict = Verdict()
+    expected_seq, prev_hash = (previous[0] + 1, previous[1]) if previous else (1, GENESIS)
+    if previous is not None and prev_hash is None:
+        verdict.problems.append({"seq": previous[0], "problem": "missing"})
+    for link in links:
+        if link.hash is None or link.seq is None:
+            verdict.problems.append({"seq": None, "kind": link.kind, "at": link.at,
+                                     "problem": "unchained"})  # fmt: skip
+            continue
+        if verdict.first_seq is None:
+            verdict.first_seq = link.seq
+        if link.seq != expected_seq:
+            verdict.problems.append({"seq": expected_seq, "to_seq": link.seq - 1,
+                                     "problem": "missing"})  # fmt: skip
+        if prev_hash is not None and link_hash(prev_hash, link.kind, link.fields) != link.hash:
+            verdict.problems.append({"seq": link.seq, "kind": link.kind, "at": link.at,
+                                     "problem": "altered"})  # fmt: skip
+        verdict.checked += 1
+        verdict.last_seq = link.seq
+        verdict.head = prev_hash = link.hash
+        expected_seq = link.seq + 1
+    return verdict

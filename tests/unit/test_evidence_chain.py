@@ -1,0 +1,119 @@
+"""The evidence chain: intact as stored, and any later change is found."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from emon.engine.base import Message
+from emon.service.chain import GENESIS, Chain, Link, verify, verify_period
+from emon.service.runtime import Runtime
+from emon.service.store import SqliteStore, Writer
+from emon.timeutil import format_ts
+from simulators.movement import offset
+from simulators.scenarios import ROTTERDAM, base_order
+
+LAT, LON = ROTTERDAM
+
+
+def stored_runtime(tmp_path, n_fixes: int = 6):
+    """A service that stored an approach into a zone (messages and alerts)."""
+    store = SqliteStore(tmp_path / "emon.db")
+    store.migrate()
+    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt.put_order(base_order(ROTTERDAM, valid_from="2026-01-01T00:00:00Z",
+                            valid_until="2030-01-01T00:00:00Z"))  # fmt: skip
+    now = int(time.time() * 1000)
+    for k, metres in enumerate([3000, 2000, 900, 600, 400, 300][:n_fixes]):
+        lat, lon = offset(LAT, LON, 270, metres)
+        fix = {"seq": k + 1, "ts": format_ts(now + k * 20_000), "lat": lat, "lon": lon, "acc": 8}
+        rt.process([Message(now + k * 20_000, "emon/v1/fix/am-0001", json.dumps(fix).encode())])
+    asyncio.run(rt.writer.flush())
+    return store, rt, now
+
+
+def test_a_stored_period_verifies_and_any_change_is_found(tmp_path):
+    store, rt, now = stored_runtime(tmp_path)
+    whole = (now - 1000, now + 10**7)
+    verdict = verify_period(store, *whole)
+    assert verdict.intact and verdict.checked >= 7  # six messages and the alert
+    assert verdict.head == rt.chain.head
+
+    # an altered payload
+    store.db.execute("UPDATE messages SET payload = ? WHERE chain_seq = 3", (b'{"seq":3}',))
+    problems = verify_period(store, *whole).problems
+    assert problems == [{"seq": 3, "kind": "message", "at": now + 40_000, "problem": "altered"}]
+
+
+def test_deleted_and_inserted_rows_are_found(tmp_path):
+    store, _rt, now = stored_runtime(tmp_path)
+    whole = (now - 1000, now + 10**7)
+    store.db.execute("DELETE FROM messages WHERE chain_seq = 4")
+    store.db.execute("INSERT INTO messages (recv, topic, payload) VALUES (?, 'x', x'00')", (now,))
+    problems = {p["problem"]: p for p in verify_period(store, *whole).problems}
+    assert problems["missing"]["seq"] == 4
+    assert problems["unchained"]["at"] == now
+    assert "altered" in problems  # seq 5 no longer follows seq 3's hash
+
+
+def test_a_changed_alert_body_is_found(tmp_path):
+    store, _rt, now = stored_runtime(tmp_path)
+    body = json.loads(store.db.execute("SELECT body FROM alert_changes").fetchone()[0])
+    body["severity"] = "low"
+    store.db.execute("UPDATE alert_changes SET body = ?", (json.dumps(body),))
+    (problem,) = verify_period(store, now - 1000, now + 10**7).problems
+    assert problem["kind"] == "alert_change" and problem["problem"] == "altered"
+
+
+def test_a_period_in_the_middle_verifies_from_its_predecessor(tmp_path):
+    store, _rt, now = stored_runtime(tmp_path)
+    middle = verify_period(store, now + 30_000, now + 70_000)
+    assert middle.intact and middle.first_seq == 3
+    store.db.execute("DELETE FROM messages WHERE chain_seq = 2")
+    assert verify_period(store, now + 30_000, now + 70_000).problems == [
+        {"seq": 2, "problem": "missing"}
+    ]
+
+
+def test_the_chain_continues_after_a_restart(tmp_path):
+    store, rt, _now = stored_runtime(tmp_path, n_fixes=3)
+    again = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    assert (again.chain.seq, again.chain.head) == (rt.chain.seq, rt.chain.head)
+
+
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=20), st.data())
+def test_any_single_change_breaks_verification(payloads, data):
+    chain = Chain()
+    links = []
+    for k, payload in enumerate(payloads):
+        fields = (k, "emon/v1/fix/d", payload)
+        seq, digest = chain.link("message", fields)
+        links.append(Link(seq, "message", fields, digest, k))
+    assert verify(links, None).intact
+    victim = data.draw(st.integers(0, len(links) - 1))
+    changed = data.draw(st.binary(max_size=40).filter(lambda b: b != payloads[victim]))
+    old = links[victim]
+    links[victim] = Link(old.seq, old.kind, (old.fields[0], old.fields[1], changed), old.hash, 0)
+    assert not verify(links, None).intact
+    assert GENESIS not in {link.hash for link in links}
+
+
+def test_reminders_reach_the_supervisor_and_the_om_once(tmp_path):
+    store = SqliteStore(tmp_path / "emon.db")
+    store.migrate()
+    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    now = int(time.time() * 1000)
+    rt.put_order(base_order(ROTTERDAM, valid_from="2026-01-01T00:00:00Z",
+                            valid_until=format_ts(now + 2 * 86_400_000)))  # fmt: skip
+    rt.check_reminders(now)
+    rt.check_reminders(now + 1000)
+    sent = []
+    while not rt.outbox.empty():
+        sent.append(rt.outbox.get_nowait().topic)
+    assert sorted(sent) == ["emon/v1/alerts/om", "emon/v1/alerts/reclassering"]
+    (reminder,) = [a for a in rt.alerts.values() if a["type"] == "order_expiring"]
+    assert reminder["details"]["days_before"] == 3
