@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from emon.review.commands import COMMANDS as REVIEW_COMMANDS
+from emon.review.commands import add_commands as add_review_commands
+from emon.review.commands import run as run_review
 from emon.timeutil import TimestampError, parse_ts
 
 
@@ -118,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", type=Path, default=Path("validation"), help="report folder")
     batch.add_argument("--lang", choices=("en", "nl"), default="en", help="message language")
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_review_commands(commands, _timestamp)
     return parser
 
 
@@ -199,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return _validate(args)
     if args.command == "validate-batch":
         return _validate_batch(args)
+    if args.command in REVIEW_COMMANDS:
+        return run_review(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -46,7 +46,7 @@ def alert_case(
     case: dict[str, Any] = {
         "alert": alert,
         "order": _order_view(order, sight) if order else None,
-        "decision": _decision(alert, policy),
+        "decision": decision_trail(alert, policy),
         "timeline": _timeline(alert, notifications),
         "notifications": [_notification(p) for p in notifications],
         "window": {"from": format_ts(start), "to": format_ts(end)},
@@ -98,7 +98,7 @@ def _fix(row: Row) -> dict[str, Any]:
             "late_s": round((int(recv) - int(ts)) / 1000, 1)}  # fmt: skip
 
 
-def _decision(alert: dict[str, Any], policy: Policy) -> dict[str, Any]:
+def decision_trail(alert: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """Why emon raised it: the rule, the fix that confirmed it, the thresholds."""
     details = alert.get("details") or {}
     decision: dict[str, Any] = {"rule": alert["type"], "zone_id": alert.get("zone_id")}

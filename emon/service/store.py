@@ -78,6 +78,8 @@ class Store(Protocol):
     def count(self, table: str) -> int: ...
     def fixes_between(self, device_ids: Sequence[str], start: int, end: int) -> list[Row]: ...
     def alert_changes(self, alert_id: str) -> list[tuple[int, dict[str, Any]]]: ...
+    def order_history(self, order_id: str) -> list[tuple[int, dict[str, Any], int, int | None]]: ...
+    def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]: ...
     def chain_head(self) -> tuple[int, str] | None: ...
     def chain_links(self, start: int, end: int) -> list[Link]: ...
     def chain_hash(self, seq: int) -> str | None: ...
@@ -97,6 +99,25 @@ class _Reads:
     def alert_changes(self, alert_id: str) -> list[tuple[int, dict[str, Any]]]:
         rows = self._read(_CHANGES, [alert_id])
         return [(int(at), _json(body)) for at, body in rows]
+
+    def order_history(self, order_id: str) -> list[tuple[int, dict[str, Any], int, int | None]]:
+        """Every version of an order: (version, body, registered_at, revoked_at)."""
+        rows = self._read(
+            "SELECT version, body, registered_at, revoked_at FROM orders "
+            "WHERE order_id = %s ORDER BY version",
+            [order_id],
+        )
+        return [(int(v), _json(b), int(r), None if x is None else int(x)) for v, b, r, x in rows]
+
+    def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]:
+        """Raw messages on these topics, with their chain links."""
+        marks = ", ".join(["%s"] * len(topics))
+        rows = self._read(
+            f"SELECT recv, topic, payload, chain_seq, hash FROM messages "
+            f"WHERE topic IN ({marks}) AND recv >= %s AND recv <= %s ORDER BY recv",
+            [*topics, start, end],
+        )
+        return [(int(r), t, bytes(p), q, h) for r, t, p, q, h in rows]
 
     # -- the evidence chain ----------------------------------------------------------
     def chain_head(self) -> tuple[int, str] | None:

@@ -1,0 +1,250 @@
+"""`emon verify`, `emon evidence`, `emon compliance`, `emon closest`, `emon what-if`.
+
+They read what `emon serve` stored (the same ``--database`` URL, or the
+embedded ``emon.db`` in the working directory) and never write to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from emon.timeutil import Millis, format_ts
+
+COMMANDS = ("verify", "evidence", "compliance", "closest", "what-if")
+
+
+def add_commands(commands: Any, timestamp: Any) -> None:
+    def database(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--database",
+            help="postgresql://... or sqlite:///path (default: $EMON_DATABASE_URL, else ./emon.db)",
+        )
+
+    def period(parser: argparse.ArgumentParser, required: bool = False) -> None:
+        parser.add_argument("--from", dest="start", type=timestamp, required=required,
+                            help="start of the period (RFC 3339)")  # fmt: skip
+        parser.add_argument("--to", dest="end", type=timestamp,
+                            help="end of the period (RFC 3339; default now)")  # fmt: skip
+
+    verify = commands.add_parser(
+        "verify",
+        help="check the evidence chain of stored messages and alerts",
+        description=(
+            "Recompute the hash chain over the received messages and alert changes stored for "
+            "a period and report any row that was altered, deleted or inserted afterwards. "
+            "Prints JSON with the chain head (compare it with the head in an evidence report "
+            "handed out earlier). Exit status: 0 intact, 1 not intact, 2 unusable arguments."
+        ),
+    )
+    database(verify)
+    period(verify)
+
+    evidence = commands.add_parser(
+        "evidence",
+        help="write an evidence report for a violation or a period",
+        description=(
+            "Build the evidence for one alert (--alert) or an order over a period (--order, "
+            "--from, --to): map, timeline, raw fixes with accuracy, the rule and thresholds "
+            "behind each alert, the order as it stood then, and the chain hashes. Writes "
+            "report.html (self-contained), report.pdf, fixes.geojson, zones.geojson, "
+            "evidence.gpkg and fixes.csv to --out."
+        ),
+    )
+    database(evidence)
+    evidence.add_argument("--alert", help="an alert id")
+    evidence.add_argument("--order", help="an order id (with --from and --to)")
+    period(evidence)
+    evidence.add_argument("--out", type=Path, default=Path("evidence"), help="output folder")
+    evidence.add_argument(
+        "--include-victim", action="store_true", help="also the victim device's positions"
+    )
+
+    figures = commands.add_parser(
+        "compliance",
+        help="violation history and compliance figures of an order",
+        description=(
+            "Violations and device events of an order over a period, with their classification, "
+            "hours in violation and without signal, tamper events, violations per week, the "
+            "weekly trend. Prints JSON."
+        ),
+    )
+    database(figures)
+    figures.add_argument("--order", required=True, help="an order id")
+    period(figures, required=True)
+
+    closest = commands.add_parser(
+        "closest",
+        help="closest approach between an offender and the victims over a period",
+        description=(
+            "The smallest distance between the offender's and each victim device's track over a "
+            "period, between fixes as well as at them (both moving straight between fixes; "
+            "nothing assumed across gaps longer than --max-gap). Prints JSON."
+        ),
+    )
+    database(closest)
+    closest.add_argument("--order", required=True, help="an order id")
+    period(closest, required=True)
+    closest.add_argument("--max-gap", type=float, default=300.0, help="seconds (default 300)")
+
+    what_if = commands.add_parser(
+        "what-if",
+        help="replay a stored period with other thresholds and compare the alerts",
+        description=(
+            "Replay the stored messages of a period twice, as configured and with changes, and "
+            "list the alerts only one of them raises. --set changes an engine threshold "
+            "(e.g. confirm_fixes=3, exit_hysteresis_m=40); --patch changes the orders with a "
+            'JSON merge patch, zones by id (e.g. \'{"contact_ban": {"distance_m": 1500}}\' or '
+            '\'{"zones": {"Z-1": {"radius_m": 1500}}}\').'
+        ),
+    )
+    database(what_if)
+    period(what_if, required=True)
+    what_if.add_argument("--order", help="only this order")
+    what_if.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    what_if.add_argument("--patch", default="{}", help="JSON merge patch for the orders")
+
+
+def run(args: argparse.Namespace) -> int:
+    from emon.service.store import open_store
+
+    url = args.database or os.environ.get("EMON_DATABASE_URL") or None
+    if url is None and not (Path.cwd() / "emon.db").exists():
+        print(f"emon {args.command}: no emon.db here; give --database", file=sys.stderr)
+        return 2
+    store = open_store(url, Path.cwd())
+    now = int(time.time() * 1000)
+    end: Millis = args.end if getattr(args, "end", None) is not None else now
+    try:
+        return _COMMANDS[args.command](store, args, end, now)
+    except (LookupError, ValueError) as exc:
+        print(f"emon {args.command}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+def _verify(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
+    from emon.service.chain import verify_period
+
+    verdict = verify_period(store, args.start or 0, end)
+    _print(verdict.to_json())
+    return 0 if verdict.intact else 1
+
+
+def _evidence(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
+    from emon.review import evidence, render
+
+    options = {"include_victim": args.include_victim}
+    if args.alert:
+        bundle = evidence.for_alert(store, args.alert, now, **options)
+    elif args.order and args.start is not None:
+        bundle = evidence.for_period(store, args.order, args.start, end, now, **options)
+    else:
+        raise ValueError("give --alert ID, or --order ID with --from (and --to)")
+    for path in render.write(bundle, args.out):
+        print(path)
+    return 0 if bundle.chain["intact"] else 1
+
+
+def _compliance(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
+    from emon.review.compliance import compliance
+
+    _print(compliance(args.order, store.alerts(), args.start, end, now))
+    return 0
+
+
+def _closest(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
+    _print(closest_report(store, args.order, args.start, end, args.max_gap))
+    return 0
+
+
+def closest_report(
+    store: Any, order_id: str, start: Millis, end: Millis, max_gap_s: float = 300.0
+) -> dict[str, Any]:
+    from emon.review.closest import closest_approach
+    from emon.review.evidence import order_in_force
+
+    _, order = order_in_force(store, order_id, start)
+    offender = (order.get("offender") or {}).get("device_id")
+    if not offender:
+        raise ValueError(f"order {order_id} has no offender device")
+    ours = _track(store, offender, start, end)
+    result: dict[str, Any] = {"order_id": order_id, "period": _period(start, end), "victims": []}
+    for victim in order.get("victims", []):
+        device = victim.get("device_id")
+        if not device:
+            continue
+        found = closest_approach(ours, _track(store, device, start, end), max_gap_s)
+        result["victims"].append({
+            "person_id": victim.get("person_id"),
+            "device_id": device,
+            "closest_m": None if found is None else round(found.distance_m, 1),
+            "at": None if found is None else format_ts(found.at),
+            "between_fixes": None if found is None else found.between_fixes,
+        })  # fmt: skip
+    return result
+
+
+def _track(store: Any, device: str, start: Millis, end: Millis) -> Any:
+    from emon.review.closest import Track
+
+    rows = store.fixes_between([device], start, end)
+    return Track.from_fixes([r[2] for r in rows], [r[4] for r in rows], [r[5] for r in rows])
+
+
+def _what_if(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
+    _print(what_if_report(store, args.start, end, _settings(args.set), json.loads(args.patch),
+                          args.order))  # fmt: skip
+    return 0
+
+
+def what_if_report(
+    store: Any,
+    start: Millis,
+    end: Millis,
+    changes: dict[str, Any],
+    patch: dict[str, Any],
+    order_id: str | None = None,
+) -> dict[str, Any]:
+    from emon.review.evidence import order_in_force
+    from emon.review.whatif import compare
+
+    ids = [order_id] if order_id else sorted(store.order_versions())
+    orders = [order_in_force(store, i, start)[1] for i in ids]
+    messages = [m for m in store.messages_since(start) if m[0] <= end]
+    result = compare(orders, messages, start, end, changes, patch)
+    result["period"] = _period(start, end)
+    return result
+
+
+def _settings(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes NAME=VALUE, not {pair!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _period(start: Millis, end: Millis) -> dict[str, str]:
+    return {"from": format_ts(start), "to": format_ts(end)}
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+_COMMANDS = {
+    "verify": _verify,
+    "evidence": _evidence,
+    "compliance": _compliance,
+    "closest": _closest,
+    "what-if": _what_if,
+}

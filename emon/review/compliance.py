@@ -1,0 +1,127 @@
+"""Compliance figures for one order over a period, for the supervisor's advice.
+
+Built from the order's alerts (each a condition episode with start and end in
+event time, and the operator's classification): how often and how long the
+offender was in violation, how long the device was silent or nearly empty,
+how often the strap was tampered with, week by week, and whether that is
+getting better or worse.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from emon.timeutil import Millis, format_ts, parse_ts
+
+VIOLATIONS = ("zone_violation", "contact_violation")
+PREALERTS = ("zone_prealert", "contact_prealert")
+DEVICE_EVENTS = ("tamper", "shielding", "signal_lost", "battery_low", "panic")
+WEEK_MS = 7 * 86_400_000
+
+
+def compliance(
+    order_id: str, alerts: list[dict[str, Any]], start: Millis, end: Millis, now: Millis
+) -> dict[str, Any]:
+    mine = [a for a in alerts if a["order_id"] == order_id and _overlaps(a, start, end, now)]
+    mine.sort(key=lambda a: a["started_at"])
+    violations = [a for a in mine if a["type"] in VIOLATIONS]
+    events = [a for a in mine if a["type"] in DEVICE_EVENTS]
+    classified = Counter(a.get("classification") or "unclassified" for a in violations)
+    weeks = max((end - start) / WEEK_MS, 1 / 7)
+    figures = {
+        "violations": len(violations),
+        "true_violations": classified["true_violation"],
+        "technical": classified["technical"],
+        "permitted_exceptions": classified["permitted_exception"],
+        "unclassified": classified["unclassified"],
+        "hours_in_violation": _hours(violations, start, end, now),
+        "prealerts": sum(1 for a in mine if a["type"] in PREALERTS),
+        "signal_losses": _count(events, "signal_lost"),
+        "hours_without_signal": _hours(_of(events, "signal_lost"), start, end, now),
+        "hours_battery_low": _hours(_of(events, "battery_low"), start, end, now),
+        "tamper_events": _count(events, "tamper"),
+        "shielding_events": _count(events, "shielding"),
+        "panic_alarms": _count(events, "panic"),
+        "violations_per_week": round(len(violations) / weeks, 2),
+    }
+    by_week = _weeks(mine)
+    return {
+        "order_id": order_id,
+        "period": {"from": format_ts(start), "to": format_ts(end)},
+        "figures": figures,
+        "weeks": by_week,
+        "trend": _trend(by_week),
+        "violations": [_row(a, start, end, now) for a in violations],
+        "device_events": [_row(a, start, end, now) for a in events],
+    }
+
+
+def _end(alert: dict[str, Any], now: Millis) -> Millis:
+    return parse_ts(alert["ended_at"]) if alert.get("ended_at") else now
+
+
+def _overlaps(alert: dict[str, Any], start: Millis, end: Millis, now: Millis) -> bool:
+    return parse_ts(alert["started_at"]) <= end and _end(alert, now) >= start
+
+
+def _hours(alerts: list[dict[str, Any]], start: Millis, end: Millis, now: Millis) -> float:
+    total = sum(
+        max(0, min(_end(a, now), end) - max(parse_ts(a["started_at"]), start)) for a in alerts
+    )
+    return round(total / 3_600_000, 2)
+
+
+def _of(alerts: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [a for a in alerts if a["type"] == kind]
+
+
+def _count(alerts: list[dict[str, Any]], kind: str) -> int:
+    return len(_of(alerts, kind))
+
+
+def _row(alert: dict[str, Any], start: Millis, end: Millis, now: Millis) -> dict[str, Any]:
+    return {
+        "alert_id": alert["alert_id"],
+        "type": alert["type"],
+        "severity": alert["severity"],
+        "zone_id": alert.get("zone_id"),
+        "started_at": alert["started_at"],
+        "ended_at": alert.get("ended_at"),
+        "hours": _hours([alert], start, end, now),
+        "state": alert["state"],
+        "classification": alert.get("classification"),
+        "late": alert.get("late", False),
+    }
+
+
+def _weeks(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ISO weeks (by the start of each episode) with their counts."""
+    table: dict[str, Counter[str]] = {}
+    for alert in alerts:
+        moment = datetime.fromtimestamp(parse_ts(alert["started_at"]) / 1000, UTC)
+        year, week, _ = moment.isocalendar()
+        kind = (
+            "violations"
+            if alert["type"] in VIOLATIONS
+            else "prealerts"
+            if alert["type"] in PREALERTS
+            else alert["type"]
+        )
+        table.setdefault(f"{year}-W{week:02d}", Counter())[kind] += 1
+    return [{"week": week, **counts} for week, counts in sorted(table.items())]
+
+
+def _trend(weeks: list[dict[str, Any]]) -> str:
+    """Violations in the later half of the weeks against the earlier half."""
+    counts = [w.get("violations", 0) for w in weeks]
+    if len(counts) < 2:
+        return "too_short"
+    half = len(counts) // 2
+    early, late = sum(counts[:half]) / half, sum(counts[half:]) / (len(counts) - half)
+    if late > early * 1.25 and late - early >= 0.5:
+        return "worse"
+    if late < early * 0.75 and early - late >= 0.5:
+        return "better"
+    return "steady"

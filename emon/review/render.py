@@ -1,0 +1,301 @@
+"""An evidence bundle as a self-contained HTML page, a PDF, and GIS files.
+
+The map is drawn in metres around the order's first zone (an azimuthal
+equidistant projection, exact in distance from its centre) by matplotlib,
+embedded in the HTML as a data URI and in the PDF as an image: neither needs
+anything from the network to be read years later.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import matplotlib
+import shapely
+from matplotlib.patches import Circle
+from shapely.geometry import Point, shape
+
+from emon.geofence.metric import Metric
+from emon.review.evidence import Bundle
+from emon.timeutil import format_ts
+
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt  # after the backend is chosen
+
+WGS84 = "EPSG:4326"
+FORMATS = ("html", "pdf", "geojson", "gpkg", "csv")
+
+
+# -- data -----------------------------------------------------------------------------
+def fixes_frame(bundle: Bundle) -> gpd.GeoDataFrame:
+    rows = [dict(f, role="offender") for f in bundle.fixes]
+    rows += [dict(f, role="victim") for f in bundle.victim_fixes]
+    geometry = [Point(r["lon"], r["lat"]) for r in rows]
+    return gpd.GeoDataFrame(rows, geometry=geometry, crs=WGS84)
+
+
+def zones_frame(bundle: Bundle) -> gpd.GeoDataFrame:
+    rows, geometry = [], []
+    for zone in bundle.order.get("zones", []):
+        g = zone["geometry"]
+        if g.get("type") == "Point":
+            metric = Metric(*g["coordinates"][:2])
+            shape_ = metric.unproject(metric.zone(g, zone.get("radius_m")))
+        else:
+            shape_ = shape(g)
+        rows.append({"zone_id": zone["zone_id"], "type": zone["type"],
+                     "radius_m": zone.get("radius_m"), "order_id": bundle.order_id,
+                     "order_version": bundle.order_version})  # fmt: skip
+        geometry.append(shape_)
+    return gpd.GeoDataFrame(rows, geometry=geometry, crs=WGS84)
+
+
+def write(bundle: Bundle, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    fixes, zones = fixes_frame(bundle), zones_frame(bundle)
+    if "html" in formats:
+        written.append(out / "report.html")
+        written[-1].write_text(to_html(bundle))
+    if "pdf" in formats:
+        written.append(out / "report.pdf")
+        written[-1].write_bytes(to_pdf(bundle))
+    if "geojson" in formats:
+        written.append(out / "fixes.geojson")
+        written[-1].write_text(fixes.to_json(drop_id=True))
+        written.append(out / "zones.geojson")
+        written[-1].write_text(zones.to_json(drop_id=True))
+    if "gpkg" in formats:
+        written.append(out / "evidence.gpkg")
+        if len(fixes):
+            fixes.to_file(written[-1], layer="fixes", driver="GPKG")
+        zones.to_file(written[-1], layer="zones", driver="GPKG")
+    if "csv" in formats:
+        written.append(out / "fixes.csv")
+        fixes.drop(columns="geometry").to_csv(written[-1], index=False)
+    return written
+
+
+def to_bytes(bundle: Bundle, fmt: str) -> tuple[bytes, str]:
+    """One format in memory, with its media type (for the HTTP API)."""
+    if fmt == "html":
+        return to_html(bundle).encode(), "text/html; charset=utf-8"
+    if fmt == "pdf":
+        return to_pdf(bundle), "application/pdf"
+    if fmt == "geojson":
+        return fixes_frame(bundle).to_json(drop_id=True).encode(), "application/geo+json"
+    if fmt == "csv":
+        text = fixes_frame(bundle).drop(columns="geometry").to_csv(index=False)
+        return text.encode(), "text/csv; charset=utf-8"
+    raise ValueError(f"unknown format {fmt!r} (one of html, pdf, geojson, csv)")
+
+
+# -- the map ----------------------------------------------------------------------------
+def map_png(bundle: Bundle) -> bytes:
+    zones = zones_frame(bundle)
+    fixes = fixes_frame(bundle)
+    centre = _centre(bundle, zones, fixes)
+    metric = Metric(*centre)
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
+    for zone in zones.itertuples():
+        geometry = metric.project(zone.geometry)
+        colour = "#c62828" if zone.type == "exclusion" else "#1565c0"
+        for part in getattr(geometry, "geoms", [geometry]):
+            x, y = part.exterior.xy
+            ax.fill(x, y, color=colour, alpha=0.12)
+            ax.plot(x, y, color=colour, lw=1.5, label=f"{zone.zone_id} ({zone.type})")
+    confirming = {a["decision"].get("confirming_fix", {}).get("seq") for a in bundle.alerts}
+    for role, colour in (("offender", "#e65100"), ("victim", "#6a1b9a")):
+        track = fixes[fixes["role"] == role]
+        if not len(track):
+            continue
+        points = metric.project(shapely.points(track["lon"], track["lat"]))
+        x, y = shapely.get_x(points), shapely.get_y(points)
+        ax.plot(x, y, "-o", color=colour, ms=3, lw=1, label=role)
+        for px, py, acc in zip(x, y, track["acc_m"].fillna(0), strict=True):
+            ax.add_patch(Circle((px, py), acc, color=colour, alpha=0.08, lw=0))
+        if role == "offender":
+            marked = track["seq"].isin(confirming).to_numpy()
+            ax.plot(x[marked], y[marked], "o", mfc="none", mec="black", ms=9, mew=2,
+                    label="confirming fix")  # fmt: skip
+    ax.set_aspect("equal")
+    ax.set_xlabel("metres east")
+    ax.set_ylabel("metres north")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=7)
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _centre(
+    bundle: Bundle, zones: gpd.GeoDataFrame, fixes: gpd.GeoDataFrame
+) -> tuple[float, float]:
+    if len(zones):
+        c = zones.geometry.iloc[0].centroid
+        return float(c.x), float(c.y)
+    if len(fixes):
+        return float(fixes["lon"].iloc[0]), float(fixes["lat"].iloc[0])
+    return 0.0, 0.0
+
+
+# -- HTML -------------------------------------------------------------------------------
+def to_html(bundle: Bundle) -> str:
+    image = base64.b64encode(map_png(bundle)).decode()
+    e = html.escape
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Evidence "
+        f"{e(bundle.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Evidence: {e(bundle.title)}</h1>",
+        _table(
+            [
+                ("Order", f"{bundle.order_id} (version {bundle.order_version}, as in force then)"),
+                ("Period", f"{_ts(bundle.start)} to {_ts(bundle.end)}"),
+                ("Generated", _ts(bundle.generated_at)),
+                ("Evidence chain", _chain_text(bundle.chain)),
+                ("Chain head", bundle.chain.get("head") or "-"),
+            ]
+        ),
+        f"<h2>Map</h2><img alt='map' src='data:image/png;base64,{image}'>",
+        "<h2>Alerts and why emon raised them</h2>",
+    ]
+    for alert in bundle.alerts:
+        parts.append(f"<h3>{e(alert['type'])} ({e(alert['severity'])}) {e(alert['alert_id'])}</h3>")
+        parts.append(_table(_alert_rows(alert)))
+    if not bundle.alerts:
+        parts.append("<p>No alerts in this period.</p>")
+    parts.append("<h2>Fixes (raw, with accuracy)</h2>")
+    parts.append(_grid(["device", "seq", "time", "received", "lat", "lon", "accuracy m"],
+                       [[f["device_id"], f["seq"], f["ts"], f["received"], f"{f['lat']:.6f}",
+                         f"{f['lon']:.6f}", f["acc_m"]] for f in bundle.fixes]))  # fmt: skip
+    parts.append("<h2>Received messages with their chain links</h2>")
+    parts.append(_grid(["received", "topic", "payload", "link", "SHA-256"],
+                       [[m["received"], m["topic"], m["payload"], m["chain_seq"], m["hash"]]
+                        for m in bundle.messages]))  # fmt: skip
+    parts.append("<h2>The order as it stood</h2>")
+    parts.append(f"<pre>{e(_pretty(bundle.order))}</pre></body></html>")
+    return "\n".join(parts)
+
+
+def _alert_rows(alert: dict[str, Any]) -> list[tuple[str, str]]:
+    d = alert["decision"]
+    rows = [("State", alert["state"]), ("Started (event time)", alert["started_at"]),
+            ("Detected", alert["detected_at"]), ("Ended", alert.get("ended_at") or "-"),
+            ("Late", str(alert.get("late", False))), ("Rule", d["rule"])]  # fmt: skip
+    if d.get("zone_id"):
+        rows.append(("Zone", d["zone_id"]))
+    if d.get("confirming_fix"):
+        fix = d["confirming_fix"]
+        rows.append(("Confirming fix", f"#{fix['seq']} at {fix['ts']}"))
+    for key, label in (("depth_m", "Depth into the condition (m)"), ("accuracy_m", "Accuracy (m)"),
+                       ("required_depth_m", "Depth required (m)")):  # fmt: skip
+        if key in d:
+            rows.append((label, str(d[key])))
+    p = d["policy"]
+    rows.append(("Thresholds", f"confirmed after {p['confirm_fixes']} fixes over at least "
+                 f"{p['confirm_span_s']} s; cleared after {p['clear_fixes']} fixes "
+                 f"{p['exit_hysteresis_m']} m outside"))  # fmt: skip
+    for action in alert.get("actions", []):
+        rows.append((f"Action {action['action']}", f"{action['at']} by {action['actor']}: "
+                     f"{action.get('note', '')} {action.get('classification') or ''}"))  # fmt: skip
+    return rows
+
+
+def _chain_text(chain: dict[str, Any]) -> str:
+    if chain["intact"]:
+        return (
+            f"intact: {chain['checked']} links checked ({chain['first_seq']}-{chain['last_seq']})"
+        )
+    return f"NOT INTACT: {len(chain['problems'])} problems: {chain['problems'][:5]}"
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    cells = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+    )
+    return f"<table class='facts'>{cells}</table>"
+
+
+def _grid(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table class='grid'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _ts(ms: int) -> str:
+    return format_ts(ms)
+
+
+_CSS = """body{font:13px/1.4 system-ui,sans-serif;margin:2rem;color:#111;max-width:70rem}
+table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.2rem .4rem;
+text-align:left;vertical-align:top}
+table.grid td{font:11px ui-monospace,monospace;word-break:break-all}
+table.facts th{background:#f2f4f6;width:14rem}img{max-width:100%;border:1px solid #ccc}
+pre{background:#f6f8fa;padding:.6rem;font-size:11px}"""
+
+
+# -- PDF --------------------------------------------------------------------------------
+def to_pdf(bundle: Bundle) -> bytes:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    small = styles["BodyText"].clone("small", fontSize=7, leading=8)
+    e = html.escape
+
+    def table(rows: list[list[Any]], widths: list[float] | None = None) -> Table:
+        cells = [[Paragraph(e(str(c)), small) for c in row] for row in rows]
+        t = Table(cells, colWidths=widths, repeatRows=1)
+        t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                               ("VALIGN", (0, 0), (-1, -1), "TOP")]))  # fmt: skip
+        return t
+
+    story: list[Any] = [
+        Paragraph(e(f"Evidence: {bundle.title}"), styles["Title"]),
+        table(
+            [
+                ["Order", f"{bundle.order_id} (version {bundle.order_version}, as in force then)"],
+                ["Period", f"{_ts(bundle.start)} to {_ts(bundle.end)}"],
+                ["Generated", _ts(bundle.generated_at)],
+                ["Evidence chain", _chain_text(bundle.chain)],
+                ["Chain head", bundle.chain.get("head") or "-"],
+            ],
+            [4 * cm, 13 * cm],
+        ),
+        Spacer(1, 0.4 * cm),
+        Image(io.BytesIO(map_png(bundle)), width=14 * cm, height=12 * cm),
+        Paragraph("Alerts and why emon raised them", styles["Heading2"]),
+    ]
+    for alert in bundle.alerts:
+        story.append(Paragraph(e(f"{alert['type']} ({alert['severity']}) {alert['alert_id']}"),
+                               styles["Heading3"]))  # fmt: skip
+        story.append(table([list(r) for r in _alert_rows(alert)], [5 * cm, 12 * cm]))
+    story.append(Paragraph("Fixes (raw, with accuracy)", styles["Heading2"]))
+    story.append(table([["device", "seq", "time", "received", "lat", "lon", "acc m"]]
+                       + [[f["device_id"], f["seq"], f["ts"], f["received"], f"{f['lat']:.6f}",
+                           f"{f['lon']:.6f}", f["acc_m"]] for f in bundle.fixes]))  # fmt: skip
+    story.append(Paragraph("Received messages with their chain links", styles["Heading2"]))
+    story.append(table([["received", "topic", "link", "SHA-256"]]
+                       + [[m["received"], m["topic"], m["chain_seq"], m["hash"]]
+                          for m in bundle.messages],
+                       [3.5 * cm, 4 * cm, 1.5 * cm, 8 * cm]))  # fmt: skip
+    buffer = io.BytesIO()
+    SimpleDocTemplate(buffer, pagesize=A4, title=f"Evidence {bundle.title}").build(story)
+    return buffer.getvalue()
