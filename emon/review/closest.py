@@ -31,7 +31,7 @@ class Track:
         order = np.argsort(np.asarray(ts, dtype=np.int64), kind="stable")
         times = np.asarray(ts, dtype=np.int64)[order]
         xyz = to_ecef(np.asarray(lat, dtype=float)[order], np.asarray(lon, dtype=float)[order])
-        keep = np.concatenate(([True], np.diff(times) > 0))  # one position per instant
+        keep = np.concatenate(([True], np.diff(times) > 0))[: len(times)]  # one per instant
         return cls(times[keep], xyz[keep])
 
     def at(self, t: IntArray) -> FloatArray:

@@ -142,9 +142,11 @@ def _evidence(store: Any, args: argparse.Namespace, end: Millis, now: Millis) ->
 
     options = {"include_victim": args.include_victim}
     if args.alert:
-        bundle = evidence.for_alert(store, args.alert, now, **options)
+        bundle = evidence.for_alert(store, store.alerts(), args.alert, now, **options)
     elif args.order and args.start is not None:
-        bundle = evidence.for_period(store, args.order, args.start, end, now, **options)
+        bundle = evidence.for_period(
+            store, store.alerts(), args.order, args.start, end, now, **options
+        )
     else:
         raise ValueError("give --alert ID, or --order ID with --from (and --to)")
     for path in render.write(bundle, args.out):
@@ -215,9 +217,9 @@ def what_if_report(
     from emon.review.evidence import order_in_force
     from emon.review.whatif import compare
 
-    ids = [order_id] if order_id else sorted(store.order_versions())
+    ids = [order_id] if order_id else store.order_ids()
     orders = [order_in_force(store, i, start)[1] for i in ids]
-    messages = [m for m in store.messages_since(start) if m[0] <= end]
+    messages = store.messages_between(start, end)
     result = compare(orders, messages, start, end, changes, patch)
     result["period"] = _period(start, end)
     return result

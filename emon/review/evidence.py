@@ -59,9 +59,15 @@ class Bundle:
 
 
 def for_alert(
-    store: Store, alert_id: str, now: Millis, policy: Policy | None = None, **options: Any
+    store: Store,
+    alerts: list[dict[str, Any]],
+    alert_id: str,
+    now: Millis,
+    policy: Policy | None = None,
+    **options: Any,
 ) -> Bundle:
-    alert = next((a for a in store.alerts() if a["alert_id"] == alert_id), None)
+    """``alerts``: every alert known (the service's, or the stored ones)."""
+    alert = next((a for a in alerts if a["alert_id"] == alert_id), None)
     if alert is None:
         raise EvidenceError(f"no stored alert {alert_id}")
     start = parse_ts(alert["started_at"]) - MARGIN_MS
@@ -72,6 +78,7 @@ def for_alert(
 
 def for_period(
     store: Store,
+    alerts: list[dict[str, Any]],
     order_id: str,
     start: Millis,
     end: Millis,
@@ -81,7 +88,7 @@ def for_period(
 ) -> Bundle:
     alerts = [
         a
-        for a in store.alerts()
+        for a in alerts
         if a["order_id"] == order_id
         and parse_ts(a["started_at"]) <= end
         and (a.get("ended_at") is None or parse_ts(a["ended_at"]) >= start)

@@ -16,17 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import matplotlib
 import shapely
+from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from shapely.geometry import Point, shape
 
 from emon.geofence.metric import Metric
 from emon.review.evidence import Bundle
 from emon.timeutil import format_ts
-
-matplotlib.use("Agg")
-from matplotlib import pyplot as plt  # after the backend is chosen
 
 WGS84 = "EPSG:4326"
 FORMATS = ("html", "pdf", "geojson", "gpkg", "csv")
@@ -102,7 +99,8 @@ def map_png(bundle: Bundle) -> bytes:
     fixes = fixes_frame(bundle)
     centre = _centre(bundle, zones, fixes)
     metric = Metric(*centre)
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
+    fig = Figure(figsize=(7, 6), dpi=120)  # no pyplot: safe in the API's worker threads
+    ax = fig.subplots()
     for zone in zones.itertuples():
         geometry = metric.project(zone.geometry)
         colour = "#c62828" if zone.type == "exclusion" else "#1565c0"
@@ -132,7 +130,6 @@ def map_png(bundle: Bundle) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     return buffer.getvalue()
 
 

@@ -27,6 +27,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alerts:act": frozenset({"operator"}),
     "alerts:confirm": frozenset({"police"}),
     "devices:read": frozenset({"operator", "reclassering"}),
+    # compliance figures, closest approach (a distance, no positions), what-if
+    "review:read": frozenset({"reclassering", "om", "operator"}),
+    # evidence reports (with positions) and the evidence chain
+    "evidence:read": frozenset({"reclassering", "om"}),
     # locations are kept apart: who may see where the offender was, and
     # (fewer people) where the victim was
     "locations:offender": frozenset({"operator", "police", "reclassering"}),

@@ -80,6 +80,8 @@ class Store(Protocol):
     def alert_changes(self, alert_id: str) -> list[tuple[int, dict[str, Any]]]: ...
     def order_history(self, order_id: str) -> list[tuple[int, dict[str, Any], int, int | None]]: ...
     def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]: ...
+    def messages_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]: ...
+    def order_ids(self) -> list[str]: ...
     def chain_head(self) -> tuple[int, str] | None: ...
     def chain_links(self, start: int, end: int) -> list[Link]: ...
     def chain_hash(self, seq: int) -> str | None: ...
@@ -109,6 +111,17 @@ class _Reads:
         )
         return [(int(v), _json(b), int(r), None if x is None else int(x)) for v, b, r, x in rows]
 
+    def messages_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]:
+        rows = self._read(
+            "SELECT recv, topic, payload FROM messages WHERE recv >= %s AND recv <= %s "
+            "ORDER BY chain_seq, recv",
+            [start, end],
+        )
+        return [(int(r), t, _bytes(p)) for r, t, p in rows]
+
+    def order_ids(self) -> list[str]:
+        return [i for (i,) in self._read("SELECT DISTINCT order_id FROM orders ORDER BY 1", [])]
+
     def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]:
         """Raw messages on these topics, with their chain links."""
         marks = ", ".join(["%s"] * len(topics))
@@ -117,7 +130,7 @@ class _Reads:
             f"WHERE topic IN ({marks}) AND recv >= %s AND recv <= %s ORDER BY recv",
             [*topics, start, end],
         )
-        return [(int(r), t, bytes(p), q, h) for r, t, p, q, h in rows]
+        return [(int(r), t, _bytes(p), q, h) for r, t, p, q, h in rows]
 
     # -- the evidence chain ----------------------------------------------------------
     def chain_head(self) -> tuple[int, str] | None:
@@ -175,7 +188,7 @@ class _Reads:
             + where.format(time="at"),
             params,
         )
-        links = [Link(seq, "message", (recv, topic, bytes(payload)), h, int(recv))
+        links = [Link(seq, "message", (recv, topic, _bytes(payload)), h, int(recv))
                  for seq, h, recv, topic, payload in messages]  # fmt: skip
         links += [Link(seq, "alert_change", (alert_id, at, _json(body)), h, int(at))
                   for seq, h, alert_id, at, body in changes]  # fmt: skip
@@ -382,6 +395,11 @@ def _fixes_sql(n_devices: int) -> str:
         f"SELECT device_id, seq, ts, recv, lat, lon, acc, batt FROM fixes "
         f"WHERE device_id IN ({marks}) AND ts >= %s AND ts <= %s ORDER BY ts"
     )
+
+
+def _bytes(value: Any) -> bytes:
+    """A payload as stored (text, where somebody rewrote it in SQL, counts too)."""
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def _json(value: Any) -> dict[str, Any]:

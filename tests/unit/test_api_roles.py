@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -47,23 +48,74 @@ CALLS = {
     "assign": ("post", "/api/v1/alerts/A-1/assign", {"to": "B. Bakker"}),
     "confirm": ("post", "/api/v1/alerts/A-1/confirm", {}),
     "devices": ("get", "/api/v1/devices/health", None),
+    "compliance": (
+        "get",
+        f"/api/v1/orders/{ORDER['order_id']}/compliance?from=2026-11-01T00:00:00Z",
+        None,
+    ),
+    "closest": (
+        "get",
+        f"/api/v1/orders/{ORDER['order_id']}/closest-approach?from=2026-11-01T00:00:00Z",
+        None,
+    ),
+    "what-if": (
+        "post",
+        f"/api/v1/orders/{ORDER['order_id']}/what-if",
+        {"from": "2026-11-28T11:00:00Z", "set": {"confirm_fixes": 3}},
+    ),
+    "evidence": ("get", "/api/v1/alerts/A-1/evidence?format=csv", None),
+    "verify": ("get", "/api/v1/evidence/verify", None),
 }
 ALLOWED = {
     "admin": set(CALLS),
-    "om": {"validate", "put", "get", "orders"},
-    "reclassering": {"validate", "get", "alerts", "orders", "detail", "devices"},
-    "operator": {"get", "alerts", "ack", "orders", "detail", "assign", "devices"},
+    "om": {
+        "validate",
+        "put",
+        "get",
+        "orders",
+        "compliance",
+        "closest",
+        "what-if",
+        "evidence",
+        "verify",
+    },
+    "reclassering": {
+        "validate",
+        "get",
+        "alerts",
+        "orders",
+        "detail",
+        "devices",
+        "compliance",
+        "closest",
+        "what-if",
+        "evidence",
+        "verify",
+    },
+    "operator": {
+        "get",
+        "alerts",
+        "ack",
+        "orders",
+        "detail",
+        "assign",
+        "devices",
+        "compliance",
+        "closest",
+        "what-if",
+    },
     "police": {"alerts", "detail", "confirm"},
 }
 
 
 @pytest.mark.parametrize("role", ALLOWED)
 def test_each_role_may_do_exactly_its_part(api, role):
-    client, _ = api
+    client, runtime = api
     token = "t-admin" if role == "admin" else TOKENS[role]
     headers = {"Authorization": f"Bearer {token}"}
     # the order exists, so that reading it is a real read
     client.put(CALLS["put"][1], json=ORDER, headers={"Authorization": "Bearer t-admin"})
+    asyncio.run(runtime.writer.flush())
     for name, (method, path, body) in CALLS.items():
         response = client.request(method, path, json=body, headers=headers)
         expected_ok = name in ALLOWED[role]

@@ -62,3 +62,9 @@ def test_nothing_is_assumed_across_a_long_gap():
     bridged = closest_approach(a, b, max_gap_s=7200)
     assert gapped is not None and bridged is not None
     assert bridged.distance_m < 120 < gapped.distance_m
+
+
+def test_no_fixes_no_answer():
+    empty = Track.from_fixes([], [], [])
+    other = Track.from_fixes([0, 1000], [LAT, LAT], [LON, LON])
+    assert closest_approach(empty, other) is None and closest_approach(other, empty) is None
