@@ -103,7 +103,7 @@ async function login(token) {
   document.getElementById("tabs").hidden = false;
   document.getElementById("who").textContent = `${state.who.name} (${state.who.role})`;
   for (const button of document.querySelectorAll("#tabs button")) {
-    const needs = { alerts: "alerts:read", devices: "devices:read", orders: "orders:read", validate: "orders:validate" };
+    const needs = { alerts: "alerts:read", devices: "devices:read", orders: "orders:read", validate: "orders:validate", review: "review:read" };
     button.hidden = !may(needs[button.dataset.view]);
   }
   const first = [...document.querySelectorAll("#tabs button")].find((b) => !b.hidden);
@@ -119,6 +119,7 @@ function show(view) {
   if (view === "devices") refreshDevices();
   if (view === "orders") refreshOrders();
   if (view === "validate") openValidate();
+  if (view === "review") openReview();
   if (view === "alerts" && state.detailMap) state.detailMap.invalidateSize();
 }
 
@@ -496,6 +497,73 @@ async function runValidate() {
   }
 }
 
+// ---------------------------------------------------------------- review (reclassering, OM)
+async function openReview() {
+  const select = document.getElementById("review-order");
+  if (select.options.length) return;
+  const orders = await api("/api/v1/orders");
+  select.replaceChildren(...orders.map((o) => el("option", { value: o.order_id }, `${o.order_id} (${o.case_id || "–"})`)));
+  const today = new Date();
+  document.getElementById("review-to").value = today.toISOString().slice(0, 10);
+  document.getElementById("review-from").value = new Date(today - 28 * 86400000).toISOString().slice(0, 10);
+}
+
+async function runReview() {
+  const orderId = document.getElementById("review-order").value;
+  const from = `${document.getElementById("review-from").value}T00:00:00Z`;
+  const to = `${document.getElementById("review-to").value}T23:59:59Z`;
+  const query = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
+  const base = `/api/v1/orders/${encodeURIComponent(orderId)}`;
+  const box = document.getElementById("review-figures");
+  let report, closest;
+  try {
+    [report, closest] = await Promise.all([api(`${base}/compliance?${query}`), api(`${base}/closest-approach?${query}`)]);
+  } catch (e) {
+    box.replaceChildren(el("p", { class: "error" }, e.message));
+    return;
+  }
+  const maxWeek = Math.max(1, ...report.weeks.map((w) => w.violations || 0));
+  box.replaceChildren(
+    el("table", { class: "figures" }, Object.entries(report.figures).map(([k, v]) =>
+      el("tr", { "data-figure": k }, el("th", {}, t(`fig_${k}`)), el("td", {}, v)))),
+    el("p", { "data-testid": "trend" }, `${t("trend")}: ${t(`trend_${report.trend}`)}`),
+    el("h3", {}, t("weeks")),
+    el("div", { class: "bars" }, report.weeks.map((w) => el("div", { class: "bar-row" },
+      el("span", {}, w.week), el("span", { class: "bar", style: `width:${(100 * (w.violations || 0)) / maxWeek}%` }),
+      el("span", {}, w.violations || 0)))),
+    el("h3", {}, t("closest")),
+    el("ul", { "data-testid": "closest" }, closest.victims.map((v) => el("li", {},
+      v.closest_m === null ? `${v.person_id}: ${t("closest_none")}`
+        : `${v.person_id}: ${v.closest_m} m, ${shortTime(v.at)} (${t(v.between_fixes ? "between_fixes" : "at_fix")})`))));
+  const detail = document.getElementById("review-detail");
+  const links = (path) => may("evidence:read")
+    ? ["html", "pdf", "geojson", "csv"].map((fmt) => el("button", { class: "link", "data-format": fmt, onclick: () => download(`${path}${path.includes("?") ? "&" : "?"}format=${fmt}`, fmt) }, fmt.toUpperCase()))
+    : [];
+  const rows = (list) => el("table", { class: "review-list" },
+    el("thead", {}, el("tr", {}, ["type", "started", "ended", "hours", "classification", ""].map((h) => el("th", {}, h === "type" ? "" : t(h) || h)))),
+    el("tbody", {}, list.map((a) => el("tr", { "data-alert": a.alert_id },
+      el("td", {}, t(`type_${a.type}`)), el("td", {}, a.started_at.replace("T", " ").slice(0, 19)),
+      el("td", {}, a.ended_at ? a.ended_at.replace("T", " ").slice(0, 19) : "–"), el("td", {}, a.hours),
+      el("td", {}, a.classification ? t(`cls_${a.classification}`) : "–"),
+      el("td", {}, links(`/api/v1/alerts/${encodeURIComponent(a.alert_id)}/evidence`))))));
+  detail.replaceChildren(
+    el("h2", {}, orderId),
+    may("evidence:read") ? el("p", {}, `${t("evidence_period")}: `, links(`${base}/evidence?${query}`)) : null,
+    el("h3", {}, t("violations_list")), rows(report.violations),
+    el("h3", {}, t("events_list")), rows(report.device_events));
+}
+
+async function download(path, fmt) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
+  if (!response.ok) return;
+  const url = URL.createObjectURL(await response.blob());
+  if (fmt === "html") { window.open(url, "_blank"); return; }
+  const a = el("a", { href: url, download: `evidence.${fmt}` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
 // ---------------------------------------------------------------- start
 async function start() {
   try {
@@ -517,6 +585,7 @@ async function start() {
   for (const button of document.querySelectorAll("#tabs button")) button.addEventListener("click", () => show(button.dataset.view));
   document.getElementById("draw").addEventListener("click", startDrawing);
   document.getElementById("run-validate").addEventListener("click", runValidate);
+  document.getElementById("review-form").addEventListener("submit", (e) => { e.preventDefault(); runReview(); });
   document.getElementById("proposal").addEventListener("change", () => drawProposal());
   if (state.token) login(state.token);
 }

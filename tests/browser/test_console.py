@@ -222,6 +222,36 @@ def test_the_om_sees_findings_and_a_suggested_zone(serve: Serve, browser: Browse
     page.close()
 
 
+def test_the_reclassering_reviews_figures_and_takes_evidence(
+    serve: Serve, browser: Browser
+) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    page.goto(f"http://127.0.0.1:{serve.http_port}/")
+    page.fill("#token", TOKENS["reclassering"][0])
+    page.click("#login button")
+    page.wait_for_selector("#tabs button[data-view=review]:not([hidden])")
+    page.click("#tabs button[data-view=review]")
+    page.wait_for_selector(f"#review-order option[value=OM-{SUFFIX}]", state="attached")
+    page.select_option("#review-order", f"OM-{SUFFIX}")
+    page.click("#review-form button")
+    page.wait_for_selector("tr[data-figure=violations]")
+    assert page.inner_text("tr[data-figure=violations] td") == "1"
+    assert page.inner_text("tr[data-figure=true_violations] td") == "1"  # resolved as such above
+    assert "geen gelijktijdige posities" in page.inner_text("[data-testid=closest]")
+    row = page.locator("#review-detail tr[data-alert]").first
+    with page.expect_download() as download:
+        row.locator("button[data-format=pdf]").click()
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    with page.expect_popup() as popup:
+        row.locator("button[data-format=html]").click()
+    report = popup.value
+    report.wait_for_load_state()
+    assert "zone_violation" in report.content()
+    shot(page, "review")
+    page.close()
+
+
 def test_the_interface_speaks_dutch_and_english(operator: Page) -> None:
     operator.click("#tabs button[data-view=alerts]")
     assert operator.inner_text("#tabs button[data-view=alerts]") == "Meldingen"
