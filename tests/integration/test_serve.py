@@ -152,6 +152,30 @@ def test_mosquitto_and_postgresql_with_messages_sent_while_down(tmp_path, databa
     # raised, ended, acknowledged, resolved: the last writes before a stop are kept too
     assert changes == 4 and [a for (a,) in actions] == ["ack", "resolve"]
     assert partitions >= 4
+    # the evidence chain runs on across the restart, and the review commands read PostgreSQL
+    review = ("--database", database)
+    verified = subprocess.run([sys.executable, "-m", "emon", "verify", *review],
+                              capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["checked"] == messages + changes_total(database)
+    evidence = subprocess.run(
+        [sys.executable, "-m", "emon", "evidence", "--alert", violation["alert_id"], *review,
+         "--out", str(tmp_path / "ev")], capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert evidence.returncode == 0, evidence.stderr
+    assert "zone_violation" in (tmp_path / "ev" / "report.html").read_text()
+    with psycopg.connect(database, autocommit=True) as db:
+        db.execute("UPDATE fixes SET acc = 1")  # not chained: the messages they came from are
+        db.execute("UPDATE messages SET payload = 'x'::bytea WHERE chain_seq = 2")
+    altered = subprocess.run([sys.executable, "-m", "emon", "verify", *review],
+                             capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert altered.returncode == 1
+    assert [p["seq"] for p in json.loads(altered.stdout)["problems"]] == [2]
+
+
+def changes_total(database: str) -> int:
+    with psycopg.connect(database) as db:
+        return int(db.execute("SELECT count(*) FROM alert_changes").fetchone()[0])
 
 
 def test_unusable_orders_are_refused_and_guideline_errors_kept_as_warnings(tmp_path):

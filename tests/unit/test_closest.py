@@ -13,7 +13,7 @@ from simulators.movement import offset
 LAT, LON = 51.92, 4.48
 
 
-def brute_force(a: Track, b: Track, step_ms: int = 100) -> float:
+def brute_force(a: Track, b: Track, step_ms: int = 10) -> float:
     start, end = max(a.ts[0], b.ts[0]), min(a.ts[-1], b.ts[-1])
     t = np.arange(start, end + 1, step_ms, dtype=np.int64)
     d = np.linalg.norm(a.at(t) - b.at(t), axis=1)

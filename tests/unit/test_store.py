@@ -39,12 +39,12 @@ def test_a_refused_row_is_set_aside_and_blocks_nothing(tmp_path):
         store, rt = runtime(tmp_path)
         writer = rt.writer
         writer.add("orders", [("X", 1, "{}", 1, None), ("X", 1, "{}", 2, None)])  # same key twice
-        writer.add("messages", [(5, "emon/v1/fix/a", b"{}")])
+        writer.add("messages", [(5, "emon/v1/fix/a", b"{}", None, None)])
         await writer.flush()
         assert writer.healthy and writer.refused == 1
         assert store.count("orders") == 1 and store.count("messages") == 1
         assert (tmp_path / "emon-refused-writes.jsonl").read_text().count("\n") == 1
-        writer.add("messages", [(6, "emon/v1/fix/a", b"{}")])
+        writer.add("messages", [(6, "emon/v1/fix/a", b"{}", None, None)])
         await writer.flush()
         assert store.count("messages") == 2
 
@@ -56,11 +56,11 @@ def test_writes_are_spooled_while_the_database_is_away(tmp_path):
         store, rt = runtime(tmp_path)
         writer = rt.writer
         store.db.close()  # the database goes away
-        writer.add("messages", [(1, "emon/v1/fix/a", b"\x00\xff")])
+        writer.add("messages", [(1, "emon/v1/fix/a", b"\x00\xff", None, None)])
         await writer.flush()
         assert not writer.healthy and (tmp_path / "emon-spool.jsonl").exists()
         writer.store = SqliteStore(tmp_path / "emon.db")  # and comes back
-        writer.add("messages", [(2, "emon/v1/fix/a", b"{}")])
+        writer.add("messages", [(2, "emon/v1/fix/a", b"{}", None, None)])
         await writer.flush()
         assert writer.healthy and not (tmp_path / "emon-spool.jsonl").exists()
         rows = writer.store.db.execute(
