@@ -154,7 +154,7 @@ def _validate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"emon validate: cannot read {args.order}: {exc.strerror}", file=sys.stderr)
         return 2
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         print(f"emon validate: {args.order} is not valid JSON: {exc}", file=sys.stderr)
         return 2
     except OrderFormatError as exc:

@@ -49,7 +49,7 @@ def load_orders(path: Path, report: ReplayReport) -> list[Order]:
         data = msgspec.json.decode(raw)
     except OSError as exc:
         raise UsageError(f"cannot read orders file {path}: {exc}") from exc
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"orders file {path} is not JSON: {exc}") from exc
     items = data if isinstance(data, list) else [data]
     orders = []
@@ -74,7 +74,7 @@ def read_stream(handle: IO[bytes], report: ReplayReport) -> Iterator[Message]:
         try:
             line = _line_decoder.decode(raw)
             recv = parse_ts(line.recv)
-        except (msgspec.DecodeError, TimestampError):
+        except (msgspec.DecodeError, UnicodeDecodeError, TimestampError):
             report.bad_lines["unreadable_line"] += 1
             continue
         payload = bytes(line.payload)

@@ -65,7 +65,7 @@ def _decode_together(payloads: list[bytes]) -> list[_FixPayload] | None:
         return None
     try:
         raws = _decoder.decode_lines(b"\n".join(payloads))
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         return None
     return raws if len(raws) == len(payloads) else None
 

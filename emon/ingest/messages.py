@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import inf as INF
 from math import isfinite
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -39,8 +39,12 @@ REASONS = (
 )
 
 
+#: a message counter that fits the engine's 64-bit columns
+Seq = Annotated[int, msgspec.Meta(ge=-(2**62), le=2**62)]
+
+
 class _FixPayload(msgspec.Struct):
-    seq: int
+    seq: Seq
     ts: str
     lat: float
     lon: float
@@ -50,7 +54,7 @@ class _FixPayload(msgspec.Struct):
 
 
 class _EventPayload(msgspec.Struct):
-    seq: int
+    seq: Seq
     ts: str
     type: str
     device_id: str | None = None
@@ -59,7 +63,7 @@ class _EventPayload(msgspec.Struct):
 class _OwnTracksPayload(msgspec.Struct):
     lat: float
     lon: float
-    tst: int
+    tst: Annotated[int, msgspec.Meta(ge=0, le=2**40)]  # epoch seconds
     acc: float | None = None
     batt: float | None = None
 
@@ -151,7 +155,7 @@ class Decoder:
             return decoder.decode(payload)
         except msgspec.ValidationError as exc:
             self._reject_schema(recv, topic, exc, payload)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
             self._reject(recv, topic, "invalid_json", str(exc), payload)
         return None
 

@@ -12,10 +12,9 @@ from prometheus_client import generate_latest
 
 from emon.geofence.validation import validate
 from emon.orders import OrderFormatError
-from emon.review.commands import closest_report, what_if_report
+from emon.review import commands as review
 from emon.review.compliance import compliance
 from emon.review.evidence import Bundle, for_alert, for_period
-from emon.review.render import to_bytes
 from emon.service.auth import PERMISSIONS, Principal, TokenBook
 from emon.service.chain import verify_period
 from emon.service.console import ConsoleSettings, mount_console
@@ -221,7 +220,7 @@ def create_app(
     @app.get("/api/v1/orders/{order_id}/closest-approach")
     def order_closest(order_id: str, _: Review, start: Since, end: Until = None) -> Any:
         known_order(order_id)
-        return closest_report(runtime.store, order_id, *period(start, end))
+        return review.closest_report(runtime.store, order_id, *period(start, end))
 
     @app.post("/api/v1/orders/{order_id}/what-if")
     def order_what_if(order_id: str, _: Review, body: NoteBody = None) -> Any:
@@ -230,7 +229,7 @@ def create_app(
         body = body or {}
         lo, hi = period(str(body.get("from") or ""), body.get("to"))
         try:
-            return what_if_report(runtime.store, lo, hi, dict(body.get("set") or {}),
+            return review.what_if_report(runtime.store, lo, hi, dict(body.get("set") or {}),
                                   dict(body.get("patch") or {}), order_id)  # fmt: skip
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
@@ -279,6 +278,8 @@ def create_app(
 
 
 def _evidence_response(bundle: Bundle, fmt: str) -> Response:
+    from emon.review.render import to_bytes  # matplotlib and reportlab: only when asked
+
     content, media_type = to_bytes(bundle, fmt)
     name = f"evidence-{bundle.order_id}.{fmt}"
     disposition = "inline" if fmt == "html" else f'attachment; filename="{name}"'

@@ -102,6 +102,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         webhooks=webhooks,
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
+        queue_limit=settings.queue_limit,
         reminders=reminder_policy(config.get("reminders", {})),
     )
     replayed = runtime.recover(settings.recovery_window_s)

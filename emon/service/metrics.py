@@ -23,12 +23,16 @@ class Metrics:
             registry=r, buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
         )  # fmt: skip
         self.inbox = Gauge("emon_ingest_queue_depth", "messages waiting for the engine", registry=r)
+        self.mqtt_queue = Gauge(
+            "emon_mqtt_queue_depth", "messages received by the MQTT client, not yet taken",
+            registry=r,
+        )  # fmt: skip
         self.store_queue = Gauge("emon_store_queue_depth", "rows waiting for storage", registry=r)
         self.store_healthy = Gauge(
             "emon_store_healthy", "1 when the database takes writes", registry=r
         )
         self.engine_errors = Counter(
-            "emon_engine_errors", "micro-batches the engine failed on (stored raw)", registry=r
+            "emon_engine_errors", "messages the engine failed on (stored raw)", registry=r
         )
         self.overload = Counter(
             "emon_ingest_overload", "messages refused because the engine queue was full", registry=r

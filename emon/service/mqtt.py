@@ -51,6 +51,7 @@ async def run_mqtt(url: str, runtime: Runtime, client_id: str, connected: asynci
                         await runtime.submit(str(message.topic), data, ack if message.qos else None)
                         received += 1
                         if received % 64 == 0:
+                            runtime.metrics.mqtt_queue.set(client._queue.qsize())
                             # a ready queue never suspends: let the engine run
                             await asyncio.sleep(0)
                 finally:

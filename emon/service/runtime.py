@@ -162,11 +162,7 @@ class Runtime:
                     batch.append(await asyncio.wait_for(self.inbox.get(), timeout))
                 except TimeoutError:
                     break
-            try:
-                self.process(batch)
-            except Exception:  # stored raw already; the engine must keep serving
-                log.exception("a batch of %d messages failed in the engine", len(batch))
-                self.metrics.engine_errors.inc()
+            self.process(batch)
 
     def process(self, batch: list[Message]) -> None:
         started = time.perf_counter()
@@ -182,9 +178,24 @@ class Runtime:
             routed = route(m.topic)
             if routed and routed[0] == "ack":
                 self._acknowledge(routed[1], m.payload, m.recv)
-        changes = self._current_engine().handle_batch(batch)
+        self._evaluate(batch)
         self.metrics.evaluation.observe(time.perf_counter() - started)
         self.metrics.messages.inc(len(batch))
+
+    def _evaluate(self, batch: list[Message]) -> None:
+        """Through the engine. Should it fail on something no check foresaw,
+        the batch is evaluated again message by message, so that one poison
+        message (stored raw already) costs its own evaluation, not its batch's."""
+        try:
+            changes = self._current_engine().handle_batch(batch)
+        except Exception:
+            if len(batch) == 1:
+                log.exception("the engine failed on a message on %s", batch[0].topic)
+                self.metrics.engine_errors.inc()
+                return
+            for message in batch:
+                self._evaluate([message])
+            return
         self._store_engine_output()
         self._after_engine(changes)
 

@@ -24,6 +24,8 @@ class Settings:
     #: how far back a restart replays stored messages to rebuild live state
     recovery_window_s: float = 6 * 3600
     batch_max: int = 2000
+    #: messages waiting for the engine before MQTT intake pauses (back-pressure)
+    queue_limit: int = 100_000
     batch_wait_s: float = 0.02
     resend_after_s: float = 30.0
     max_attempts: int = 3
@@ -41,6 +43,7 @@ class Settings:
         )
         settings.admin_token = os.environ.get("EMON_ADMIN_TOKEN") or ""
         settings.mqtt_client_id = os.environ.get("EMON_MQTT_CLIENT_ID") or settings.mqtt_client_id
+        settings.queue_limit = int(os.environ.get("EMON_QUEUE_LIMIT") or settings.queue_limit)
         config_path = config or os.environ.get("EMON_CONFIG")
         settings.config_path = Path(config_path) if config_path else None
         return settings

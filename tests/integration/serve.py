@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -181,3 +183,33 @@ def approach(
         ts = now - step_ms * (len(distances) - 1 - k)
         fix = {"seq": first_seq + k, "ts": format_ts(ts), "lat": lat, "lon": lon, "acc": 8}
         device.publish(f"emon/v1/fix/am-{suffix}", fix)
+
+
+class Broker:
+    """A Mosquitto of our own, with persistence, that we can take down."""
+
+    def __init__(self, folder: Path, settings: str = "max_queued_messages 100000\n") -> None:
+        if shutil.which("mosquitto") is None:
+            pytest.skip("mosquitto is not installed")
+        self.port = free_port()
+        self.conf = folder / "mosquitto.conf"
+        # started as root, mosquitto drops to its own user, which could not
+        # write its persistence file here: keep it as the user running the tests
+        self.conf.write_text(
+            f"user {getpass.getuser()}\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {folder}/\n{settings}"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.time() + 5
+        while not reachable("127.0.0.1", self.port) and time.time() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=10)

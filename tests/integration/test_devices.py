@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
-import shutil
-import signal
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -18,37 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.ankle_monitor import AnkleMonitor
 from devices.victim_device import VictimDevice
-from tests.integration.serve import free_port, reachable
-
-
-class Broker:
-    """A Mosquitto of our own, with persistence, that we can take down."""
-
-    def __init__(self, folder: Path) -> None:
-        if shutil.which("mosquitto") is None:
-            pytest.skip("mosquitto is not installed")
-        self.port = free_port()
-        self.conf = folder / "mosquitto.conf"
-        # started as root, mosquitto drops to its own user, which could not
-        # write its persistence file here: keep it as the user running the tests
-        self.conf.write_text(
-            f"user {getpass.getuser()}\n"
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {folder}/\nmax_queued_messages 100000\n"
-        )
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        deadline = time.time() + 5
-        while not reachable("127.0.0.1", self.port) and time.time() < deadline:
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=10)
+from tests.integration.serve import Broker
 
 
 @pytest.fixture

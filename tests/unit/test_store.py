@@ -93,3 +93,33 @@ def test_unacknowledged_notifications_come_back_after_a_restart(tmp_path):
         assert steps == [["emon/v1/notify/vd-0001"]] * 2 + [["emon/v1/alerts/monitoring"]]
 
     asyncio.run(scenario())
+
+
+def test_a_poison_message_costs_only_its_own_evaluation(tmp_path):
+    import json
+
+    from emon.engine.base import Message
+    from emon.timeutil import format_ts
+
+    store, rt = runtime(tmp_path)
+    rt.put_order(base_order(ROTTERDAM))
+    engine = rt._current_engine()
+    original = engine.handle_batch
+
+    def fragile(batch):
+        if any(m.payload == b"poison" for m in batch):
+            raise RuntimeError("a case nobody foresaw")
+        return original(batch)
+
+    engine.handle_batch = fragile
+    fix = {"ts": format_ts(1_764_331_200_000), "lat": 51.97, "lon": 4.48, "acc": 8}
+    batch = [
+        Message(1_764_331_200_000, "emon/v1/fix/am-0001", json.dumps({**fix, "seq": 1}).encode()),
+        Message(1_764_331_200_001, "emon/v1/fix/am-0001", b"poison"),
+        Message(1_764_331_200_002, "emon/v1/fix/am-0001", json.dumps({**fix, "seq": 2}).encode()),
+    ]
+    rt.process(batch)
+    asyncio.run(rt.writer.flush())
+    assert store.count("messages") == 3  # all stored raw, once
+    assert store.count("fixes") == 2  # the others evaluated
+    assert rt.metrics.engine_errors._value.get() == 1
