@@ -139,7 +139,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     database = settings.database_url or f"sqlite:///{settings.workdir / 'emon.db'}"
     print(
         f"emon serving: http://{host}:{http_port} (console /, API docs /docs), "
-        f"MQTT {settings.mqtt_url}{' (embedded)' if broker else ''}, "
+        f"MQTT {_redact(settings.mqtt_url)}{' (embedded)' if broker else ''}, "
         f"database {_redact(database)}; "
         f"{len(runtime.orders)} orders, {replayed} messages recovered",
         flush=True,

@@ -97,7 +97,9 @@ def test_embedded_defaults_end_to_end_with_a_restart(tmp_path):
     assert (tmp_path / "emon.db").exists()
 
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
+SECRET = "pw-that-must-never-be-logged"
+#: trust authentication here accepts any password: one is given to prove it is never logged
+POSTGRES = f"postgresql://postgres:{SECRET}@127.0.0.1:5432/"
 
 
 @pytest.fixture
@@ -136,6 +138,8 @@ def test_mosquitto_and_postgresql_with_messages_sent_while_down(tmp_path, databa
         operator_actions(again, violation["alert_id"])
     finally:
         again.stop()
+    logs = serve.log.read_text() + again.log.read_text()
+    assert SECRET not in logs and TOKEN not in logs and "postgresql://***@" in logs
     with psycopg.connect(database) as db:
         fixes = db.execute(
             "SELECT count(*) FROM fixes WHERE device_id = %s", (f"am-{suffix}",)
