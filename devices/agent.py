@@ -45,6 +45,10 @@ class DeviceAgent:
     position: PositionSource
     host: str = "127.0.0.1"
     port: int = 1883
+    #: per-device credentials (see `emon provision`) and TLS (a CA file: mqtts)
+    username: str | None = None
+    password: str | None = None
+    tls_ca: str | None = None
     interval_s: float = 30.0
     battery: float = 100.0
     seq: int = 0
@@ -113,9 +117,11 @@ class DeviceAgent:
         backoff = 0.2
         while not stop.is_set():
             try:
+                tls = aiomqtt.TLSParameters(ca_certs=self.tls_ca) if self.tls_ca else None
                 async with aiomqtt.Client(
                     self.host, self.port, identifier=f"dev-{self.device_id}",
-                    clean_session=False, keepalive=10,
+                    clean_session=False, keepalive=10, username=self.username,
+                    password=self.password, tls_params=tls,
                 ) as client:  # fmt: skip
                     await client.subscribe(f"emon/v1/notify/{self.device_id}", qos=1)
                     self._client, self.connected, backoff = client, True, 0.2

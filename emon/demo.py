@@ -51,7 +51,8 @@ def run_demo(centre: tuple[float, float], duration: float | None, http: str) -> 
             f" MQTT {settings.mqtt_url}; Ctrl-C stops\n"
         )
         assert settings.mqtt_url is not None
-        host, port, _, _ = mqtt_endpoint(settings.mqtt_url)
+        endpoint = mqtt_endpoint(settings.mqtt_url)
+        host, port = endpoint.host, endpoint.port
         async with aiomqtt.Client(host, port, identifier="emon-demo-devices") as client:
             await client.subscribe("emon/v1/alerts/#", qos=1)
             await client.subscribe("emon/v1/notify/#", qos=1)

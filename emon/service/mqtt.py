@@ -24,13 +24,14 @@ SUBSCRIPTIONS = [
 
 async def run_mqtt(url: str, runtime: Runtime, client_id: str, connected: asyncio.Event) -> None:
     """Forever: connect, subscribe, pump messages both ways; back off on loss."""
-    host, port, username, password = mqtt_endpoint(url)
+    endpoint = mqtt_endpoint(url)
+    host, port = endpoint.host, endpoint.port
     backoff = 0.5
     while True:
         try:
             async with aiomqtt.Client(
-                host, port, username=username, password=password, identifier=client_id,
-                clean_session=False, keepalive=30, max_queued_incoming_messages=50_000,
+                host, port, identifier=client_id, clean_session=False, keepalive=30,
+                max_queued_incoming_messages=50_000, **endpoint.client_options(),
             ) as client:  # fmt: skip
                 # QoS 1 messages are acknowledged only once stored (see Writer),
                 # so a crash before that gets them redelivered, not lost
@@ -38,7 +39,7 @@ async def run_mqtt(url: str, runtime: Runtime, client_id: str, connected: asynci
                 paho.manual_ack_set(True)
                 for topic in SUBSCRIPTIONS:
                     await client.subscribe(topic, qos=1)
-                log.info("connected to mqtt://%s:%d", host, port)
+                log.info("connected to %s://%s:%d", "mqtts" if endpoint.tls else "mqtt", host, port)
                 connected.set()
                 backoff = 0.5
                 publisher = asyncio.create_task(_publish(client, runtime))

@@ -73,8 +73,41 @@ class Settings:
         return host or "127.0.0.1", int(port)
 
 
-def mqtt_endpoint(url: str) -> tuple[str, int, str | None, str | None]:
+@dataclass(frozen=True)
+class MqttEndpoint:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    #: mqtts:// (TLS); the CA, and a client certificate for mutual TLS, from
+    #: EMON_MQTT_CA, EMON_MQTT_CERT and EMON_MQTT_KEY
+    tls: bool
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiomqtt.Client."""
+        import aiomqtt
+
+        options: dict[str, Any] = {"username": self.username, "password": self.password}
+        if self.tls:
+            options["tls_params"] = aiomqtt.TLSParameters(
+                ca_certs=os.environ.get("EMON_MQTT_CA") or None,
+                certfile=os.environ.get("EMON_MQTT_CERT") or None,
+                keyfile=os.environ.get("EMON_MQTT_KEY") or None,
+            )
+        return options
+
+
+def mqtt_endpoint(url: str) -> MqttEndpoint:
     parsed = urlparse(url)
-    if parsed.scheme not in ("mqtt", "tcp", ""):
-        raise ValueError(f"unsupported MQTT URL scheme {parsed.scheme!r} (use mqtt://host:port)")
-    return parsed.hostname or "127.0.0.1", parsed.port or 1883, parsed.username, parsed.password
+    if parsed.scheme not in ("mqtt", "tcp", "", "mqtts", "ssl"):
+        raise ValueError(
+            f"unsupported MQTT URL scheme {parsed.scheme!r} (mqtt://host:port or mqtts://host:port)"
+        )
+    tls = parsed.scheme in ("mqtts", "ssl")
+    return MqttEndpoint(
+        parsed.hostname or "127.0.0.1",
+        parsed.port or (8883 if tls else 1883),
+        parsed.username,
+        parsed.password,
+        tls,
+    )

@@ -60,15 +60,17 @@ class Serve:
     ) -> None:
         self.workdir = workdir
         self.env = env or {}
+        https = "EMON_HTTP_CERT" in self.env
         self.args = list(args)
         self.http_port = free_port()
         self.client_id = client_id or f"emon-test-{uuid.uuid4().hex[:8]}"
         self.process: subprocess.Popen[str] | None = None
         self.mqtt_port = 0
         self.http = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.http_port}",
+            base_url=f"{'https' if https else 'http'}://127.0.0.1:{self.http_port}",
             headers={"Authorization": f"Bearer {TOKEN}"},
             timeout=10,
+            verify=self.env.get("EMON_MQTT_CA", True),
         )
 
     def start(self) -> Serve:
@@ -95,7 +97,7 @@ class Serve:
         while time.time() < deadline and not self.mqtt_port:
             if self.process.poll() is not None:
                 raise RuntimeError(f"emon serve exited: {self.log.read_text()}")
-            found = re.search(r"MQTT mqtt://127\.0\.0\.1:(\d+)", self.log.read_text())
+            found = re.search(r"MQTT mqtts?://127\.0\.0\.1:(\d+)", self.log.read_text())
             if found:
                 self.mqtt_port = int(found.group(1))
             time.sleep(0.1)
@@ -122,11 +124,13 @@ class Serve:
 class Device:
     """A test device: publishes as a device, collects what reaches it."""
 
-    def __init__(self, port: int, *topics: str) -> None:
+    def __init__(self, port: int, *topics: str, tls_ca: str | None = None) -> None:
         self.received: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}"
         )
+        if tls_ca:
+            self.client.tls_set(ca_certs=tls_ca)
         self.client.on_message = lambda c, u, m: self.received.put((m.topic, json.loads(m.payload)))
         self.client.connect("127.0.0.1", port)
         for topic in topics:
