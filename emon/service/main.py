@@ -113,13 +113,14 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     tokens = TokenBook(settings.admin_token, Path(tokens_file) if tokens_file else None)
     console = ConsoleSettings.from_config(config.get("console", {}))
     app = create_app(runtime, tokens, health, console)
-    tls = {"ssl_certfile": os.environ.get("EMON_HTTP_CERT"),
-           "ssl_keyfile": os.environ.get("EMON_HTTP_KEY")}  # fmt: skip
+    https_cert = os.environ.get("EMON_HTTP_CERT") or None
     # a stop must not wait on idle clients (over TLS a close waits for the peer)
-    config = uvicorn.Config(app, host=host, port=http_port, log_level="warning",
-                            timeout_graceful_shutdown=3,
-                            **(tls if tls["ssl_certfile"] else {}))  # fmt: skip
-    server = _Server(config)
+    server = _Server(
+        uvicorn.Config(
+            app, host=host, port=http_port, log_level="warning", timeout_graceful_shutdown=3,
+            ssl_certfile=https_cert, ssl_keyfile=os.environ.get("EMON_HTTP_KEY") or None,
+        )
+    )  # fmt: skip
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
@@ -144,7 +145,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     ]
     database = settings.database_url or f"sqlite:///{settings.workdir / 'emon.db'}"
     print(
-        f"emon serving: {'https' if tls['ssl_certfile'] else 'http'}://{host}:{http_port} "
+        f"emon serving: {'https' if https_cert else 'http'}://{host}:{http_port} "
         "(console /, API docs /docs), "
         f"MQTT {_redact(settings.mqtt_url)}{' (embedded)' if broker else ''}, "
         f"database {_redact(database)}; "
