@@ -16,7 +16,7 @@ from typing import Any
 
 from emon.timeutil import Millis, format_ts
 
-COMMANDS = ("verify", "evidence", "compliance", "closest", "what-if")
+COMMANDS = ("verify", "evidence", "compliance", "closest", "what-if", "export-person")
 
 
 def add_commands(commands: Any, timestamp: Any) -> None:
@@ -108,6 +108,20 @@ def add_commands(commands: Any, timestamp: Any) -> None:
     what_if.add_argument("--order", help="only this order")
     what_if.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     what_if.add_argument("--patch", default="{}", help="JSON merge patch for the orders")
+
+    export = commands.add_parser(
+        "export-person",
+        help="everything stored about one person (AVG/GDPR right of access)",
+        description=(
+            "Write, as JSON, the orders naming the person (every version), their devices' "
+            "fixes, the alerts of those orders, the notifications sent to their devices and "
+            "who read data about their cases. A victim's export shows nothing of where the "
+            "offender was, and the reverse."
+        ),
+    )
+    database(export)
+    export.add_argument("person_id", help="the person_id in the orders")
+    export.add_argument("--out", type=Path, help="file to write (default: standard output)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -243,7 +257,23 @@ def _print(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def _export_person(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
+    from emon.service.export import person_export
+
+    data = person_export(store, store.alerts(), args.person_id)
+    if not data["orders"]:
+        raise LookupError(f"no stored order names {args.person_id}")
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if args.out:
+        args.out.write_text(text)
+        print(args.out)
+    else:
+        print(text)
+    return 0
+
+
 _COMMANDS = {
+    "export-person": _export_person,
     "verify": _verify,
     "evidence": _evidence,
     "compliance": _compliance,

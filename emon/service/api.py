@@ -18,8 +18,9 @@ from emon.review.evidence import Bundle, for_alert, for_period
 from emon.service.auth import PERMISSIONS, Principal, TokenBook
 from emon.service.chain import verify_period
 from emon.service.console import ConsoleSettings, mount_console
+from emon.service.export import person_export
 from emon.service.runtime import Runtime, now_ms
-from emon.timeutil import TimestampError, parse_ts
+from emon.timeutil import TimestampError, format_ts, parse_ts
 
 OrderBody = Annotated[dict[str, Any], Body(description="an order as in the contract")]
 
@@ -58,6 +59,8 @@ ConfirmAlerts = Annotated[Principal, allowed("alerts:confirm")]
 ReadDevices = Annotated[Principal, allowed("devices:read")]
 Review = Annotated[Principal, allowed("review:read")]
 ReadEvidence = Annotated[Principal, allowed("evidence:read")]
+WriteHolds = Annotated[Principal, allowed("holds:write")]
+ExportPersons = Annotated[Principal, allowed("persons:export")]
 Since = Annotated[str, Query(alias="from", description="start of the period (RFC 3339)")]
 Until = Annotated[str | None, Query(alias="to", description="end (RFC 3339; default now)")]
 Format = Annotated[str, Query(pattern="^(html|pdf|geojson|csv)$")]
@@ -253,6 +256,31 @@ def create_app(
                             now_ms(), runtime.engine.policy)  # fmt: skip
         runtime.audit(who, "read_evidence", order_id, f"{format} {start}..{end or ''}")
         return _evidence_response(bundle, format)
+
+    @app.post("/api/v1/orders/{order_id}/hold")
+    def hold(order_id: str, who: WriteHolds, body: NoteBody = None) -> dict[str, Any]:
+        """Keep this order's data beyond retention: ``{"from", "to", "reason"}``."""
+        if order_id not in runtime.orders:
+            raise HTTPException(404, f"no order {order_id}")
+        body = body or {}
+        reason = str(body.get("reason") or "").strip()
+        if not reason:
+            raise HTTPException(422, "a hold needs a reason")
+        lo, hi = period(str(body.get("from") or ""), body.get("to"))
+        held = runtime.hold(order_id, lo, hi, f"{reason} ({who.name})")
+        runtime.audit(who, "hold", order_id, reason)
+        return {
+            "order_id": order_id,
+            "devices": held,
+            "from": format_ts(lo),
+            "to": format_ts(hi),
+        }
+
+    @app.get("/api/v1/persons/{person_id}/export")
+    def export_person(person_id: str, who: ExportPersons) -> dict[str, Any]:
+        """Everything stored about one person (AVG right of access); admin only."""
+        runtime.audit(who, "export_person", person_id)
+        return person_export(runtime.store, list(runtime.alerts.values()), person_id)
 
     @app.get("/api/v1/evidence/verify")
     def verify_chain(

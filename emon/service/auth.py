@@ -31,6 +31,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "review:read": frozenset({"reclassering", "om", "operator"}),
     # evidence reports (with positions) and the evidence chain
     "evidence:read": frozenset({"reclassering", "om"}),
+    # keeping a case's data beyond its retention period; exporting a person's data
+    "holds:write": frozenset({"reclassering", "om"}),
+    "persons:export": frozenset(),
     # locations are kept apart: who may see where the offender was, and
     # (fewer people) where the victim was
     "locations:offender": frozenset({"operator", "police", "reclassering"}),

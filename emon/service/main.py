@@ -20,6 +20,7 @@ from emon.service.auth import TokenBook
 from emon.service.console import ConsoleSettings
 from emon.service.delivery import ALL, Delivery, routing_from_config
 from emon.service.mqtt import run_mqtt
+from emon.service.retention import Retention
 from emon.service.runtime import Runtime
 from emon.service.settings import Settings
 from emon.service.store import Writer, open_store
@@ -103,6 +104,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
         queue_limit=settings.queue_limit,
+        retention=Retention.from_config(config.get("retention", {})),
         reminders=reminder_policy(config.get("reminders", {})),
     )
     replayed = runtime.recover(settings.recovery_window_s)
@@ -140,6 +142,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         ),
         asyncio.create_task(runtime.run_ingest()),
         asyncio.create_task(runtime.run_timers()),
+        asyncio.create_task(runtime.run_retention()),
         asyncio.create_task(watch_connection()),
         asyncio.create_task(webhooks.run()),
     ]

@@ -29,6 +29,7 @@ from emon.service.chain import Chain
 from emon.service.delivery import Delivery, Outgoing
 from emon.service.health import device_health
 from emon.service.metrics import Metrics
+from emon.service.retention import Retention, holds_for, order_holds, prune
 from emon.service.store import Store, Writer
 from emon.service.webhooks import Webhooks
 from emon.timeutil import Millis, format_ts
@@ -63,6 +64,7 @@ class Runtime:
     batch_wait_s: float = 0.02
     queue_limit: int = 100_000
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+    retention: Retention = field(default_factory=Retention)
     reminder_period_ms: int = 60_000
 
     def __post_init__(self) -> None:
@@ -252,6 +254,21 @@ class Runtime:
                 self.metrics.alerts.labels(alert["type"]).inc()
         self._store_notifications()
 
+    async def run_retention(self, period_s: float = 3600.0) -> None:
+        """Hourly: remove what has outlived its retention period (not what is held)."""
+        while True:
+            try:
+                await asyncio.to_thread(prune, self.store, self.retention, now_ms())
+            except Exception:  # the database may be away: next hour, then
+                log.exception("retention could not run")
+            await asyncio.sleep(period_s)
+
+    def hold(self, order_id: str, lo: Millis, hi: Millis, reason: str) -> int:
+        """Keep an order's data beyond retention (a case under investigation)."""
+        rows = order_holds(self.orders[order_id].order, lo, hi, reason)
+        self.writer.add("holds", rows)
+        return len(rows)
+
     def check_reminders(self, now: Millis) -> None:
         """Orders about to run out or lapsed: the supervisor and the OM are told
         (as alerts, so they are stored, shown and acted on like any other)."""
@@ -290,6 +307,9 @@ class Runtime:
         body = json.dumps(alert)
         now = now_ms()
         self.writer.add("alerts", [(alert["alert_id"], body, now)])
+        holds = holds_for(alert, self._order_of(alert))
+        if holds:
+            self.writer.add("holds", holds)
         seq, digest = self.chain.link("alert_change", (alert["alert_id"], now, alert))
         self.writer.add("alert_changes", [(alert["alert_id"], now, body, seq, digest)])
         for queue in list(self.subscribers):

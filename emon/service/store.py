@@ -39,8 +39,9 @@ TABLES: dict[str, tuple[str, ...]] = {
     ),
     "actions": ("alert_id", "action", "note", "actor", "at"),
     "audit": ("at", "actor", "role", "action", "subject", "detail"),
+    "holds": ("hold_id", "device_id", "lo", "hi", "subject", "reason"),
 }  # fmt: skip
-UPSERT_KEYS = {"alerts": "alert_id", "notifications": "notification_id"}
+UPSERT_KEYS = {"alerts": "alert_id", "notifications": "notification_id", "holds": "hold_id"}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -53,13 +54,15 @@ CREATE TABLE IF NOT EXISTS alert_changes (alert_id TEXT NOT NULL, at BIGINT NOT 
 CREATE TABLE IF NOT EXISTS notifications (notification_id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, device_id TEXT NOT NULL, level TEXT NOT NULL, text TEXT NOT NULL, sent_at BIGINT NOT NULL, attempts INTEGER NOT NULL, acked_at BIGINT, escalated BOOLEAN NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (alert_id TEXT NOT NULL, action TEXT NOT NULL, note TEXT NOT NULL, actor TEXT NOT NULL, at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (at BIGINT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT);
+CREATE TABLE IF NOT EXISTS holds (hold_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, subject TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS fixes_device_ts ON fixes (device_id, ts);
 CREATE INDEX IF NOT EXISTS messages_recv ON messages (recv);
 CREATE INDEX IF NOT EXISTS alert_changes_alert ON alert_changes (alert_id, at);
 """
 SCHEMA_VERSION = 2
 #: version 2: received messages and alert changes are chained by hash
-CHAIN_COLUMNS = (("chain_seq", "BIGINT"), ("hash", "TEXT"))
+#: ``digest``: the content digest, kept when retention removes a row's content
+CHAIN_COLUMNS = (("chain_seq", "BIGINT"), ("hash", "TEXT"), ("digest", "TEXT"))
 CHAINED = ("messages", "alert_changes")
 CHAIN_INDEXES = """
 CREATE INDEX IF NOT EXISTS messages_chain ON messages (chain_seq);
@@ -82,6 +85,8 @@ class Store(Protocol):
     def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]: ...
     def messages_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]: ...
     def order_ids(self) -> list[str]: ...
+    def maintain(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]: ...
+    def read(self, sql: str, params: Sequence[Any]) -> list[Row]: ...
     def chain_head(self) -> tuple[int, str] | None: ...
     def chain_links(self, start: int, end: int) -> list[Link]: ...
     def chain_hash(self, seq: int) -> str | None: ...
@@ -90,21 +95,26 @@ class Store(Protocol):
 
 class _Reads:
     """What people read (console, reports): on a connection of its own, so a
-    read never waits on or disturbs the writer's transaction."""
+    read never waits on or disturbs the writer's transaction. Maintenance
+    (retention) writes on its own connection too."""
 
-    def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+    def read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        raise NotImplementedError
+
+    def maintain(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        """Run statements in one transaction; the rows each changed."""
         raise NotImplementedError
 
     def fixes_between(self, device_ids: Sequence[str], start: int, end: int) -> list[Row]:
-        return self._read(_fixes_sql(len(device_ids)), [*device_ids, start, end])
+        return self.read(_fixes_sql(len(device_ids)), [*device_ids, start, end])
 
     def alert_changes(self, alert_id: str) -> list[tuple[int, dict[str, Any]]]:
-        rows = self._read(_CHANGES, [alert_id])
+        rows = self.read(_CHANGES, [alert_id])
         return [(int(at), _json(body)) for at, body in rows]
 
     def order_history(self, order_id: str) -> list[tuple[int, dict[str, Any], int, int | None]]:
         """Every version of an order: (version, body, registered_at, revoked_at)."""
-        rows = self._read(
+        rows = self.read(
             "SELECT version, body, registered_at, revoked_at FROM orders "
             "WHERE order_id = %s ORDER BY version",
             [order_id],
@@ -112,32 +122,32 @@ class _Reads:
         return [(int(v), _json(b), int(r), None if x is None else int(x)) for v, b, r, x in rows]
 
     def messages_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]:
-        rows = self._read(
+        rows = self.read(
             "SELECT recv, topic, payload FROM messages WHERE recv >= %s AND recv <= %s "
             "ORDER BY chain_seq, recv",
             [start, end],
         )
-        return [(int(r), t, _bytes(p)) for r, t, p in rows]
+        return [(int(r), t, as_bytes(p)) for r, t, p in rows]
 
     def order_ids(self) -> list[str]:
-        return [i for (i,) in self._read("SELECT DISTINCT order_id FROM orders ORDER BY 1", [])]
+        return [i for (i,) in self.read("SELECT DISTINCT order_id FROM orders ORDER BY 1", [])]
 
     def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]:
         """Raw messages on these topics, with their chain links."""
         marks = ", ".join(["%s"] * len(topics))
-        rows = self._read(
+        rows = self.read(
             f"SELECT recv, topic, payload, chain_seq, hash FROM messages "
             f"WHERE topic IN ({marks}) AND recv >= %s AND recv <= %s ORDER BY recv",
             [*topics, start, end],
         )
-        return [(int(r), t, _bytes(p), q, h) for r, t, p, q, h in rows]
+        return [(int(r), t, as_bytes(p), q, h) for r, t, p, q, h in rows]
 
     # -- the evidence chain ----------------------------------------------------------
     def chain_head(self) -> tuple[int, str] | None:
         heads = [
             row
             for table in CHAINED
-            for row in self._read(
+            for row in self.read(
                 f"SELECT chain_seq, hash FROM {table} WHERE chain_seq = "
                 f"(SELECT max(chain_seq) FROM {table})",
                 [],
@@ -147,7 +157,7 @@ class _Reads:
 
     def chain_hash(self, seq: int) -> str | None:
         for table in CHAINED:
-            rows = self._read(f"SELECT hash FROM {table} WHERE chain_seq = %s", [seq])
+            rows = self.read(f"SELECT hash FROM {table} WHERE chain_seq = %s", [seq])
             if rows:
                 return str(rows[0][0])
         return None
@@ -160,7 +170,7 @@ class _Reads:
         bounds = [
             row
             for table, time in (("messages", "recv"), ("alert_changes", "at"))
-            for row in self._read(
+            for row in self.read(
                 f"SELECT min(chain_seq), max(chain_seq) FROM {table} "
                 f"WHERE {time} >= %s AND {time} <= %s",
                 [start, end],
@@ -178,25 +188,31 @@ class _Reads:
         )
 
     def _links(self, where: str, params: list[Any]) -> list[Link]:
-        messages = self._read(
-            "SELECT chain_seq, hash, recv, topic, payload FROM messages WHERE "
+        messages = self.read(
+            "SELECT chain_seq, hash, recv, topic, payload, digest FROM messages WHERE "
             + where.format(time="recv"),
             params,
         )
-        changes = self._read(
-            "SELECT chain_seq, hash, alert_id, at, body FROM alert_changes WHERE "
+        changes = self.read(
+            "SELECT chain_seq, hash, alert_id, at, body, digest FROM alert_changes WHERE "
             + where.format(time="at"),
             params,
         )
-        links = [Link(seq, "message", (recv, topic, _bytes(payload)), h, int(recv))
-                 for seq, h, recv, topic, payload in messages]  # fmt: skip
-        links += [Link(seq, "alert_change", (alert_id, at, _json(body)), h, int(at))
-                  for seq, h, alert_id, at, body in changes]  # fmt: skip
+        links = [Link(seq, "message", (recv, topic, as_bytes(payload)), h, int(recv), d)
+                 for seq, h, recv, topic, payload, d in messages]  # fmt: skip
+        links += [Link(seq, "alert_change", (alert_id, at, _json(body)), h, int(at), d)
+                  for seq, h, alert_id, at, body, d in changes]  # fmt: skip
         return links
 
 
 class SqliteStore(_Reads):
     """The embedded default: one file, no server."""
+
+    def maintain(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as db, db:
+            return [
+                db.execute(sql.replace("%s", "?"), params).rowcount for sql, params in statements
+            ]
 
     placeholder = "?"
 
@@ -245,7 +261,7 @@ class SqliteStore(_Reads):
         assert table in TABLES
         return int(self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
-    def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+    def read(self, sql: str, params: Sequence[Any]) -> list[Row]:
         with contextlib.closing(sqlite3.connect(self.path)) as db:
             return list(db.execute(sql.replace("%s", "?"), params))
 
@@ -255,6 +271,12 @@ class SqliteStore(_Reads):
 
 class PostgresStore(_Reads):
     """PostgreSQL through psycopg 3; fixes arrive by COPY."""
+
+    def maintain(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(self.url, connect_timeout=5) as db, db.transaction():
+            return [db.execute(sql, params).rowcount for sql, params in statements]
 
     def __init__(self, url: str) -> None:
         import psycopg
@@ -349,7 +371,7 @@ class PostgresStore(_Reads):
         row = self.db.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
 
-    def _read(self, sql: str, params: Sequence[Any]) -> list[Row]:
+    def read(self, sql: str, params: Sequence[Any]) -> list[Row]:
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as db:
@@ -397,7 +419,7 @@ def _fixes_sql(n_devices: int) -> str:
     )
 
 
-def _bytes(value: Any) -> bytes:
+def as_bytes(value: Any) -> bytes:
     """A payload as stored (text, where somebody rewrote it in SQL, counts too)."""
     return value.encode() if isinstance(value, str) else bytes(value)
 

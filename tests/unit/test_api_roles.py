@@ -65,6 +65,11 @@ CALLS = {
     ),
     "evidence": ("get", "/api/v1/alerts/A-1/evidence?format=csv", None),
     "verify": ("get", "/api/v1/evidence/verify", None),
+    "hold": (
+        "post",
+        f"/api/v1/orders/{ORDER['order_id']}/hold",
+        {"from": "2026-11-01T00:00:00Z", "reason": "investigation"},
+    ),
 }
 ALLOWED = {
     "admin": set(CALLS),
@@ -78,6 +83,7 @@ ALLOWED = {
         "what-if",
         "evidence",
         "verify",
+        "hold",
     },
     "reclassering": {
         "validate",
@@ -91,6 +97,7 @@ ALLOWED = {
         "what-if",
         "evidence",
         "verify",
+        "hold",
     },
     "operator": {
         "get",
