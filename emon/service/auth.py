@@ -13,8 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 ROLES = ("admin", "operator", "police", "reclassering", "om")
 
@@ -51,9 +54,13 @@ class Principal:
 
 
 class TokenBook:
-    """Tokens kept as SHA-256 digests, compared in constant time."""
+    """Tokens kept as SHA-256 digests, compared in constant time; and, where an
+    OpenID Connect provider is configured, its signed access tokens (JWT)."""
 
-    def __init__(self, admin_token: str, tokens_file: Path | None = None) -> None:
+    def __init__(
+        self, admin_token: str, tokens_file: Path | None = None, oidc: Oidc | None = None
+    ) -> None:
+        self.oidc = oidc
         self._by_digest: dict[str, Principal] = {}
         if admin_token:
             self._add(admin_token, Principal("admin", "admin"))
@@ -73,7 +80,63 @@ class TokenBook:
         for known, principal in self._by_digest.items():
             if hmac.compare_digest(known, digest):
                 return principal
+        if self.oidc is not None and token.count(".") == 2:
+            return self.oidc.who(token)
         return None
+
+
+@dataclass
+class Oidc:
+    """Access tokens of an OpenID Connect provider (Keycloak, Entra ID, ...):
+    signature by the provider's keys (JWKS, from a URL or a file), issuer,
+    audience and expiry checked; the role from a claim, the name from
+    ``name``/``preferred_username``/``sub``. Configured with EMON_OIDC_ISSUER,
+    EMON_OIDC_AUDIENCE, EMON_OIDC_JWKS (URL or file) and EMON_OIDC_ROLE_CLAIM
+    (default ``emon_role``; a list such as ``roles`` works too)."""
+
+    issuer: str
+    audience: str
+    jwks: str
+    role_claim: str = "emon_role"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Oidc | None:
+        issuer = env.get("EMON_OIDC_ISSUER")
+        if not issuer:
+            return None
+        return cls(issuer, env.get("EMON_OIDC_AUDIENCE", "emon"), env["EMON_OIDC_JWKS"],
+                   env.get("EMON_OIDC_ROLE_CLAIM", "emon_role"))  # fmt: skip
+
+    @cached_property
+    def _keys(self) -> Any:
+        import jwt
+
+        if self.jwks.startswith(("http://", "https://")):
+            return jwt.PyJWKClient(self.jwks, cache_keys=True)
+        return jwt.PyJWKSet.from_json(Path(self.jwks).read_text())
+
+    def who(self, token: str) -> Principal | None:
+        import jwt
+
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            keys = self._keys
+            if isinstance(keys, jwt.PyJWKClient):
+                key = keys.get_signing_key_from_jwt(token).key
+            else:
+                key = next(k.key for k in keys.keys if kid is None or k.key_id == kid)
+            claims = jwt.decode(token, key, algorithms=["RS256", "ES256", "PS256"],
+                                audience=self.audience, issuer=self.issuer,
+                                options={"require": ["exp", "iss", "aud", "sub"]})  # fmt: skip
+        except (jwt.PyJWTError, StopIteration, OSError, ValueError):
+            return None
+        granted = claims.get(self.role_claim)
+        roles = granted if isinstance(granted, list) else [granted]
+        role = next((r for r in roles if r in ROLES), None)
+        if role is None:
+            return None
+        name = claims.get("name") or claims.get("preferred_username") or claims["sub"]
+        return Principal(str(name), role)
 
 
 def _digest(token: str) -> str:

@@ -16,7 +16,7 @@ import uvicorn
 
 from emon.review.reminders import reminder_policy
 from emon.service.api import create_app
-from emon.service.auth import TokenBook
+from emon.service.auth import Oidc, TokenBook
 from emon.service.console import ConsoleSettings
 from emon.service.delivery import ALL, Delivery, routing_from_config
 from emon.service.mqtt import run_mqtt
@@ -112,7 +112,8 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     connected = asyncio.Event()
     host, http_port = settings.http_host_port
     tokens_file = os.environ.get("EMON_TOKENS")
-    tokens = TokenBook(settings.admin_token, Path(tokens_file) if tokens_file else None)
+    tokens = TokenBook(settings.admin_token, Path(tokens_file) if tokens_file else None,
+                       Oidc.from_env(os.environ))  # fmt: skip
     console = ConsoleSettings.from_config(config.get("console", {}))
     app = create_app(runtime, tokens, health, console)
     https_cert = os.environ.get("EMON_HTTP_CERT") or None
