@@ -92,7 +92,8 @@ class Oidc:
     audience and expiry checked; the role from a claim, the name from
     ``name``/``preferred_username``/``sub``. Configured with EMON_OIDC_ISSUER,
     EMON_OIDC_AUDIENCE, EMON_OIDC_JWKS (URL or file) and EMON_OIDC_ROLE_CLAIM
-    (default ``emon_role``; a list such as ``roles`` works too)."""
+    (default ``emon_role``, else ``roles`` or Keycloak's ``realm_access.roles``;
+    a list is searched for the first role emon knows)."""
 
     issuer: str
     audience: str
@@ -130,7 +131,12 @@ class Oidc:
                                 options={"require": ["exp", "iss", "aud", "sub"]})  # fmt: skip
         except (jwt.PyJWTError, StopIteration, OSError, ValueError):
             return None
-        granted = claims.get(self.role_claim)
+        # the configured claim, else where Entra ID and Keycloak put roles
+        granted = (
+            claims.get(self.role_claim)
+            or claims.get("roles")
+            or (claims.get("realm_access") or {}).get("roles")
+        )
         roles = granted if isinstance(granted, list) else [granted]
         role = next((r for r in roles if r in ROLES), None)
         if role is None:
