@@ -63,9 +63,9 @@ def test_sigkill_mid_stream_loses_no_fix_and_repeats_no_alert(tmp_path):
             assert (
                 serve.http.put(f"/api/v1/orders/{order['order_id']}", json=order).status_code == 200
             )
-        total = 3000
+        total = 10_000  # 20 s at 500 fixes/s: killed in the middle
         publisher = threading.Thread(
-            target=publish_stream, args=(broker.port, devices, total, 200.0)
+            target=publish_stream, args=(broker.port, devices, total, 500.0)
         )
         publisher.start()
         time.sleep(11.5)  # the violation is raised after ~10 s of fixes inside

@@ -230,6 +230,9 @@ def test_serve_help_says_how_to_use_it():
     assert "--mqtt" in out and "EMON_ADMIN_TOKEN" in out
 
 
+OUTAGE_S = 60
+
+
 def test_database_outage_delays_no_alert_and_loses_nothing(tmp_path, database):
     """The database connection dies mid-run: alerts still go out, writes are
     spooled and land once the database answers again."""
@@ -248,6 +251,10 @@ def test_database_outage_delays_no_alert_and_loses_nothing(tmp_path, database):
         offender = Device(serve.mqtt_port)
         approach(offender, suffix, [3000, 1600, 900, 600, 500])
         police.expect(lambda t, b: b.get("order_id") == f"OM-{suffix}")  # delivered all the same
+        # a minute without the database, the devices going on as ever
+        for k in range(OUTAGE_S):
+            approach(offender, suffix, [400], first_seq=6 + k, lead_ms=0)
+            time.sleep(1.0)
         deadline = time.time() + 10
         while serve.http.get("/healthz").json()["database"] and time.time() < deadline:
             time.sleep(0.2)
@@ -270,7 +277,7 @@ def test_database_outage_delays_no_alert_and_loses_nothing(tmp_path, database):
         alerts = db.execute(
             "SELECT count(*) FROM alerts WHERE body->>'order_id' = %s", (f"OM-{suffix}",)
         ).fetchone()[0]
-    assert fixes == 5 and alerts >= 1
+    assert fixes == 5 + OUTAGE_S and alerts >= 1
     assert not (tmp_path / "emon-spool.jsonl").exists()
 
 
