@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: setup serve replay run demo test lint bench
+.PHONY: setup serve replay run demo test lint bench bench-quick
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	python3 -m venv .venv
@@ -38,4 +38,7 @@ test: lint
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.core_throughput
+	$(PY) -m benchmarks.suite --out benchmarks/results
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks.suite --quick --out benchmarks/results-quick

@@ -77,6 +77,11 @@ class Report:
         against the guideline; only unusable ones are refused)."""
         return not any(f.code in UNUSABLE for f in self.findings)
 
+    @classmethod
+    def stored(cls, order_id: str, findings: list[dict[str, Any]]) -> Report:
+        """The report kept with a registered order (its findings), read back."""
+        return cls(order_id, [Finding(**f) for f in findings], [])
+
     def to_json(self) -> dict[str, Any]:
         return {
             "order_id": self.order_id,

@@ -357,11 +357,17 @@ class Runtime:
         """Orders from storage, then the stored messages of the recent past
         replayed through the engine (deterministic, so it comes back to the
         state it had), with alerts merged from storage and nothing re-sent."""
-        for body in self.store.orders():
-            body = {k: v for k, v in body.items() if k != "_warnings"}
+        for stored in self.store.orders():
+            body = {k: v for k, v in stored.items() if k != "_warnings"}
             order = parse_order(body)
             version = self._known_versions().get(order.order_id, 1)
-            self.orders[order.order_id] = Registered(order, body, version, validate(body))
+            # the findings were kept at registration: no need to validate again
+            report = (
+                Report.stored(order.order_id, stored["_warnings"])
+                if "_warnings" in stored
+                else validate(body)
+            )
+            self.orders[order.order_id] = Registered(order, body, version, report)
         for alert in self.store.alerts():
             self.alerts[alert["alert_id"]] = alert
         since = now_ms() - int(window_s * 1000)

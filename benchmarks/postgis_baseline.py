@@ -1,0 +1,136 @@
+"""The same evaluation as per-fix PostGIS queries: what a careful user would write.
+
+Zones are stored projected (EPSG:28992, RD New: the fleet is in the
+Netherlands) with a GiST index and a b-tree on the device; every fix is
+decoded and projected client-side (pyproj), then one prepared statement per
+fix updates the device's last position and counts the zones it is in or
+within the pre-alert ring of (``ST_DWithin``) and the contact-ban partners
+within their distance. Two ways of sending: one round trip per fix, and
+psycopg's pipeline mode (no waiting for each answer). Commits every 1,000
+fixes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import psycopg
+from pyproj import Transformer
+
+from emon.engine.base import Message
+from emon.timeutil import parse_ts
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATABASE = "emon_bench_postgis"
+COMMIT_EVERY = 1000
+
+SCHEMA = """
+CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE TABLE zones (device_id text NOT NULL, zone_id text NOT NULL,
+                    geom geometry(Geometry, 28992) NOT NULL, prealert double precision NOT NULL);
+CREATE TABLE bans (device_id text NOT NULL, other text NOT NULL,
+                   distance double precision NOT NULL);
+CREATE TABLE positions (device_id text PRIMARY KEY, geom geometry(Point, 28992) NOT NULL);
+"""
+INDEXES = """
+CREATE INDEX zones_device ON zones (device_id);
+CREATE INDEX zones_geom ON zones USING gist (geom);
+CREATE INDEX bans_device ON bans (device_id);
+ANALYZE zones; ANALYZE bans;
+"""
+EVALUATE = """
+WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 28992) AS g),
+moved AS (
+  INSERT INTO positions (device_id, geom) SELECT %(d)s, g FROM pt
+  ON CONFLICT (device_id) DO UPDATE SET geom = excluded.geom
+),
+z AS (SELECT count(*) AS n FROM zones, pt
+      WHERE zones.device_id = %(d)s AND ST_DWithin(zones.geom, pt.g, zones.prealert)),
+c AS (SELECT count(*) AS n FROM bans JOIN positions p ON p.device_id = bans.other, pt
+      WHERE bans.device_id = %(d)s AND ST_DWithin(p.geom, pt.g, bans.distance))
+SELECT z.n + c.n FROM z, c
+"""
+
+
+def available() -> bool:
+    try:
+        with psycopg.connect(ADMIN, connect_timeout=3) as db:
+            row = db.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"
+            ).fetchone()
+            return row is not None
+    except psycopg.Error:
+        return False
+
+
+def setup(orders: list[dict[str, Any]]) -> str:
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {DATABASE}")
+    url = ADMIN.rsplit("/", 1)[0] + "/" + DATABASE
+    with psycopg.connect(url) as db:
+        for statement in filter(str.strip, SCHEMA.split(";")):
+            db.execute(statement)
+        with db.cursor() as cur:
+            for order in orders:
+                offender = order["offender"]["device_id"]
+                for zone in order["zones"]:
+                    geometry = json.dumps(zone["geometry"])
+                    shape = "ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326), 28992)"
+                    if zone.get("radius_m"):
+                        shape = f"ST_Buffer({shape}, {float(zone['radius_m'])}, 16)"
+                    cur.execute(
+                        f"INSERT INTO zones VALUES (%s, %s, {shape}, %s)",
+                        (offender, zone["zone_id"], geometry, float(zone.get("prealert_m") or 0)),
+                    )
+                ban = order.get("contact_ban")
+                if ban:
+                    for victim in order["victims"]:
+                        pair = (offender, victim["device_id"], float(ban["distance_m"]))
+                        cur.execute("INSERT INTO bans VALUES (%s, %s, %s)", pair)
+                        cur.execute("INSERT INTO bans VALUES (%s, %s, %s)", (pair[1], *pair[::2]))
+        for statement in filter(str.strip, INDEXES.split(";")):
+            db.execute(statement)
+    return url
+
+
+def run(url: str, messages: list[Message]) -> float:
+    """Fixes per second through PostGIS, a round trip each, decoding and
+    projection included."""
+    to_rd = Transformer.from_crs("EPSG:4326", "EPSG:28992", always_xy=True)
+    with psycopg.connect(url) as db, db.cursor() as cur:
+        db.execute("TRUNCATE positions")
+        db.commit()
+        start = time.perf_counter()
+        for k, message in enumerate(messages):
+            device = message.topic.rsplit("/", 1)[1]
+            fix = json.loads(message.payload)
+            parse_ts(fix["ts"])
+            x, y = to_rd.transform(fix["lon"], fix["lat"])
+            cur.execute(EVALUATE, {"x": x, "y": y, "d": device}, prepare=True)
+            cur.fetchone()
+            if k % COMMIT_EVERY == COMMIT_EVERY - 1:
+                db.commit()
+        db.commit()
+        return len(messages) / (time.perf_counter() - start)
+
+
+def run_pipelined(url: str, messages: list[Message]) -> float:
+    """One pipeline for each commit batch: the answers are read at its end."""
+    to_rd = Transformer.from_crs("EPSG:4326", "EPSG:28992", always_xy=True)
+    with psycopg.connect(url) as db:
+        db.execute("TRUNCATE positions")
+        db.commit()
+        start = time.perf_counter()
+        for first in range(0, len(messages), COMMIT_EVERY):
+            with db.pipeline(), db.cursor() as cur:
+                for message in messages[first : first + COMMIT_EVERY]:
+                    device = message.topic.rsplit("/", 1)[1]
+                    fix = json.loads(message.payload)
+                    parse_ts(fix["ts"])
+                    x, y = to_rd.transform(fix["lon"], fix["lat"])
+                    cur.execute(EVALUATE, {"x": x, "y": y, "d": device}, prepare=True)
+            db.commit()
+        return len(messages) / (time.perf_counter() - start)
