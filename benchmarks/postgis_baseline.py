@@ -105,11 +105,7 @@ def run(url: str, messages: list[Message]) -> float:
         db.commit()
         start = time.perf_counter()
         for k, message in enumerate(messages):
-            device = message.topic.rsplit("/", 1)[1]
-            fix = json.loads(message.payload)
-            parse_ts(fix["ts"])
-            x, y = to_rd.transform(fix["lon"], fix["lat"])
-            cur.execute(EVALUATE, {"x": x, "y": y, "d": device}, prepare=True)
+            cur.execute(EVALUATE, _parameters(message, to_rd), prepare=True)
             cur.fetchone()
             if k % COMMIT_EVERY == COMMIT_EVERY - 1:
                 db.commit()
@@ -127,10 +123,14 @@ def run_pipelined(url: str, messages: list[Message]) -> float:
         for first in range(0, len(messages), COMMIT_EVERY):
             with db.pipeline(), db.cursor() as cur:
                 for message in messages[first : first + COMMIT_EVERY]:
-                    device = message.topic.rsplit("/", 1)[1]
-                    fix = json.loads(message.payload)
-                    parse_ts(fix["ts"])
-                    x, y = to_rd.transform(fix["lon"], fix["lat"])
-                    cur.execute(EVALUATE, {"x": x, "y": y, "d": device}, prepare=True)
+                    cur.execute(EVALUATE, _parameters(message, to_rd), prepare=True)
             db.commit()
         return len(messages) / (time.perf_counter() - start)
+
+
+def _parameters(message: Message, to_rd: Transformer) -> dict[str, Any]:
+    """Decoded, time checked and projected on the client, as the engine does."""
+    fix = json.loads(message.payload)
+    parse_ts(fix["ts"])
+    x, y = to_rd.transform(fix["lon"], fix["lat"])
+    return {"x": x, "y": y, "d": message.topic.rsplit("/", 1)[1]}

@@ -130,8 +130,8 @@ def create_app(
         return {"order_id": order_id, "revoked": True}
 
     @app.get("/api/v1/alerts")
-    def list_alerts(_: ReadAlerts, state: str | None = None) -> list[dict[str, Any]]:
-        return runtime.list_alerts(state)
+    def list_alerts(who: ReadAlerts, state: str | None = None) -> list[dict[str, Any]]:
+        return [a for a in runtime.list_alerts(state) if runtime.concerns(who, a)]
 
     @app.post("/api/v1/alerts/{alert_id}/ack")
     def ack(alert_id: str, who: ActOnAlerts, body: NoteBody = None) -> dict[str, Any]:
@@ -174,7 +174,7 @@ def create_app(
         return runtime.device_health()
 
     @app.get("/api/v1/alerts/stream")
-    async def stream(request: Request, _: ReadAlerts) -> StreamingResponse:
+    async def stream(request: Request, who: ReadAlerts) -> StreamingResponse:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
         runtime.subscribers.add(queue)
 
@@ -187,6 +187,8 @@ def create_app(
                     except TimeoutError:
                         yield ": keep-alive\n\n"
                         continue
+                    if not runtime.concerns(who, alert):
+                        continue
                     yield f"event: alert\nid: {alert['alert_id']}\ndata: {json.dumps(alert)}\n\n"
             finally:
                 runtime.subscribers.discard(queue)
@@ -198,7 +200,7 @@ def create_app(
     def alert_detail(alert_id: str, who: ReadAlerts) -> dict[str, Any]:
         """The alert with its zones, tracks (as the role may see them),
         timeline, decision trail and notification timers."""
-        if alert_id not in runtime.alerts:
+        if alert_id not in runtime.alerts or not runtime.concerns(who, runtime.alerts[alert_id]):
             raise HTTPException(404, f"no alert {alert_id}")
         return runtime.case(alert_id, who)
 

@@ -427,6 +427,13 @@ class Runtime:
             self.audit(who, "read_locations", alert_id, ",".join(shown))
         return case
 
+    def concerns(self, who: Principal, alert: dict[str, Any]) -> bool:
+        """Police dispatch sees the alerts routed to the police, no others
+        (a flat battery is not police business); other roles see all."""
+        if who.role != "police":
+            return True
+        return "police" in self.delivery.channels(alert, self._order_of(alert))
+
     def device_health(self) -> list[dict[str, Any]]:
         return device_health(self._current_engine(), self.alerts.values(), now_ms())
 

@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,6 +77,18 @@ def operator(serve: Serve, browser: Browser) -> Iterator[Page]:
 def shot(page: Page, name: str) -> None:
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+
+
+def stored_rows(serve: Serve, sql: str, params: tuple, done: Any) -> list[tuple]:
+    """Rows of the service's database, once ``done(rows)`` or after 5 s
+    (the writer stores in the background)."""
+    deadline = time.time() + 5
+    while True:
+        with sqlite3.connect(serve.workdir / "emon.db") as db:
+            rows = db.execute(sql, params).fetchall()
+        if done(rows) or time.time() > deadline:
+            return rows
+        time.sleep(0.2)
 
 
 def as_role(serve: Serve, role: str) -> httpx.Client:
@@ -143,16 +156,8 @@ def test_acknowledge_and_resolve_are_stored(serve: Serve, operator: Page) -> Non
                 if a["order_id"] == f"OM-{SUFFIX}" and a["type"] == "zone_violation"]  # fmt: skip
     assert alert["state"] == "resolved" and alert["classification"] == "true_violation"
     assert [a["action"] for a in alert["actions"]] == ["ack", "resolve"]
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        with sqlite3.connect(serve.workdir / "emon.db") as db:
-            stored = db.execute(
-                "SELECT action, actor FROM actions WHERE alert_id = ? ORDER BY at",
-                (alert["alert_id"],),
-            ).fetchall()
-        if len(stored) == 2:
-            break
-        time.sleep(0.2)
+    stored = stored_rows(serve, "SELECT action, actor FROM actions WHERE alert_id = ? ORDER BY at",
+                         (alert["alert_id"],), lambda rows: len(rows) == 2)  # fmt: skip
     assert stored == [("ack", "A. de Vries"), ("resolve", "A. de Vries")]
 
 
@@ -166,17 +171,12 @@ def test_locations_are_kept_apart_by_role_and_reads_are_audited(serve: Serve) ->
     police = as_role(serve, "police").get(path).json()
     assert "victim_tracks" in police and police["order"]["victim_addresses"]
     assert as_role(serve, "om").get(path).status_code == 403
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        with sqlite3.connect(serve.workdir / "emon.db") as db:
-            readers = db.execute(
-                "SELECT actor, detail FROM audit WHERE subject = ? AND action = 'read_locations'",
-                (alert["alert_id"],),
-            ).fetchall()
-        if {("J. Jansen", "offender_track"),
-            ("Meldkamer Rotterdam", "offender_track,victim_tracks")} <= set(readers):  # fmt: skip
-            break
-        time.sleep(0.2)
+    expected = {("J. Jansen", "offender_track"),
+                ("Meldkamer Rotterdam", "offender_track,victim_tracks")}  # fmt: skip
+    readers = stored_rows(
+        serve, "SELECT actor, detail FROM audit WHERE subject = ? AND action = 'read_locations'",
+        (alert["alert_id"],), lambda rows: expected <= set(rows),
+    )  # fmt: skip
     assert ("J. Jansen", "offender_track") in readers
     assert ("Meldkamer Rotterdam", "offender_track,victim_tracks") in readers
 

@@ -162,3 +162,14 @@ def test_whoami_lists_what_the_role_may_do(api):
     me = client.get("/api/v1/whoami", headers={"Authorization": "Bearer t-po"}).json()
     assert me["role"] == "police" and "locations:victim" in me["permissions"]
     assert "alerts:act" not in me["permissions"]
+
+
+def test_police_see_only_what_is_routed_to_the_police(api):
+    client, runtime = api
+    runtime.alerts["B-1"] = dict(runtime.alerts["A-1"], alert_id="B-1", type="battery_low",
+                                 severity="low")  # fmt: skip
+    police = {"Authorization": "Bearer t-po"}
+    assert [a["alert_id"] for a in client.get("/api/v1/alerts", headers=police).json()] == ["A-1"]
+    assert client.get("/api/v1/alerts/B-1", headers=police).status_code == 404
+    operator = {"Authorization": "Bearer t-op"}
+    assert len(client.get("/api/v1/alerts", headers=operator).json()) == 2
