@@ -99,6 +99,7 @@ def fleet_messages(
     seq = np.zeros(n_dev, dtype=np.int64)
     messages: list[Message] = []
     rounds = int(np.ceil(n_fixes / n_dev))
+    interval_ms = int(interval_s * 1000)
     for r in range(rounds):
         t = t0 + int(r * interval_s * 1000)
         angle += rng.normal(0, 0.05, n_orders)
@@ -113,7 +114,7 @@ def fleet_messages(
             else:  # the victim stays near home
                 lat, lon = homes[i, 1] + 0.001, homes[i, 0]
             seq[k] += 1
-            ts = t + k * 10
+            ts = t + k * interval_ms // n_dev  # a round's fixes spread over its interval
             payload = {
                 "seq": int(seq[k]),
                 "ts": format_ts(ts),

@@ -112,6 +112,8 @@ class EngineBase:
     _watch_from: NDArray[np.int64]
     _lost: NDArray[np.bool_]
     _next_silence_check: Millis
+    _silence_horizon: Millis
+    _silence_queue: list[tuple[Millis, int]]
     _expiries: list[tuple[Millis, int]]
     _expired: int
     _busy_groups: set[int]

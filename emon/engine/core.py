@@ -80,6 +80,8 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         self._watch_from = watch_from
         self._lost = np.zeros(len(self.devices), dtype=bool)
         self._next_silence_check: Millis = start
+        self._silence_horizon: Millis = start  # all deadlines are scanned again from here
+        self._silence_queue: list[tuple[Millis, int]] = []  # (deadline, device), a heap
         self._expiries = sorted((c.valid_until, c.index) for c in self.index.orders)
         self._expired = 0
         self._busy_groups: set[int] = set()
@@ -142,7 +144,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
                     self._close(episode.alert, self.clock)
                 continue
             self.episodes[(order.index, kind, subject)] = episode
-        self._next_silence_check = self.clock
+        self._next_silence_check = self._silence_horizon = self.clock
         while (
             self._expired < len(self._expiries) and self._expiries[self._expired][0] <= self.clock
         ):
@@ -382,6 +384,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         self._next_silence_check = min(self._next_silence_check, deadline)
         if self._lost[dev]:
             self._lost[dev] = False
+            self._silence_horizon = min(self._silence_horizon, deadline)  # watched again
             for role in self.index.roles[dev]:
                 key = (role.order.index, "signal_lost", self.devices.ids[dev])
                 self._end(key, self.clock)

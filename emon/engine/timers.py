@@ -3,6 +3,8 @@ validity, fired as the clock passes them."""
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 
 from emon.alerts.model import Alert, alert_id_for, severity_for
@@ -11,6 +13,9 @@ from emon.engine.devices import NONE_TS
 from emon.engine.episode import Episode
 from emon.engine.orders_index import CompiledOrder
 from emon.timeutil import Millis
+
+#: how far ahead silence deadlines are queued between full scans
+SILENCE_HORIZON_MS = 60_000
 
 
 class Timers(EngineBase):
@@ -21,12 +26,7 @@ class Timers(EngineBase):
             due.append((when, 0, order_index))
             self._expired += 1
         if now >= self._next_silence_check:
-            deadlines = np.maximum(self.devices.last_recv, self._watch_from) + self._silence_ms
-            watched = ~self._lost & (self._silence_ms < np.iinfo(np.int64).max)
-            for dev in np.flatnonzero(watched & (deadlines <= now)):
-                due.append((int(deadlines[dev]), 1, int(dev)))
-            pending = deadlines[watched & (deadlines > now)]
-            self._next_silence_check = int(pending.min()) if len(pending) else 2**62
+            self._check_silence(now, due)
         for when, kind, i in sorted(due):
             saved = self.clock
             self.clock = max(self.clock, when)
@@ -35,6 +35,42 @@ class Timers(EngineBase):
             else:
                 self._signal_lost(i, when)
             self.clock = saved
+
+    def _check_silence(self, now: Millis, due: list[tuple[Millis, int, int]]) -> None:
+        """Devices silent past their deadline. All deadlines are scanned (one
+        vectorised pass) only when the clock passes a horizon; in between, a
+        heap holds the few devices whose deadline falls before it. Deadlines
+        only move later (a fix), so nobody is missed; a device heard from since
+        it was queued is queued again at its new deadline. Cost: O(devices)
+        per horizon, not per tick, which at a million devices is the
+        difference between microseconds and seconds a batch."""
+        if now >= self._silence_horizon:
+            self._scan_silence(now)
+        queue = self._silence_queue
+        while queue and queue[0][0] <= now:
+            deadline, dev = heapq.heappop(queue)
+            if self._lost[dev]:
+                continue
+            current = self._deadline(dev)
+            if current > deadline:
+                if current <= self._silence_horizon:
+                    heapq.heappush(queue, (current, dev))
+                continue
+            due.append((deadline, 1, dev))
+        self._next_silence_check = min(queue[0][0] if queue else 2**62, self._silence_horizon)
+
+    def _scan_silence(self, now: Millis) -> None:
+        horizon = now + SILENCE_HORIZON_MS
+        deadlines = np.maximum(self.devices.last_recv, self._watch_from) + self._silence_ms
+        watched = ~self._lost & (self._silence_ms < np.iinfo(np.int64).max)
+        soon = np.flatnonzero(watched & (deadlines <= horizon))
+        self._silence_queue = list(zip(deadlines[soon].tolist(), soon.tolist(), strict=True))
+        heapq.heapify(self._silence_queue)
+        self._silence_horizon = horizon
+
+    def _deadline(self, dev: int) -> Millis:
+        last = max(int(self.devices.last_recv[dev]), int(self._watch_from[dev]))
+        return last + int(self._silence_ms[dev])
 
     def _signal_lost(self, dev: int, when: Millis) -> None:
         self._lost[dev] = True
