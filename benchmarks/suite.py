@@ -59,6 +59,7 @@ def side_by_side(n_orders: int, n_fixes: int, n_slow: int) -> Result:
         url = postgis_baseline.setup(orders)
         for name, run in (("PostGIS, a round trip per fix", postgis_baseline.run),
                           ("PostGIS, pipelined", postgis_baseline.run_pipelined)):  # fmt: skip
+            postgis_baseline.warm_up(url, messages[:warm])
             rows.append({"system": name, "fixes_per_s": round(run(url, slow)),
                          "fixes": len(slow)})  # fmt: skip
     for row in rows:
