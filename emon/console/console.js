@@ -503,6 +503,13 @@ async function openReview() {
   if (select.options.length) return;
   const orders = await api("/api/v1/orders");
   select.replaceChildren(...orders.map((o) => el("option", { value: o.order_id }, `${o.order_id} (${o.case_id || "–"})`)));
+  const reminders = await api("/api/v1/reminders").catch(() => []);
+  document.getElementById("review-figures").replaceChildren(
+    el("h3", {}, t("reminders")),
+    reminders.length
+      ? el("ul", { "data-testid": "reminders" }, reminders.map((r) => el("li", { class: r.type === "order_lapsed" ? "error" : "" },
+        `${t(`type_${r.type}`)}: ${r.order_id} (${t("case")} ${r.case_id || "–"}), ${t("valid_until")} ${r.valid_until}`)))
+      : el("p", { class: "muted" }, t("no_reminders")));
   const today = new Date();
   document.getElementById("review-to").value = today.toISOString().slice(0, 10);
   document.getElementById("review-from").value = new Date(today - 28 * 86400000).toISOString().slice(0, 10);

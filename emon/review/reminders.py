@@ -1,11 +1,12 @@
-"""Reminders before an order runs out, and an alert when it lapses.
+"""Reminders before an order runs out, and a notice when it lapses.
 
 Gedragsaanwijzingen are extended late or not at all because nobody is
 reminded. A reminder falls on a calendar day in the order's own time zone
 (``days`` before the local date of ``valid_until``, at ``hour`` o'clock local
 time), so it lands on the right morning across daylight-saving changes. Only
-the latest reminder due is raised: after a restart nobody is sent a stale
-14-day reminder when 3 days are left.
+the latest reminder due is sent: after a restart nobody is sent a stale
+14-day reminder when 3 days are left. Reminders are not alerts (no device
+did anything): they go to the supervisor and the OM on topics of their own.
 """
 
 from __future__ import annotations
@@ -47,35 +48,30 @@ def reminder_times(order: Order, policy: ReminderPolicy) -> list[tuple[int, Mill
 
 
 def due(order: Order, now: Millis, policy: ReminderPolicy) -> dict[str, object] | None:
-    """The alert due for this order at ``now``: the latest reminder passed, or
+    """The reminder due for this order at ``now``: the latest one passed, or
     the lapse once ``valid_until`` has passed; None when nothing is due."""
     until = order.valid_until_ms
     if now >= until:
-        return _alert(order, "order_lapsed", "high", until, now, None)
+        return _reminder(order, "order_lapsed", until, now, None)
     passed = [(days, at) for days, at in reminder_times(order, policy) if at <= now]
     if not passed:
         return None
     days, at = passed[-1]
-    return _alert(order, "order_expiring", "medium", at, now, days)
+    return _reminder(order, "order_expiring", at, now, days)
 
 
-def _alert(
-    order: Order, kind: str, severity: str, at: Millis, now: Millis, days: int | None
+def _reminder(
+    order: Order, kind: str, at: Millis, now: Millis, days: int | None
 ) -> dict[str, object]:
     key = f"{order.order_id}|{kind}|{order.valid_until}|{days}"
     return {
-        "alert_id": str(uuid.uuid5(_NAMESPACE, key)),
+        "reminder_id": str(uuid.uuid5(_NAMESPACE, key)),
         "type": kind,
-        "severity": severity,
-        "state": "open",
         "order_id": order.order_id,
         "case_id": order.case_id,
-        "zone_id": None,
-        "device_id": order.offender.device_id,
-        "started_at": format_ts(at),
-        "detected_at": format_ts(now),
-        "ended_at": None,
-        "late": False,
-        "details": {"valid_until": order.valid_until, "days_before": days},
+        "valid_until": order.valid_until,
+        "days_before": days,
+        "due_at": format_ts(at),
+        "sent_at": format_ts(now),
         "risk": order.risk,
     }

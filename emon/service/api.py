@@ -222,6 +222,11 @@ def create_app(
         lo, hi = period(start, end)
         return compliance(order_id, list(runtime.alerts.values()), lo, hi, now_ms())
 
+    @app.get("/api/v1/reminders")
+    def reminders(_: Review) -> list[dict[str, Any]]:
+        """Orders running out or lapsed, as sent to the reclassering and the OM."""
+        return sorted(runtime.reminders_sent.values(), key=lambda r: r["sent_at"], reverse=True)
+
     @app.get("/api/v1/orders/{order_id}/closest-approach")
     def order_closest(order_id: str, _: Review, start: Since, end: Until = None) -> Any:
         known_order(order_id)

@@ -22,9 +22,7 @@ from emon.timeutil import Millis, format_ts
 Channels = tuple[str, ...]
 ALL = ("police", "reclassering", "monitoring")
 CENTRE = ("reclassering", "monitoring")
-#: every channel there is: the OM hears only of orders running out
-CHANNELS = (*ALL, "om")
-SUPERVISION = ("reclassering", "om")
+CHANNELS = ALL
 
 #: Alert type -> channels for risk (low, medium, high). Configuration may
 #: replace any row; these defaults send police only what needs police.
@@ -38,8 +36,6 @@ ROUTING: dict[str, tuple[Channels, Channels, Channels]] = {
     "signal_lost": (CENTRE, CENTRE, CENTRE),
     "shielding": (CENTRE, CENTRE, CENTRE),
     "battery_low": (("monitoring",), ("monitoring",), ("monitoring",)),
-    "order_expiring": (SUPERVISION, SUPERVISION, SUPERVISION),
-    "order_lapsed": ((*SUPERVISION, "monitoring"),) * 3,
 }
 _RISK = {"low": 0, "medium": 1, "high": 2}
 #: alerts whose notifications are kept in memory for the console

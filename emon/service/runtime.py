@@ -80,6 +80,9 @@ class Runtime:
         #: broker acknowledgements waiting for their message to be stored
         self._acks: dict[int, Callable[[], object]] = {}
         self._reminders_checked: Millis = 0
+        self.reminders_sent: dict[str, dict[str, Any]] = {
+            r["reminder_id"]: r for r in self.store.reminders()
+        }
         head = self.store.chain_head()
         self.chain = Chain(*head) if head else Chain()
 
@@ -271,15 +274,17 @@ class Runtime:
 
     def check_reminders(self, now: Millis) -> None:
         """Orders about to run out or lapsed: the supervisor and the OM are told
-        (as alerts, so they are stored, shown and acted on like any other)."""
+        on ``emon/v1/reminders/{reclassering|om}``, once (stored)."""
         for registered in list(self.orders.values()):
-            alert = due(registered.order, now, self.reminders)
-            if alert is None or alert["alert_id"] in self.alerts:
+            reminder = due(registered.order, now, self.reminders)
+            if reminder is None or reminder["reminder_id"] in self.reminders_sent:
                 continue
-            self.alerts[str(alert["alert_id"])] = alert
-            for message in self.delivery.on_alert(alert, registered.order, now):
-                self._send(message)
-            self._record(alert)
+            rid = str(reminder["reminder_id"])
+            self.reminders_sent[rid] = reminder
+            payload = json.dumps(reminder).encode()
+            for channel in ("reclassering", "om"):
+                self._send(Outgoing(f"emon/v1/reminders/{channel}", payload))
+            self.writer.add("reminders", [(rid, registered.order.order_id, payload.decode(), now)])
 
     def _send(self, message: Outgoing) -> None:
         self.outbox.put_nowait(message)

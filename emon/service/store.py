@@ -40,8 +40,12 @@ TABLES: dict[str, tuple[str, ...]] = {
     "actions": ("alert_id", "action", "note", "actor", "at"),
     "audit": ("at", "actor", "role", "action", "subject", "detail"),
     "holds": ("hold_id", "device_id", "lo", "hi", "subject", "reason"),
+    "reminders": ("reminder_id", "order_id", "body", "at"),
 }  # fmt: skip
-UPSERT_KEYS = {"alerts": "alert_id", "notifications": "notification_id", "holds": "hold_id"}
+UPSERT_KEYS = {
+    "alerts": "alert_id", "notifications": "notification_id", "holds": "hold_id",
+    "reminders": "reminder_id",
+}  # fmt: skip
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -54,6 +58,7 @@ CREATE TABLE IF NOT EXISTS alert_changes (alert_id TEXT NOT NULL, at BIGINT NOT 
 CREATE TABLE IF NOT EXISTS notifications (notification_id TEXT PRIMARY KEY, alert_id TEXT NOT NULL, device_id TEXT NOT NULL, level TEXT NOT NULL, text TEXT NOT NULL, sent_at BIGINT NOT NULL, attempts INTEGER NOT NULL, acked_at BIGINT, escalated BOOLEAN NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (alert_id TEXT NOT NULL, action TEXT NOT NULL, note TEXT NOT NULL, actor TEXT NOT NULL, at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (at BIGINT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT);
+CREATE TABLE IF NOT EXISTS reminders (reminder_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, body {json} NOT NULL, at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS holds (hold_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, subject TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS fixes_device_ts ON fixes (device_id, ts);
 CREATE INDEX IF NOT EXISTS messages_recv ON messages (recv);
@@ -85,6 +90,7 @@ class Store(Protocol):
     def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]: ...
     def messages_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]: ...
     def order_ids(self) -> list[str]: ...
+    def reminders(self) -> list[dict[str, Any]]: ...
     def maintain(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]: ...
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]: ...
     def chain_head(self) -> tuple[int, str] | None: ...
@@ -128,6 +134,9 @@ class _Reads:
             [start, end],
         )
         return [(int(r), t, as_bytes(p)) for r, t, p in rows]
+
+    def reminders(self) -> list[dict[str, Any]]:
+        return [_json(body) for (body,) in self.read("SELECT body FROM reminders ORDER BY at", [])]
 
     def order_ids(self) -> list[str]:
         return [i for (i,) in self.read("SELECT DISTINCT order_id FROM orders ORDER BY 1", [])]

@@ -84,6 +84,7 @@ ALLOWED = {
         "evidence",
         "verify",
         "hold",
+        "reminders",
     },
     "reclassering": {
         "validate",
@@ -98,6 +99,7 @@ ALLOWED = {
         "evidence",
         "verify",
         "hold",
+        "reminders",
     },
     "operator": {
         "get",
@@ -110,6 +112,7 @@ ALLOWED = {
         "compliance",
         "closest",
         "what-if",
+        "reminders",
     },
     "police": {"alerts", "detail", "confirm"},
 }

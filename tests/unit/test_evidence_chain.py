@@ -114,6 +114,12 @@ def test_reminders_reach_the_supervisor_and_the_om_once(tmp_path):
     sent = []
     while not rt.outbox.empty():
         sent.append(rt.outbox.get_nowait().topic)
-    assert sorted(sent) == ["emon/v1/alerts/om", "emon/v1/alerts/reclassering"]
-    (reminder,) = [a for a in rt.alerts.values() if a["type"] == "order_expiring"]
-    assert reminder["details"]["days_before"] == 3
+    assert sorted(sent) == ["emon/v1/reminders/om", "emon/v1/reminders/reclassering"]
+    (reminder,) = rt.reminders_sent.values()
+    assert reminder["type"] == "order_expiring" and reminder["days_before"] == 3
+    assert not rt.alerts  # a reminder is no alert: the contract's alert list stays as it was
+    asyncio.run(rt.writer.flush())
+    again = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    again.orders = rt.orders
+    again.check_reminders(now + 2000)
+    assert again.outbox.empty()  # not sent twice across a restart

@@ -34,9 +34,9 @@ def test_only_the_latest_reminder_then_the_lapse():
     first = due(o, parse_ts("2027-03-18T08:00:00Z"), POLICY)
     assert first is not None and first["type"] == "order_expiring"
     late = due(o, parse_ts("2027-03-30T00:00:00Z"), POLICY)
-    assert late is not None and late["details"]["days_before"] == 3  # not the stale 14-day one
-    assert late["alert_id"] != first["alert_id"]
-    assert due(o, parse_ts("2027-03-30T00:00:01Z"), POLICY)["alert_id"] == late["alert_id"]
+    assert late is not None and late["days_before"] == 3  # not the stale 14-day one
+    assert late["reminder_id"] != first["reminder_id"]
+    assert due(o, parse_ts("2027-03-30T00:00:01Z"), POLICY)["reminder_id"] == late["reminder_id"]
     lapsed = due(o, parse_ts("2027-03-31T22:00:00Z"), POLICY)
     assert lapsed is not None and lapsed["type"] == "order_lapsed"
 
@@ -44,4 +44,5 @@ def test_only_the_latest_reminder_then_the_lapse():
 def test_an_extension_is_a_new_reminder_schedule():
     before = due(order("2027-03-31T22:00:00Z"), parse_ts("2027-03-30T00:00:00Z"), POLICY)
     after = due(order("2027-09-30T22:00:00Z"), parse_ts("2027-09-28T00:00:00Z"), POLICY)
-    assert before is not None and after is not None and before["alert_id"] != after["alert_id"]
+    assert before is not None and after is not None
+    assert before["reminder_id"] != after["reminder_id"]
