@@ -1,0 +1,126 @@
+"""The HTTP API for the reclassering and the OM: figures, analysis, evidence, holds."""
+
+# no postponed annotations here: FastAPI reads the Annotated dependencies at runtime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
+
+from emon.review import commands as review
+from emon.review.compliance import compliance
+from emon.review.evidence import Bundle, for_alert, for_period
+from emon.service.chain import verify_period
+from emon.service.deps import (
+    ExportPersons,
+    Format,
+    NoteBody,
+    ReadEvidence,
+    Review,
+    Since,
+    Until,
+    WriteHolds,
+    period,
+)
+from emon.service.export import person_export
+from emon.service.runtime import Runtime, now_ms
+from emon.timeutil import format_ts
+
+
+def review_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter()
+
+    def known_order(order_id: str) -> None:
+        if not runtime.store.order_history(order_id):
+            raise HTTPException(404, f"no order {order_id}")
+
+    @router.get("/api/v1/orders/{order_id}/compliance")
+    def order_compliance(order_id: str, _: Review, start: Since, end: Until = None) -> Any:
+        """Violations and device events with their classification, and the figures."""
+        known_order(order_id)
+        lo, hi = period(start, end, now_ms())
+        return compliance(order_id, list(runtime.alerts.values()), lo, hi, now_ms())
+
+    @router.get("/api/v1/reminders")
+    def reminders(_: Review) -> list[dict[str, Any]]:
+        """Orders running out or lapsed, as sent to the reclassering and the OM."""
+        return sorted(runtime.reminders_sent.values(), key=lambda r: r["sent_at"], reverse=True)
+
+    @router.get("/api/v1/orders/{order_id}/closest-approach")
+    def order_closest(order_id: str, _: Review, start: Since, end: Until = None) -> Any:
+        known_order(order_id)
+        return review.closest_report(runtime.store, order_id, *period(start, end, now_ms()))
+
+    @router.post("/api/v1/orders/{order_id}/what-if")
+    def order_what_if(order_id: str, _: Review, body: NoteBody = None) -> Any:
+        """Body: ``{"from": ..., "to": ..., "set": {"confirm_fixes": 3}, "patch": {...}}``."""
+        known_order(order_id)
+        body = body or {}
+        lo, hi = period(str(body.get("from") or ""), body.get("to"), now_ms())
+        try:
+            return review.what_if_report(runtime.store, lo, hi, dict(body.get("set") or {}),
+                                  dict(body.get("patch") or {}), order_id)  # fmt: skip
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+    @router.get("/api/v1/alerts/{alert_id}/evidence")
+    def alert_evidence(alert_id: str, who: ReadEvidence, format: Format = "html") -> Response:
+        if alert_id not in runtime.alerts:
+            raise HTTPException(404, f"no alert {alert_id}")
+        bundle = for_alert(runtime.store, list(runtime.alerts.values()), alert_id, now_ms(),
+                           runtime.engine.policy)  # fmt: skip
+        runtime.audit(who, "read_evidence", alert_id, format)
+        return _evidence_response(bundle, format)
+
+    @router.get("/api/v1/orders/{order_id}/evidence")
+    def order_evidence(
+        order_id: str, who: ReadEvidence, start: Since, end: Until = None, format: Format = "html"
+    ) -> Response:
+        known_order(order_id)
+        lo, hi = period(start, end, now_ms())
+        bundle = for_period(runtime.store, list(runtime.alerts.values()), order_id, lo, hi,
+                            now_ms(), runtime.engine.policy)  # fmt: skip
+        runtime.audit(who, "read_evidence", order_id, f"{format} {start}..{end or ''}")
+        return _evidence_response(bundle, format)
+
+    @router.post("/api/v1/orders/{order_id}/hold")
+    def hold(order_id: str, who: WriteHolds, body: NoteBody = None) -> dict[str, Any]:
+        """Keep this order's data beyond retention: ``{"from", "to", "reason"}``."""
+        if order_id not in runtime.orders:
+            raise HTTPException(404, f"no order {order_id}")
+        body = body or {}
+        reason = str(body.get("reason") or "").strip()
+        if not reason:
+            raise HTTPException(422, "a hold needs a reason")
+        lo, hi = period(str(body.get("from") or ""), body.get("to"), now_ms())
+        held = runtime.hold(order_id, lo, hi, f"{reason} ({who.name})")
+        runtime.audit(who, "hold", order_id, reason)
+        return {
+            "order_id": order_id,
+            "devices": held,
+            "from": format_ts(lo),
+            "to": format_ts(hi),
+        }
+
+    @router.get("/api/v1/persons/{person_id}/export")
+    def export_person(person_id: str, who: ExportPersons) -> dict[str, Any]:
+        """Everything stored about one person (AVG right of access); admin only."""
+        runtime.audit(who, "export_person", person_id)
+        return person_export(runtime.store, list(runtime.alerts.values()), person_id)
+
+    @router.get("/api/v1/evidence/verify")
+    def verify_chain(
+        _: ReadEvidence, start: Since = "1970-01-01T00:00:00Z", end: Until = None
+    ) -> Any:
+        """The evidence chain over a period: intact, or which rows changed."""
+        return verify_period(runtime.store, *period(start, end, now_ms())).to_json()
+
+    return router
+
+
+def _evidence_response(bundle: Bundle, fmt: str) -> Response:
+    from emon.review.render import to_bytes  # matplotlib and reportlab: only when asked
+
+    content, media_type = to_bytes(bundle, fmt)
+    name = f"evidence-{bundle.order_id}.{fmt}"
+    disposition = "inline" if fmt == "html" else f'attachment; filename="{name}"'
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
