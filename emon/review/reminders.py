@@ -60,6 +60,16 @@ def due(order: Order, now: Millis, policy: ReminderPolicy) -> dict[str, object] 
     return _reminder(order, "order_expiring", at, now, days)
 
 
+def next_event(order: Order, after: Millis, policy: ReminderPolicy) -> Millis:
+    """The next instant after ``after`` at which something may fall due for
+    this order (a reminder, or the lapse); far in the future when nothing will."""
+    times = [at for _, at in reminder_times(order, policy) if at > after]
+    until = order.valid_until_ms
+    if until > after:
+        times.append(until)
+    return min(times, default=2**62)
+
+
 def _reminder(
     order: Order, kind: str, at: Millis, now: Millis, days: int | None
 ) -> dict[str, object]:

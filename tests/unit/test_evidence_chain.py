@@ -123,3 +123,21 @@ def test_reminders_reach_the_supervisor_and_the_om_once(tmp_path):
     again.orders = rt.orders
     again.check_reminders(now + 2000)
     assert again.outbox.empty()  # not sent twice across a restart
+
+
+def test_later_reminders_and_the_lapse_come_when_due(tmp_path):
+    store = SqliteStore(tmp_path / "emon.db")
+    store.migrate()
+    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    now = int(time.time() * 1000)
+    day = 86_400_000
+    until = now + 20 * day
+    rt.put_order(base_order(ROTTERDAM, valid_from="2026-01-01T00:00:00Z",
+                            valid_until=format_ts(until)))  # fmt: skip
+    seen = []
+    for at in range(now, until + 2 * day, day // 4):  # every six hours, as the service would
+        rt.check_reminders(at)
+        seen += [(r["type"], r["days_before"]) for r in rt.reminders_sent.values()
+                 if (r["type"], r["days_before"]) not in seen]  # fmt: skip
+    assert seen == [("order_expiring", 28), ("order_expiring", 14), ("order_expiring", 3),
+                    ("order_lapsed", None)]  # fmt: skip
