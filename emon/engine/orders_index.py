@@ -4,10 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
+
 from emon.geofence.schedule import Schedule
 from emon.geofence.zones import ZoneShape, compile_shape
 from emon.orders import Order, ZoneSpec
 from emon.timeutil import Millis
+
+
+class _ShapeCache:
+    """Compiled zone shapes of the last build, reused by the next: an order
+    registered beside 100k others compiles its own zones, not all of them.
+    (A ZoneShape is immutable and depends on its geometry and radius only.)"""
+
+    def __init__(self) -> None:
+        self._shapes: dict[tuple[str, float | None], ZoneShape] = {}
+
+    def get(self, spec: ZoneSpec, kept: dict[tuple[str, float | None], ZoneShape]) -> ZoneShape:
+        key = (msgspec.json.encode(spec.geometry).decode(), spec.radius_m)
+        shape = kept.get(key) or self._shapes.get(key)
+        if shape is None:
+            shape = compile_shape(spec.geometry, spec.radius_m)
+        kept[key] = shape
+        return shape
+
+    def keep_only(self, kept: dict[tuple[str, float | None], ZoneShape]) -> None:
+        self._shapes = kept
+
+
+_SHAPES = _ShapeCache()
 
 
 @dataclass(slots=True)
@@ -64,10 +89,11 @@ class OrderIndex:
 
         compiled: list[CompiledOrder] = []
         shapes: list[ZoneShape] = []
+        kept: dict[tuple[str, float | None], ZoneShape] = {}
         for i, order in enumerate(orders):
             zones = []
             for spec in order.zones:
-                shapes.append(compile_shape(spec.geometry, spec.radius_m))
+                shapes.append(_SHAPES.get(spec, kept))
                 zones.append(
                     CompiledZone(
                         len(shapes) - 1,
@@ -89,6 +115,7 @@ class OrderIndex:
                     order.silence_limit_ms,
                 )
             )
+        _SHAPES.keep_only(kept)
         index = cls(compiled, device_ids, shapes)
         index.roles = [[] for _ in device_ids]
         for c in compiled:
