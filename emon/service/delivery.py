@@ -22,7 +22,6 @@ from emon.timeutil import Millis, format_ts
 Channels = tuple[str, ...]
 ALL = ("police", "reclassering", "monitoring")
 CENTRE = ("reclassering", "monitoring")
-CHANNELS = ALL
 
 #: Alert type -> channels for risk (low, medium, high). Configuration may
 #: replace any row; these defaults send police only what needs police.
@@ -66,7 +65,7 @@ def routing_from_config(
         default = table.get(alert_type, (CENTRE, CENTRE, CENTRE))
         row = [tuple(by_risk.get(risk, default[i])) for i, risk in enumerate(_RISK)]
         for channels in row:
-            unknown = set(channels) - set(CHANNELS)
+            unknown = set(channels) - set(ALL)
             if unknown:
                 raise ValueError(f"routing for {alert_type}: unknown channels {sorted(unknown)}")
         table[alert_type] = (row[0], row[1], row[2])

@@ -27,7 +27,6 @@ DAY_MS = 86_400_000
 EVIDENCE_TYPES = frozenset({"zone_violation", "contact_violation", "tamper", "panic", "shielding"})
 HOLD_MARGIN_MS = 15 * 60_000
 OPEN_END = 2**62
-DEVICE_TOPICS = ("emon/v1/fix/", "emon/v1/fixes/", "emon/v1/event/")
 _HELD_MESSAGE = (
     "EXISTS (SELECT 1 FROM holds h WHERE messages.recv BETWEEN h.lo AND h.hi AND messages.topic"
     " IN ('emon/v1/fix/' || h.device_id, 'emon/v1/fixes/' || h.device_id,"
@@ -67,22 +66,24 @@ def holds_for(alert: dict[str, Any], order: Order | None) -> list[tuple[Any, ...
     hi = parse_ts(alert["ended_at"]) + HOLD_MARGIN_MS if alert.get("ended_at") else OPEN_END
     if alert.get("classification") == "technical":
         hi = lo - 1  # released: a device fault is no evidence of anything
-    devices = [order.offender.device_id, *(v.device_id for v in order.victims)]
     return [
         (f"{alert['alert_id']}|{device}", device, lo, hi, alert["alert_id"], alert["type"])
-        for device in devices
-        if device
+        for device in _devices(order)
     ]
 
 
 def order_holds(order: Order, lo: Millis, hi: Millis, reason: str) -> list[tuple[Any, ...]]:
     """A hold placed by hand (a case under investigation) on all of an order's devices."""
-    devices = [order.offender.device_id, *(v.device_id for v in order.victims)]
     return [
         (f"{order.order_id}|{device}|{lo}|{hi}", device, lo, hi, order.order_id, reason)
-        for device in devices
-        if device
+        for device in _devices(order)
     ]
+
+
+def _devices(order: Order) -> list[str]:
+    """Every device of an order: the offender's and the victims'."""
+    candidates = [order.offender.device_id, *(v.device_id for v in order.victims)]
+    return [device for device in candidates if device]
 
 
 def prune(store: Store, retention: Retention, now: Millis) -> dict[str, int]:

@@ -85,7 +85,6 @@ class Store(Protocol):
     def unacknowledged(self) -> list[Row]: ...
     def count(self, table: str) -> int: ...
     def fixes_between(self, device_ids: Sequence[str], start: int, end: int) -> list[Row]: ...
-    def alert_changes(self, alert_id: str) -> list[tuple[int, dict[str, Any]]]: ...
     def order_history(self, order_id: str) -> list[tuple[int, dict[str, Any], int, int | None]]: ...
     def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]: ...
     def messages_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]: ...
@@ -113,10 +112,6 @@ class _Reads:
 
     def fixes_between(self, device_ids: Sequence[str], start: int, end: int) -> list[Row]:
         return self.read(_fixes_sql(len(device_ids)), [*device_ids, start, end])
-
-    def alert_changes(self, alert_id: str) -> list[tuple[int, dict[str, Any]]]:
-        rows = self.read(_CHANGES, [alert_id])
-        return [(int(at), _json(body)) for at, body in rows]
 
     def order_history(self, order_id: str) -> list[tuple[int, dict[str, Any], int, int | None]]:
         """Every version of an order: (version, body, registered_at, revoked_at)."""
@@ -415,9 +410,6 @@ WHERE version = (SELECT max(version) FROM orders i WHERE i.order_id = o.order_id
   AND revoked_at IS NULL
 ORDER BY order_id
 """
-
-
-_CHANGES = "SELECT at, body FROM alert_changes WHERE alert_id = %s ORDER BY at"
 
 
 def _fixes_sql(n_devices: int) -> str:
