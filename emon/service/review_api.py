@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from emon.review import commands as review
 from emon.review.compliance import compliance
-from emon.review.evidence import Bundle, for_alert, for_period
+from emon.review.evidence import Bundle, EvidenceError, for_alert, for_period
 from emon.service.chain import verify_period
 from emon.service.deps import (
     ExportPersons,
@@ -48,7 +48,10 @@ def review_router(runtime: Runtime) -> APIRouter:
     @router.get("/api/v1/orders/{order_id}/closest-approach")
     def order_closest(order_id: str, _: Review, start: Since, end: Until = None) -> Any:
         known_order(order_id)
-        return review.closest_report(runtime.store, order_id, *period(start, end, now_ms()))
+        try:
+            return review.closest_report(runtime.store, order_id, *period(start, end, now_ms()))
+        except ValueError as exc:  # an order without an offender device
+            raise HTTPException(422, str(exc)) from exc
 
     @router.post("/api/v1/orders/{order_id}/what-if")
     def order_what_if(order_id: str, _: Review, body: NoteBody = None) -> Any:
@@ -66,8 +69,11 @@ def review_router(runtime: Runtime) -> APIRouter:
     def alert_evidence(alert_id: str, who: ReadEvidence, format: Format = "html") -> Response:
         if alert_id not in runtime.alerts:
             raise HTTPException(404, f"no alert {alert_id}")
-        bundle = for_alert(runtime.store, list(runtime.alerts.values()), alert_id, now_ms(),
-                           runtime.engine.policy)  # fmt: skip
+        try:
+            bundle = for_alert(runtime.store, list(runtime.alerts.values()), alert_id, now_ms(),
+                               runtime.engine.policy)  # fmt: skip
+        except EvidenceError as exc:  # its order not stored (yet)
+            raise HTTPException(404, str(exc)) from exc
         runtime.audit(who, "read_evidence", alert_id, format)
         return _evidence_response(bundle, format)
 

@@ -176,3 +176,16 @@ def test_police_see_only_what_is_routed_to_the_police(api):
     assert client.get("/api/v1/alerts/B-1", headers=police).status_code == 404
     operator = {"Authorization": "Bearer t-op"}
     assert len(client.get("/api/v1/alerts", headers=operator).json()) == 2
+
+
+def test_review_questions_that_cannot_be_answered_are_not_server_errors(api):
+    client, runtime = api
+    admin = {"Authorization": "Bearer t-admin"}
+    order = dict(ORDER, order_id="OM-NODEV", offender={"person_id": "P-9"})
+    assert client.put("/api/v1/orders/OM-NODEV", json=order, headers=admin).status_code == 200
+    asyncio.run(runtime.writer.flush())
+    closest = client.get("/api/v1/orders/OM-NODEV/closest-approach?from=2026-11-01T00:00:00Z",
+                         headers=admin)  # fmt: skip
+    assert closest.status_code == 422 and "offender device" in closest.json()["detail"]
+    runtime.alerts["C-1"] = dict(runtime.alerts["A-1"], alert_id="C-1", order_id="OM-UNSTORED")
+    assert client.get("/api/v1/alerts/C-1/evidence", headers=admin).status_code == 404
