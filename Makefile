@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: setup serve replay run demo test lint bench bench-quick
+.PHONY: setup serve replay run demo test test-unit lint bench bench-quick
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	python3 -m venv .venv
@@ -36,6 +36,10 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+# the pure, fast unit tests only (no broker, database, browser or subprocess)
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit -q
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.suite --out benchmarks/results

@@ -19,6 +19,12 @@ def _timestamp(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emon",
@@ -66,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Run emon as a service. Without flags it starts an embedded MQTT broker and an "
             "embedded SQLite database (emon.db in the working directory). Each flag also reads "
-            "from the environment: EMON_MQTT_URL, EMON_DATABASE_URL, EMON_HTTP. The admin bearer "
-            "token is EMON_ADMIN_TOKEN; without it a random one is written to ./emon-admin-token."
+            "from the environment: EMON_MQTT_URL, EMON_DATABASE_URL, EMON_HTTP, "
+            "EMON_BROKER_PORT. The admin bearer token is EMON_ADMIN_TOKEN; without it the token "
+            "in ./emon-admin-token is used, or a random one is made and kept there (delete the "
+            "file and restart to rotate it). A port that is taken is an error (exit status 2)."
         ),
     )
     serve.add_argument("--mqtt", help="broker URL, e.g. mqtt://127.0.0.1:1883 (default: embedded)")
@@ -75,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--database", help="postgresql://user@host/db or sqlite:///path (default: ./emon.db)"
     )
     serve.add_argument("--http", help="HOST:PORT for the API and console (default 127.0.0.1:8080)")
+    serve.add_argument(
+        "--broker-port",
+        type=_port,
+        help="port of the embedded MQTT broker on 127.0.0.1 (default 1883, or the next free "
+        "one up to 1899); ignored with --mqtt",
+    )
     serve.add_argument(
         "--config", help="JSON file with routing overrides and webhooks (or EMON_CONFIG)"
     )
@@ -94,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--place", default="51.9225,4.4792", help="LAT,LON the cases are placed around"
     )
     demo.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the API and console")
+    demo.add_argument(
+        "--broker-port", type=_port, help="port of the embedded MQTT broker (default 1883 or next)"
+    )
 
     provision = commands.add_parser(
         "provision",
@@ -104,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
             "(include it from mosquitto.conf) for the engine, the agencies and these devices."
         ),
     )
-    provision.add_argument("devices", nargs="+", help="device ids")
+    provision.add_argument(
+        "devices", nargs="+", help="device ids (an OwnTracks phone: owntracks/USER/DEVICE)"
+    )
     provision.add_argument("--out", type=Path, default=Path("mqtt-auth"), help="output folder")
 
     batch = commands.add_parser(
@@ -184,16 +203,27 @@ def main(argv: list[str] | None = None) -> int:
         from emon.service.main import run
         from emon.service.settings import Settings
 
-        return run(Settings.from_args(args.mqtt, args.database, args.http, args.config))
+        try:
+            settings = Settings.from_args(
+                args.mqtt, args.database, args.http, args.config, args.broker_port
+            )
+        except ValueError as exc:
+            print(f"emon serve: {exc}", file=sys.stderr)
+            return 2
+        return run(settings)
     if args.command == "demo":
         from emon.demo import run_demo
 
         lat, lon = (float(v) for v in args.place.split(","))
-        return run_demo((lat, lon), args.duration, args.http)
+        return run_demo((lat, lon), args.duration, args.http, args.broker_port)
     if args.command == "provision":
         from emon.service.provision import provision as make_credentials
 
-        credentials = make_credentials(args.devices, args.out)
+        try:
+            credentials = make_credentials(args.devices, args.out)
+        except (ValueError, RuntimeError) as exc:
+            print(f"emon provision: {exc}", file=sys.stderr)
+            return 2
         print(
             f"credentials in {credentials}; add 'include_dir' or copy "
             f"{args.out / 'mosquitto-auth.conf'} into mosquitto.conf"

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from rich.console import Console
 from devices.agent import DeviceAgent, PositionSource
 from devices.ankle_monitor import AnkleMonitor
 from devices.victim_device import VictimDevice
-from emon.service.main import serve
+from emon.service.main import StartupError, serve
 from emon.service.runtime import Runtime
 from emon.service.settings import Settings, mqtt_endpoint
 from simulators.demo_cases import cases
@@ -33,11 +34,13 @@ from simulators.demo_cases import cases
 STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
 
 
-def run_demo(centre: tuple[float, float], duration: float | None, http: str) -> int:
+def run_demo(
+    centre: tuple[float, float], duration: float | None, http: str, broker_port: int | None = None
+) -> int:
     workdir = Path.cwd() / "emon-demo"
     shutil.rmtree(workdir, ignore_errors=True)  # a fresh demo every time
     workdir.mkdir()
-    settings = Settings(http=http, workdir=workdir, admin_token="demo")
+    settings = Settings(http=http, workdir=workdir, admin_token="demo", broker_port=broker_port)
     console = Console(highlight=False)
     seen: Counter[str] = Counter()
 
@@ -56,6 +59,7 @@ def run_demo(centre: tuple[float, float], duration: float | None, http: str) -> 
         async with aiomqtt.Client(host, port, identifier="emon-demo-devices") as client:
             await client.subscribe("emon/v1/alerts/#", qos=1)
             await client.subscribe("emon/v1/notify/#", qos=1)
+            await client.subscribe("emon/v1/ack/#", qos=1)
             show = asyncio.create_task(_show(client, console, seen))
             drive = asyncio.create_task(_drive(host, port, demo))
             status = asyncio.create_task(_progress(runtime, console, seen, started))
@@ -70,8 +74,12 @@ def run_demo(centre: tuple[float, float], duration: float | None, http: str) -> 
         stop()
 
     started = time.monotonic()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings, companion))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings, companion))
+    except StartupError as exc:
+        print(f"emon demo: {exc}", file=sys.stderr)
+        return 2
     console.print("\nalerts seen: " + ", ".join(f"{k} {v}" for k, v in sorted(seen.items())))
     return 0
 
@@ -142,13 +150,24 @@ async def _progress(runtime: Runtime, console: Console, seen: Counter[str], star
 
 
 async def _show(client: aiomqtt.Client, console: Console, seen: Counter[str]) -> None:
+    sent: Counter[str] = Counter()  # notification id -> times sent
     async for message in client.messages:
         topic = str(message.topic)
         body = json.loads(message.payload)
         clock = time.strftime("%H:%M:%S")
         if topic.startswith("emon/v1/notify/"):
             device = topic.rsplit("/", 1)[1]
+            sent[body["notification_id"]] += 1
+            if sent[body["notification_id"]] > 1:  # not a new warning: nobody confirmed it yet
+                console.print(
+                    f"[dim]{clock}   → device {device}: re-sent ({body['level']}), "
+                    "not yet confirmed[/]"
+                )
+                continue
             console.print(f"{clock}   → device {device} ({body['level']}): {body['text']}")
+        elif topic.startswith("emon/v1/ack/") and "notification_id" in body:
+            device = topic.rsplit("/", 1)[1]
+            console.print(f"[dim]{clock}   ✓ device {device} confirmed it was shown[/]")
         elif topic == "emon/v1/alerts/monitoring" and "type" in body:
             if body.get("state") == "open" or body.get("type") == "notification_unacknowledged":
                 seen[body["type"]] += 1

@@ -80,12 +80,15 @@ def cases(centre: tuple[float, float], now: datetime | None = None) -> list[Case
     a = Case("approach to the victim's home", _order("A", home_a, zones=_exclusion("A", home_a)),
              expect=("zone_prealert", "zone_violation"))  # fmt: skip
     a.messages = _track("am-A", offset(*home_a, 270, 1060), 90, 8.0, 3, 60)
+    # her device stays at home: it reports, shows its warnings and confirms them
+    a.messages += _track("vd-A", home_a, 0, 0.0, 10, 60)
     out.append(a)
     # B: a drive past, 250 m outside the zone: a pre-alert, no violation
     b = Case("drive past 250 m outside", _order("B", home_b, zones=_exclusion("B", home_b)),
              expect=("zone_prealert",))  # fmt: skip
     side = offset(*home_b, 180, 1250)
     b.messages = _track("am-B", offset(*side, 270, 300), 90, 10.0, 3, 60)
+    b.messages += _track("vd-B", home_b, 0, 0.0, 10, 60)
     out.append(b)
     # C: two people cycling towards each other under a 300 m contact ban
     c = Case("crossing paths (contact ban 300 m)",

@@ -300,7 +300,8 @@ function renderTimers(caseFile) {
   const alert = state.alerts.get(caseFile.alert.alert_id) || caseFile.alert;
   const items = [];
   for (const n of caseFile.notifications.filter((x) => x.victim)) {
-    if (n.escalated) items.push(el("li", { class: "overdue" }, t("timer_escalated", { device: n.device_id })));
+    if (n.confirmable === false) items.push(el("li", { class: n.escalated ? "overdue" : "done" }, t(n.escalated ? "timer_unconfirmable" : "timer_sent_unconfirmable", { device: n.device_id })));
+    else if (n.escalated) items.push(el("li", { class: "overdue" }, t("timer_escalated", { device: n.device_id })));
     else if (n.acked_at) items.push(el("li", { class: "done" }, t("timer_victim_acked", { device: n.device_id, age: age(n.sent_at, Date.parse(n.acked_at)) })));
     else items.push(el("li", { class: "running" }, t("timer_victim_waiting", { device: n.device_id, age: age(n.sent_at), n: n.attempts })));
   }

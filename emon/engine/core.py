@@ -9,7 +9,7 @@ and replay gives what live serving gave.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,13 +50,16 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         policy: Policy | None = None,
         start: Millis = 0,
         use_fast_path: bool = True,
+        owntracks_keys: Mapping[str, bytes] | None = None,
     ) -> None:
         self.policy = policy or Policy()
         self.index = OrderIndex.build(list(orders))
         self.zones = ZoneTable(self.index.shapes)
         self.devices = DeviceTable(self.index.device_ids, start)
         self.rejections = RejectionLog()
-        self.decoder = Decoder(self.rejections, int(self.policy.future_skew_s * 1000))
+        self.decoder = Decoder(
+            self.rejections, int(self.policy.future_skew_s * 1000), owntracks_keys
+        )
         self.clock: Millis = start
         self.episodes = EpisodeStore()
         self.stats: dict[str, int] = {

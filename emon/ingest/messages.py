@@ -7,6 +7,7 @@ validated JSON decode measured for this workload).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from math import inf as INF
 from math import isfinite
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from emon.ingest import owntracks
 from emon.ingest.rejections import RejectionLog
 from emon.timeutil import Millis, TimestampError, parse_ts
 
@@ -36,6 +38,8 @@ REASONS = (
     "unknown_topic",
     "unknown_event_type",
     "duplicate",
+    "encrypted_no_key",
+    "decryption_failed",
 )
 
 
@@ -63,7 +67,8 @@ class _EventPayload(msgspec.Struct):
 class _OwnTracksPayload(msgspec.Struct):
     lat: float
     lon: float
-    tst: Annotated[int, msgspec.Meta(ge=0, le=2**40)]  # epoch seconds
+    #: epoch seconds; the apps send an integer, some clients a fraction
+    tst: Annotated[float, msgspec.Meta(ge=0, le=2**40)]
     acc: float | None = None
     batt: float | None = None
 
@@ -121,9 +126,16 @@ def route(topic: str) -> tuple[Kind, str] | None:
 class Decoder:
     """Turns (topic, payload) into Fix/Event/Ack objects, rejecting with reasons."""
 
-    def __init__(self, rejections: RejectionLog, future_skew_ms: Millis = 120_000) -> None:
+    def __init__(
+        self,
+        rejections: RejectionLog,
+        future_skew_ms: Millis = 120_000,
+        owntracks_keys: Mapping[str, bytes] | None = None,
+    ) -> None:
         self.rejections = rejections
         self.future_skew_ms = future_skew_ms
+        #: device id -> secret-box key, for OwnTracks phones that encrypt
+        self.owntracks_keys: Mapping[str, bytes] = owntracks_keys or {}
 
     def decode(self, recv: Millis, topic: str, payload: bytes) -> list[Fix | Event | Ack]:
         routed = route(topic)
@@ -217,22 +229,45 @@ class Decoder:
         self, recv: Millis, topic: str, device_id: str, payload: bytes
     ) -> list[Fix | Event | Ack]:
         data = self._typed(_object_decoder, recv, topic, payload)
+        if data is not None and data.get("_type") == "encrypted":
+            data = self._decrypted(recv, topic, device_id, data, payload)
         if data is None:
             return []
         if data.get("_type") not in (None, "location"):
-            return []  # waypoints, transitions, cards: not positions, not errors
+            return []  # waypoints, transitions, cards, lwt: not positions, not errors
         try:
             raw = msgspec.convert(data, _OwnTracksPayload)
         except msgspec.ValidationError as exc:
             self._reject_schema(recv, topic, exc, payload)
             return []
-        ts = raw.tst * 1000
+        ts = round(raw.tst * 1000)
         if ts > recv + self.future_skew_ms:
             self._reject(recv, topic, "future_timestamp", str(raw.tst), payload)
             return []
         if not self._position_ok(recv, topic, raw.lat, raw.lon, raw.acc, payload):
             return []
-        return [Fix(device_id, raw.tst, ts, raw.lat, raw.lon, raw.acc, raw.batt, False)]
+        seq = int(raw.tst)  # the contract: an OwnTracks seq is derived from tst
+        return [Fix(device_id, seq, ts, raw.lat, raw.lon, raw.acc, raw.batt, False)]
+
+    def _decrypted(
+        self, recv: Millis, topic: str, device_id: str, data: dict[str, Any], payload: bytes
+    ) -> dict[str, Any] | None:
+        """An encrypted OwnTracks payload opened with its device's key (the
+        inner payload may not be encrypted again)."""
+        key = self.owntracks_keys.get(device_id)
+        if key is None:
+            self._reject(recv, topic, "encrypted_no_key", "no key configured", payload)
+            return None
+        try:
+            inner = owntracks.decrypt(key, data.get("data"))
+        except owntracks.DecryptionError as exc:
+            self._reject(recv, topic, "decryption_failed", str(exc), payload)
+            return None
+        opened = self._typed(_object_decoder, recv, topic, inner)
+        if opened is not None and opened.get("_type") == "encrypted":
+            self._reject(recv, topic, "invalid_field", "encrypted twice", payload)
+            return None
+        return opened
 
     def _timestamp(self, recv: Millis, topic: str, text: str, payload: bytes) -> Millis | None:
         try:

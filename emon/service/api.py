@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import generate_latest
 
 from emon.geofence.validation import validate
@@ -37,7 +38,15 @@ def create_app(
     health: dict[str, Any],
     console: ConsoleSettings | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="emon", version="1", description="Electronic monitoring engine API")
+    # Swagger UI and ReDoc from the package's own files: /docs works offline
+    app = FastAPIOffline(
+        title="emon",
+        version="1",
+        description="Electronic monitoring engine API",
+        static_url="/docs-assets",
+        # no call to a public validator from the operator's browser
+        swagger_ui_parameters={"validatorUrl": None},
+    )
     app.state.tokens = tokens
     console = console or ConsoleSettings()
 

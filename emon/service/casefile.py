@@ -153,4 +153,5 @@ def _notification(p: Pending) -> dict[str, Any]:
         "attempts": p.attempts,
         "acked_at": format_ts(p.acked_at) if p.acked_at is not None else None,
         "escalated": p.escalated,
+        "confirmable": p.confirmable,
     }

@@ -1,10 +1,12 @@
 """Serving the operator console: its own files, and the map library from npm.
 
 The console is plain HTML and JavaScript in ``emon/console`` (no build step).
-Leaflet comes from the npm registry (``npm ci`` in the repository, run by
-``make setup``) and is served from ``node_modules``; nothing is fetched from
-a CDN at run time. The tile URL is configuration: without reachable tiles the
-map falls back to a plain background, zones and tracks still drawn.
+Leaflet comes from the npm registry: an installed package carries a copy in
+``emon/console/vendor/leaflet`` (made when the package is built, see
+``setup.py``); a checkout serves it from ``node_modules`` (``npm ci``, run by
+``make setup``). Nothing is fetched from a CDN at run time. The tile URL is
+configuration: without reachable tiles the map falls back to a plain
+background, zones and tracks still drawn.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ PDOK_BRT = (
     "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png"
 )
 PDOK_ATTRIBUTION = "Kaartgegevens &copy; Kadaster (PDOK)"
+
+
+#: the copy a built package carries
+PACKAGED_LEAFLET = CONSOLE_DIR / "vendor" / "leaflet"
 
 
 def _default_vendor() -> Path:
@@ -58,8 +64,10 @@ class ConsoleSettings:
 
     @property
     def leaflet(self) -> Path | None:
-        dist = self.node_modules / "leaflet" / "dist"
-        return dist if (dist / "leaflet.js").exists() else None
+        for dist in (PACKAGED_LEAFLET, self.node_modules / "leaflet" / "dist"):
+            if (dist / "leaflet.js").exists():
+                return dist
+        return None
 
 
 def mount_console(app: FastAPI, settings: ConsoleSettings) -> None:

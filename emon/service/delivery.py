@@ -5,7 +5,9 @@ returns the MQTT messages to publish. A victim's device is told that there is
 danger and what to do, never where the offender is or how far; an offender's
 device is told to turn back, never where the victim is. A victim notification
 that is not acknowledged is re-sent, then escalated to the monitoring centre
-(someone must phone the victim).
+(someone must phone the victim). A device that cannot acknowledge (an
+OwnTracks phone) is sent each warning once, on the topic and in the form its
+app shows, and the centre is told at once that this victim cannot confirm.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from emon.ingest import owntracks
 from emon.orders import Order
 from emon.timeutil import Millis, format_ts
 
@@ -87,6 +90,8 @@ class Pending:
     victim: bool
     acked_at: Millis | None = None
     escalated: bool = False
+    #: False for a device that has no way to acknowledge (an OwnTracks phone)
+    confirmable: bool = True
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -107,8 +112,11 @@ class Delivery:
         routing: dict[str, tuple[Channels, Channels, Channels]] | None = None,
         resend_after_s: float = 30.0,
         max_attempts: int = 3,
+        owntracks_keys: dict[str, bytes] | None = None,
     ) -> None:
         self.routing = routing or ROUTING
+        #: OwnTracks phones with a secret get their commands encrypted with it
+        self.owntracks_keys = owntracks_keys or {}
         self.resend_after_ms = int(resend_after_s * 1000)
         self.max_attempts = max_attempts
         self.pending: dict[str, Pending] = {}
@@ -124,7 +132,9 @@ class Delivery:
             for channel in self.channels(alert, order)
         ]
         if order is not None:
+            first_new = len(self.changed)
             out.extend(self._notify_devices(alert, order, now))
+            out.extend(self._unconfirmable(self.changed[first_new:], now))
         return out
 
     def channels(self, alert: dict[str, Any], order: Order | None) -> Channels:
@@ -163,11 +173,30 @@ class Delivery:
         self, alert: dict[str, Any], device: str, level: str, text: str, now: Millis, victim: bool
     ) -> Outgoing:
         nid = str(uuid.uuid5(_NAMESPACE, f"{alert['alert_id']}|{device}|{level}"))
-        record = Pending(nid, alert["alert_id"], device, level, text, now, 1, victim)
-        self.pending[nid] = record
+        confirmable = not owntracks.is_owntracks(device)
+        record = Pending(nid, alert["alert_id"], device, level, text, now, 1, victim,
+                         confirmable=confirmable)  # fmt: skip
+        if confirmable:
+            self.pending[nid] = record
         self._remember(record)
         self.changed.append(record)
         return self._message(record)
+
+    def _unconfirmable(self, sent: list[Pending], now: Millis) -> list[Outgoing]:
+        """The centre is told at once, and once an alert, that a victim was
+        warned on a device that cannot confirm: someone must phone her."""
+        out: list[Outgoing] = []
+        for record in sent:
+            if record.confirmable or not record.victim or record.escalated:
+                continue
+            if record.level == "clear":
+                continue  # an ending needs no call
+            told = self.by_alert.get(record.alert_id, [])
+            if any(r.escalated and r.device_id == record.device_id for r in told):
+                continue
+            record.escalated = True
+            out.append(self._escalation(record, now, "notification_unconfirmable"))
+        return out
 
     def _remember(self, record: Pending) -> None:
         self.by_alert.setdefault(record.alert_id, []).append(record)
@@ -176,6 +205,12 @@ class Delivery:
             self.by_alert.popitem(last=False)
 
     def _message(self, record: Pending) -> Outgoing:
+        if not record.confirmable:
+            payload = owntracks.warning_command(record.text)
+            key = self.owntracks_keys.get(record.device_id)
+            if key is not None:
+                payload = owntracks.encrypt(key, payload)
+            return Outgoing(owntracks.command_topic(record.device_id), payload)
         body = {
             "notification_id": record.notification_id,
             "alert_id": record.alert_id,
@@ -210,22 +245,32 @@ class Delivery:
             if record.victim and not record.escalated:
                 record.escalated = True
                 self.changed.append(record)
-                escalation = {
-                    "type": "notification_unacknowledged",
-                    "alert_id": record.alert_id,
-                    "notification_id": record.notification_id,
-                    "device_id": record.device_id,
-                    "attempts": record.attempts,
-                    "ts": format_ts(now),
-                    "action": "phone the victim",
-                }
-                out.append(Outgoing("emon/v1/alerts/monitoring", json.dumps(escalation).encode()))
+                out.append(self._escalation(record, now, "notification_unacknowledged"))
         return out
+
+    def _escalation(self, record: Pending, now: Millis, kind: str) -> Outgoing:
+        action = (
+            "phone the victim: her phone cannot confirm warnings"
+            if kind == "notification_unconfirmable"
+            else "phone the victim"
+        )
+        escalation = {
+            "type": kind,
+            "alert_id": record.alert_id,
+            "notification_id": record.notification_id,
+            "device_id": record.device_id,
+            "attempts": record.attempts,
+            "ts": format_ts(now),
+            "action": action,
+        }
+        return Outgoing("emon/v1/alerts/monitoring", json.dumps(escalation).encode())
 
     def restore(self, rows: list[tuple[Any, ...]], victims: set[str]) -> None:
         """After a restart: notifications still waiting for their device."""
         for row in rows:
             nid, alert_id, device, level, text, sent_at, attempts, acked_at, escalated = row
+            if owntracks.is_owntracks(device):
+                continue  # sent once; it never confirms, so nothing waits
             self.pending[nid] = Pending(
                 nid, alert_id, device, level, text, int(sent_at), int(attempts),
                 device in victims, acked_at, bool(escalated),

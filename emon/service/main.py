@@ -8,12 +8,14 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from emon.ingest.owntracks import keys_from_config
 from emon.review.reminders import reminder_policy
 from emon.service.api import create_app
 from emon.service.auth import Oidc, TokenBook
@@ -39,20 +41,63 @@ class _Server(uvicorn.Server):
         yield
 
 
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return int(s.getsockname()[1])
-            except OSError:
-                continue
-    raise RuntimeError("no free port")
+#: where the embedded broker looks for a port when none is set: 1883, then the
+#: next free one (a machine that already runs Mosquitto on 1883 still starts)
+EMBEDDED_PORTS = range(1883, 1900)
+
+
+class StartupError(Exception):
+    """Something the user can change (a taken port, an unusable flag): one
+    clear line and exit status 2, never a traceback."""
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def embedded_broker_port(explicit: int | None) -> int:
+    if explicit is not None:
+        if not _bindable("127.0.0.1", explicit):
+            raise StartupError(
+                f"MQTT port {explicit} on 127.0.0.1 is taken; choose another with "
+                "--broker-port PORT (or EMON_BROKER_PORT), or use a running broker with --mqtt URL"
+            )
+        return explicit
+    for port in EMBEDDED_PORTS:
+        if _bindable("127.0.0.1", port):
+            return port
+    raise StartupError(
+        f"MQTT ports {EMBEDDED_PORTS.start}-{EMBEDDED_PORTS.stop - 1} on 127.0.0.1 are all "
+        "taken; choose one with --broker-port PORT, or use a running broker with --mqtt URL"
+    )
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """Bind the API's port before anything starts, so a taken port is a clear
+    error and nothing claims to be serving."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        raise StartupError(
+            f"HTTP port {port} on {host} cannot be used ({exc.strerror or exc}); "
+            "choose another with --http HOST:PORT (or EMON_HTTP)"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 async def start_embedded_broker(port: int) -> Any:
     """amqtt in-process: enough for one machine and a demo, not for production
-    (a few thousand messages a second); production uses Mosquitto via --mqtt."""
+    (a few thousand messages a second); production uses Mosquitto via --mqtt.
+    It listens on loopback only and takes any client: see the README."""
     from amqtt.broker import Broker
 
     broker = Broker(
@@ -63,7 +108,13 @@ async def start_embedded_broker(port: int) -> Any:
             },
         }
     )
-    await broker.start()
+    try:
+        await broker.start()
+    except Exception as exc:  # amqtt wraps the OSError of a taken port
+        raise StartupError(
+            f"the embedded MQTT broker cannot listen on 127.0.0.1:{port} ({exc}); choose "
+            "another port with --broker-port PORT"
+        ) from exc
     return broker
 
 
@@ -76,16 +127,31 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("amqtt", "transitions", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    made = settings.ensure_admin_token()
+    try:
+        host, http_port = settings.http_host_port
+    except ValueError as exc:
+        raise StartupError(str(exc)) from exc
+    try:
+        config = settings.service_config()
+        owntracks_keys = keys_from_config(config.get("owntracks", {}))
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"configuration: {exc}") from exc
+    http_socket = bind_http(host, http_port)
+    port = embedded_broker_port(settings.broker_port) if settings.mqtt_url is None else 0
+    token_source = settings.ensure_admin_token()
     broker = None
     if settings.mqtt_url is None:
-        port = free_port(1883)
         broker = await start_embedded_broker(port)
         settings.mqtt_url = f"mqtt://127.0.0.1:{port}"
+        log.warning(
+            "the embedded broker on 127.0.0.1:%d is for a demo on one machine: any local "
+            "program may read and publish every topic; use Mosquitto with `emon provision` "
+            "or NATS for real devices",
+            port,
+        )
     store = open_store(settings.database_url, settings.workdir)
     store.migrate()
     writer = Writer(store, settings.workdir / "emon-spool.jsonl")
-    config = settings.service_config()
     webhooks = Webhooks(
         [
             Webhook(w["url"], tuple(w.get("channels", ALL)), w.get("secret"))
@@ -99,7 +165,9 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             routing_from_config(config.get("routing", {})),
             resend_after_s=settings.resend_after_s,
             max_attempts=settings.max_attempts,
+            owntracks_keys=owntracks_keys,
         ),
+        owntracks_keys=owntracks_keys,
         webhooks=webhooks,
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
@@ -110,7 +178,6 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     replayed = runtime.recover(settings.recovery_window_s)
     health: dict[str, Any] = {"mqtt": False}
     connected = asyncio.Event()
-    host, http_port = settings.http_host_port
     tokens_file = os.environ.get("EMON_TOKENS")
     tokens = TokenBook(settings.admin_token, Path(tokens_file) if tokens_file else None,
                        Oidc.from_env(os.environ))  # fmt: skip
@@ -148,26 +215,36 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         asyncio.create_task(webhooks.run()),
     ]
     database = settings.database_url or f"sqlite:///{settings.workdir / 'emon.db'}"
-    print(
-        f"emon serving: {'https' if https_cert else 'http'}://{host}:{http_port} "
-        "(console /, API docs /docs), "
-        f"MQTT {_redact(settings.mqtt_url)}{' (embedded)' if broker else ''}, "
-        f"database {_redact(database)}; "
-        f"{len(runtime.orders)} orders, {replayed} messages recovered",
-        flush=True,
-    )
-    if made:
-        print(f"admin token written to {settings.workdir / 'emon-admin-token'}", flush=True)
-    if companion is not None:
-
-        async def accompany() -> None:
-            await connected.wait()
-            await companion(runtime, settings, lambda: setattr(server, "should_exit", True))
-
-        tasks.append(asyncio.create_task(accompany()))
+    serving = asyncio.create_task(server.serve(sockets=[http_socket]))
     try:
-        await server.serve()
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if server.started:
+            print(
+                f"emon serving: {'https' if https_cert else 'http'}://{host}:{http_port} "
+                "(console /, API docs /docs), "
+                f"MQTT {_redact(settings.mqtt_url)}{' (embedded)' if broker else ''}, "
+                f"database {_redact(database)}; "
+                f"{len(runtime.orders)} orders, {replayed} messages recovered",
+                flush=True,
+            )
+            if token_source != "environment":
+                verb = "written to" if token_source == "made" else "kept in"
+                print(f"admin token {verb} {settings.admin_token_file}", flush=True)
+            if companion is not None:
+
+                async def accompany() -> None:
+                    await connected.wait()
+                    await companion(runtime, settings, lambda: setattr(server, "should_exit", True))
+
+                tasks.append(asyncio.create_task(accompany()))
+        await serving
     finally:
+        if not serving.done():
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await serving
+        http_socket.close()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -191,5 +268,9 @@ def _redact(url: str) -> str:
 
 
 def run(settings: Settings) -> int:
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        print(f"emon serve: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -66,6 +66,8 @@ class Runtime:
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
     retention: Retention = field(default_factory=Retention)
     reminder_period_ms: int = 60_000
+    #: OwnTracks device id -> secret-box key (phones that encrypt their payloads)
+    owntracks_keys: dict[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.orders: dict[str, Registered] = {}
@@ -89,7 +91,9 @@ class Runtime:
         self.chain = Chain(*head) if head else Chain()
 
     def _engine(self, start: Millis) -> Engine:
-        engine = Engine([r.order for r in self.orders.values()], start=start)
+        engine = Engine(
+            [r.order for r in self.orders.values()], start=start, owntracks_keys=self.owntracks_keys
+        )
         engine.rejections.unsaved = []
         engine.accepted = []
         return engine
@@ -338,8 +342,13 @@ class Runtime:
         for record in changed:
             alert = self.alerts.get(record.alert_id)
             if record.escalated and alert is not None and "escalation" not in alert:
-                alert["escalation"] = {"at": format_ts(now_ms()), "device_id": record.device_id,
-                                       "action": "phone the victim"}  # fmt: skip
+                alert["escalation"] = {
+                    "at": format_ts(now_ms()),
+                    "device_id": record.device_id,
+                    "action": "phone the victim",
+                    # unconfirmable: her device (an OwnTracks phone) cannot acknowledge
+                    "reason": "unacknowledged" if record.confirmable else "unconfirmable",
+                }
                 self._record(alert)
 
     def act(
