@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import Geod, Transformer
-from shapely.geometry import mapping, shape
+from shapely.geometry import mapping
+
+from emon.geofence.lonlat import read_lonlat, unwrap, valid_area
 
 GEOD = Geod(ellps="WGS84")
 
@@ -45,13 +47,15 @@ class Metric:
 
     def zone(self, geometry: dict[str, Any], radius_m: float | None) -> shapely.Geometry:
         """A zone as metric geometry; a circle is a fine polygon around its centre."""
-        lonlat = shape(geometry)
+        lonlat = read_lonlat(geometry)
         if geometry.get("type") == "Point":
             return shapely.buffer(self.project(lonlat), radius_m or 0.0, quad_segs=64)
-        return shapely.make_valid(self.project(lonlat))
+        return valid_area(self.project(lonlat))
 
     def to_geojson(self, geometry: shapely.Geometry) -> dict[str, Any]:
-        rounded = shapely.set_precision(self.unproject(geometry), 1e-7)
+        # continuous degrees: a suggestion across the antimeridian stays one
+        # polygon (its longitudes may run past 180, as emon reads them too)
+        rounded = shapely.set_precision(unwrap(self.unproject(geometry)), 1e-7)
         return dict(mapping(rounded))
 
 

@@ -15,9 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 import shapely
-from shapely.geometry import Point, shape
+from shapely.geometry import Point
 
 from emon.geofence.guidelines import DEFAULT, Guidelines
+from emon.geofence.lonlat import read_lonlat
 from emon.geofence.metric import Metric, distance_m
 from emon.geofence.schedule import WEEKDAYS, Schedule
 from emon.geofence.texts import say
@@ -170,7 +171,7 @@ class _Checker:
         places = [p for p in [self.residence, *self._victim_points()] if p is not None]
         if not places:
             return
-        centre = shape(zone.geometry).centroid
+        centre = read_lonlat(zone.geometry).centroid
         nearest = min(distance_m(centre.x, centre.y, lon, lat) for lon, lat in places)
         if nearest <= self.g.far_from_order_m:
             return
@@ -290,7 +291,7 @@ class _Checker:
                 when = self._common_time(inclusion, other)
                 if when is None:
                     continue
-                centre = shape(inclusion.geometry).centroid
+                centre = read_lonlat(inclusion.geometry).centroid
                 metric = Metric(centre.x, centre.y)
                 g1 = metric.zone(inclusion.geometry, inclusion.radius_m)
                 g2 = metric.zone(other.geometry, other.radius_m)
@@ -433,7 +434,7 @@ def _geometry_problem(zone: ZoneSpec) -> str | None:
                 return (
                     "a ring is not closed (first and last position differ) or has under 4 positions"
                 )
-    lonlat = shape(zone.geometry)
+    lonlat = read_lonlat(zone.geometry)
     if not lonlat.is_valid:
         return f"not a valid polygon ({shapely.is_valid_reason(lonlat)})"
     return None
@@ -454,6 +455,6 @@ def _width_m(zone: ZoneSpec) -> float:
     """Twice the radius of the largest circle that fits: how wide the zone is."""
     if zone.geometry.get("type") == "Point":
         return 2 * float(zone.radius_m or 0.0)
-    centre = shape(zone.geometry).centroid
+    centre = read_lonlat(zone.geometry).centroid
     polygon = Metric(centre.x, centre.y).zone(zone.geometry, None)
     return 2 * float(shapely.length(shapely.maximum_inscribed_circle(polygon, 0.5)))

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from shapely.geometry import shape
 
 from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic
+from emon.geofence.lonlat import unwrap, valid_area
 
 #: Distances are exact (to the contract's 0.5 m) up to this far outside a
 #: zone's bounding circle; beyond it a cheap lower bound is returned. Callers
@@ -52,6 +53,7 @@ def compile_shape(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape
         raise GeometryError("geometry has no finite coordinates")
     if np.any(np.abs(coords[:, 0]) > 180) or np.any(np.abs(coords[:, 1]) > 90):
         raise GeometryError("coordinates out of range (GeoJSON is [lon, lat])")
+    lonlat = unwrap(lonlat)  # a zone across the antimeridian stays one small zone
     if kind == "Point":
         if radius_m is None or not radius_m > 0:
             raise GeometryError("a Point zone needs a positive radius_m")
@@ -64,8 +66,7 @@ def compile_shape(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape
     centre = lonlat.envelope.centroid
     frame = LocalFrame(centre.y, centre.x)
     plane = shapely.transform(lonlat, lambda xy: frame.project_lonlat(xy[:, 0], xy[:, 1]))
-    if not plane.is_valid:
-        plane = shapely.make_valid(plane)
+    plane = valid_area(plane)
     if plane.is_empty or plane.area <= 0:
         raise GeometryError("polygon encloses no area")
     reach = float(np.max(np.hypot(*shapely.get_coordinates(plane).T)))

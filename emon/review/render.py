@@ -19,8 +19,9 @@ import geopandas as gpd
 import shapely
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
-from shapely.geometry import Point, shape
+from shapely.geometry import Point
 
+from emon.geofence.lonlat import read_lonlat
 from emon.geofence.metric import Metric
 from emon.review.evidence import Bundle
 from emon.timeutil import format_ts
@@ -45,7 +46,7 @@ def zones_frame(bundle: Bundle) -> gpd.GeoDataFrame:
             metric = Metric(*g["coordinates"][:2])
             shape_ = metric.unproject(metric.zone(g, zone.get("radius_m")))
         else:
-            shape_ = shape(g)
+            shape_ = read_lonlat(g)
         rows.append({"zone_id": zone["zone_id"], "type": zone["type"],
                      "radius_m": zone.get("radius_m"), "order_id": bundle.order_id,
                      "order_version": bundle.order_version})  # fmt: skip

@@ -286,3 +286,21 @@ def test_multipolygon_zone_margin_is_measured_in_the_part_holding_the_address():
     finding = next(f for f in report.findings if f.code == "protected_margin")
     assert finding.measured_m == pytest.approx(600, abs=0.5)
     assert report.suggestions[0].values["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+
+@given(st.floats(-60, 60), st.one_of(st.floats(179.5, 180), st.floats(-180, -179.5)),
+       st.floats(0, 360), st.floats(5, 900))  # fmt: skip
+def test_a_polygon_across_the_antimeridian_is_measured_where_it_is(lat, lon, azimuth, metres):
+    """A 2 km square drawn with corners on both sides of 180 degrees: the victim's
+    margin is measured to its real edge, not from the far side of the earth."""
+    corners = [GEOD.fwd(lon, lat, az, 1000 * 2**0.5)[:2] for az in (45, 135, 225, 315, 45)]
+    victim_lon, victim_lat, _ = GEOD.fwd(lon, lat, azimuth, metres)
+    data = order(lat=victim_lat, lon=victim_lon)
+    data["zones"][0] = {"zone_id": "Z-1", "type": "exclusion",
+                        "geometry": {"type": "Polygon", "coordinates": [corners]}}  # fmt: skip
+    report = validate(data)
+    codes = {f.code for f in report.findings}
+    assert "invalid_geometry" not in codes and "zone_far_from_order" not in codes
+    (margin,) = [f for f in report.findings if f.code == "protected_margin"]
+    # to the edge of a square of half-side h from a point m off its centre: h - m to h - m/sqrt 2
+    assert 1000 - metres - 1 <= margin.measured_m <= 1000 - metres / 2**0.5 + 1

@@ -130,3 +130,33 @@ def test_self_intersecting_ring_is_repaired_for_enforcement():
     bowtie = [[4.40, 51.90], [4.50, 52.00], [4.50, 51.90], [4.40, 52.00], [4.40, 51.90]]
     shape = compile_shape({"type": "Polygon", "coordinates": [bowtie]}, None)
     assert shape.plane.is_valid and shape.plane.area > 0
+
+
+@given(
+    st.floats(-80, 80),
+    st.one_of(st.floats(179.0, 180.0), st.floats(-180.0, -179.0)),
+    st.floats(100, 2000),
+    st.floats(0, 360),
+    st.floats(0, 8000),
+)
+def test_polygon_across_the_antimeridian_is_measured_as_drawn(lat, lon, half, azimuth, metres):
+    """Corners on both sides of 180 degrees, written in [-180, 180] as a user draws them."""
+    ring = _square(lat, lon, half)  # GEOD.fwd wraps every corner into [-180, 180]
+    geometry = {"type": "Polygon", "coordinates": [ring]}
+    qlon, qlat, _ = GEOD.fwd(lon, lat, azimuth, metres)
+    truth = _edge_truth(ring, qlon, qlat)
+    measured = _distance(geometry, None, qlon, qlat)
+    assert abs(abs(measured) - truth) < 0.5
+    if truth > 1:
+        assert not (metres < half and measured > 0)
+        assert not (metres > half * np.sqrt(2) and measured < 0)
+
+
+def test_rfc7946_halves_across_the_antimeridian_are_one_zone():
+    west = [[179.99, -16.8], [180.0, -16.8], [180.0, -16.79], [179.99, -16.79], [179.99, -16.8]]
+    east = [[-180.0, -16.8], [-179.99, -16.8], [-179.99, -16.79], [-180.0, -16.79],
+            [-180.0, -16.8]]  # fmt: skip
+    geometry = {"type": "MultiPolygon", "coordinates": [[west], [east]]}
+    assert _distance(geometry, None, 180.0, -16.795) < -500  # the middle: deep inside
+    outside = _distance(geometry, None, -179.97, -16.795)  # 0.02 deg east of the east edge
+    assert abs(outside - GEOD.inv(-179.99, -16.795, -179.97, -16.795)[2]) < 0.5
