@@ -1,8 +1,17 @@
-"""Protection orders as typed models, parsed exactly as the contract writes them."""
+"""Protection orders as typed models, parsed exactly as the contract writes them.
+
+Every number is finite and inside a range that an ankle monitor can enforce
+(a court may impose what the guidelines advise against, but not infinity, a
+negative radius or a silence of zero seconds); ids are short and printable;
+lists and geometries are bounded. What falls outside is refused with the
+field named, so that one order can never stop the engine for the others.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import json
+import math
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -14,51 +23,86 @@ ZoneType = Literal["exclusion", "inclusion"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 DEFAULT_MAX_SILENCE_S = 600.0
+#: devices report every few seconds at the most: a shorter silence limit would
+#: raise and end signal_lost between two ordinary fixes
+MIN_SILENCE_S = 5.0
+#: a week: a longer silence is no monitoring at all
+MAX_SILENCE_S = 7 * 86_400.0
+#: the widest circle: a region of a country; wider bans are drawn as polygons
+MAX_RADIUS_M = 500_000.0
+#: pre-alert rings and contact-ban distances: beyond this nobody is "near"
+MAX_DISTANCE_M = 100_000.0
+#: ids appear in MQTT topics, file names and HTTP headers
+MAX_ID_CHARS = 128
+#: zones, victims and schedule windows one order may hold
+MAX_ZONES = 100
+MAX_VICTIMS = 50
+MAX_WINDOWS = 50
+#: every position of every zone of an order (a detailed municipal boundary
+#: has a few thousand; a million stalls validation for seconds)
+MAX_VERTICES = 50_000
+#: what an order may carry that the contract does not know (extensions such
+#: as offender.places are counted here too), as encoded JSON
+MAX_UNKNOWN_BYTES = 64 * 1024
+
+#: printable, no control characters (CR/LF would break headers and logs)
+Id = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+#: a device id is also an MQTT topic level (OwnTracks ids hold two slashes)
+DeviceId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[^\x00-\x20\x7f#+]+$")
+]
+Silence = Annotated[float, msgspec.Meta(ge=MIN_SILENCE_S, le=MAX_SILENCE_S)]
+Radius = Annotated[float, msgspec.Meta(gt=0, le=MAX_RADIUS_M)]
+Ring = Annotated[float, msgspec.Meta(ge=0, le=MAX_DISTANCE_M)]
+Distance = Annotated[float, msgspec.Meta(gt=0, le=MAX_DISTANCE_M)]
+HhMm = Annotated[str, msgspec.Meta(max_length=5)]
 
 
 class ScheduleWindow(msgspec.Struct, frozen=True):
-    days: list[Weekday]
-    start: str
-    end: str
+    days: Annotated[list[Weekday], msgspec.Meta(max_length=7)]
+    start: HhMm
+    end: HhMm
 
 
 class ZoneSpec(msgspec.Struct, frozen=True):
-    zone_id: str
+    zone_id: Id
     type: ZoneType
     geometry: dict[str, Any]
-    radius_m: float | None = None
-    prealert_m: float | None = None
-    schedule: list[ScheduleWindow] | None = None
+    radius_m: Radius | None = None
+    prealert_m: Ring | None = None
+    schedule: Annotated[list[ScheduleWindow], msgspec.Meta(max_length=MAX_WINDOWS)] | None = None
 
 
 class Offender(msgspec.Struct, frozen=True):
-    person_id: str
-    device_id: str | None = None
+    person_id: Id
+    device_id: DeviceId | None = None
     residence: dict[str, Any] | None = None
 
 
 class Victim(msgspec.Struct, frozen=True):
-    person_id: str
-    device_id: str | None = None
+    person_id: Id
+    device_id: DeviceId | None = None
     address: dict[str, Any] | None = None
 
 
 class ContactBan(msgspec.Struct, frozen=True):
-    distance_m: float
-    prealert_m: float | None = None
+    distance_m: Distance
+    prealert_m: Ring | None = None
 
 
 class Order(msgspec.Struct, frozen=True):
-    order_id: str
-    valid_from: str
-    valid_until: str
+    order_id: Id
+    valid_from: Annotated[str, msgspec.Meta(max_length=64)]
+    valid_until: Annotated[str, msgspec.Meta(max_length=64)]
     offender: Offender
-    case_id: str | None = None
+    case_id: Id | None = None
     risk: Risk = "medium"
-    timezone: str = "UTC"
-    max_silence_s: float | None = None
-    victims: list[Victim] = []
-    zones: list[ZoneSpec] = []
+    timezone: Annotated[str, msgspec.Meta(max_length=64)] = "UTC"
+    max_silence_s: Silence | None = None
+    victims: Annotated[list[Victim], msgspec.Meta(max_length=MAX_VICTIMS)] = []
+    zones: Annotated[list[ZoneSpec], msgspec.Meta(max_length=MAX_ZONES)] = []
     contact_ban: ContactBan | None = None
 
     @property
@@ -84,13 +128,92 @@ class OrderFormatError(ValueError):
 
 
 def parse_order(data: Any) -> Order:
-    """Decode one order from JSON-compatible data; structural errors only."""
+    """Decode one order from JSON-compatible data; structural errors only.
+    Numbers must be numbers (a string "1000" is refused, not read as one)."""
     try:
-        order = msgspec.convert(data, Order, strict=False)
+        order = msgspec.convert(data, Order, strict=True)
     except msgspec.ValidationError as exc:
         raise OrderFormatError(f"order is not in the contract's format: {exc}") from exc
     _check_readable(order)
+    _check_bounded(order, data)
     return order
+
+
+def _check_bounded(order: Order, data: Any) -> None:
+    """Places are finite positions on earth; geometry and extensions are bounded."""
+    for label, point in _places(order):
+        if point is not None:
+            _check_point(label, point)
+    vertices = sum(_count_positions(zone.geometry.get("coordinates")) for zone in order.zones)
+    if vertices > MAX_VERTICES:
+        raise OrderFormatError(f"zones: {vertices} positions in all, more than {MAX_VERTICES}")
+    unknown = _unknown_bytes(data, Order)
+    if unknown > MAX_UNKNOWN_BYTES:
+        raise OrderFormatError(
+            f"fields the contract does not know take {unknown} bytes, more than {MAX_UNKNOWN_BYTES}"
+        )
+
+
+def _places(order: Order) -> list[tuple[str, dict[str, Any] | None]]:
+    out = [("offender.residence", order.offender.residence)]
+    out += [(f"victims[{i}].address", v.address) for i, v in enumerate(order.victims)]
+    return out
+
+
+def _check_point(label: str, point: dict[str, Any]) -> None:
+    coordinates = point.get("coordinates")
+    if point.get("type") != "Point" or not isinstance(coordinates, list):
+        raise OrderFormatError(f"{label}: expected a GeoJSON Point")
+    if not 2 <= len(coordinates) <= 3 or not all(
+        isinstance(c, int | float) and not isinstance(c, bool) for c in coordinates
+    ):
+        raise OrderFormatError(f"{label}: coordinates must be [lon, lat] numbers")
+    lon, lat = float(coordinates[0]), float(coordinates[1])
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise OrderFormatError(f"{label}: [{lon}, {lat}] is not a position on earth ([lon, lat])")
+
+
+def _count_positions(value: Any) -> int:
+    """How many positions a GeoJSON coordinates value holds (without recursion
+    limits: its depth is at most four for the types a zone may have)."""
+    if not isinstance(value, list):
+        return 0
+    if value and all(isinstance(v, int | float) for v in value):
+        return 1
+    stack, count = [value], 0
+    while stack:
+        items = stack.pop()
+        for item in items:
+            if isinstance(item, list):
+                if item and not isinstance(item[0], list):
+                    count += 1
+                else:
+                    stack.append(item)
+    return count
+
+
+_KNOWN_FIELDS: dict[type, dict[str, type | None]] = {
+    Order: {"offender": Offender, "victims": Victim, "zones": ZoneSpec, "contact_ban": None},
+    Offender: {"residence": None},
+    Victim: {"address": None},
+    ZoneSpec: {"geometry": None, "schedule": None},
+}
+
+
+def _unknown_bytes(data: Any, model: type) -> int:
+    """Encoded size of the fields of ``data`` (and its offender, victims and
+    zones) that ``model`` does not declare."""
+    if not isinstance(data, dict):
+        return 0
+    declared = set(model.__struct_fields__)  # type: ignore[attr-defined]
+    size = sum(len(json.dumps({k: v}, default=str)) for k, v in data.items() if k not in declared)
+    for field, inner in _KNOWN_FIELDS.get(model, {}).items():
+        value = data.get(field)
+        if inner is None:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            size += _unknown_bytes(item, inner)
+    return size
 
 
 def _check_readable(order: Order) -> None:

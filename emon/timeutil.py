@@ -16,14 +16,26 @@ class TimestampError(ValueError):
 
 
 def parse_ts(text: str) -> Millis:
-    """Parse an RFC 3339 timestamp (``Z`` or an offset) to epoch milliseconds."""
+    """Parse an RFC 3339 timestamp (``Z`` or an offset) to epoch milliseconds.
+    Only 1970 to 9999: nothing emon keeps is older, and every time it reads
+    must format back (year 1 with an offset would overflow)."""
     try:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError) as exc:
         raise TimestampError(f"not an RFC 3339 timestamp: {text!r}") from exc
     if moment.tzinfo is None:
         raise TimestampError(f"timestamp without time zone: {text!r}")
-    return to_millis(moment)
+    try:
+        ms = to_millis(moment)
+    except OverflowError as exc:
+        raise TimestampError(f"timestamp out of range: {text!r}") from exc
+    if not 0 <= ms <= LATEST_MS:
+        raise TimestampError(f"timestamp out of range (1970 to 9999): {text!r}")
+    return ms
+
+
+#: 9999-12-31T23:59:59.999Z, the last time datetime can format
+LATEST_MS = 253_402_300_799_999
 
 
 def to_millis(moment: datetime) -> Millis:

@@ -15,7 +15,7 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
-from emon.ingest.messages import MAX_MESSAGE_BYTES, Decoder, _FixPayload
+from emon.ingest.messages import MAX_FIX_AGE_MS, MAX_MESSAGE_BYTES, Decoder, _FixPayload
 from emon.timeutil import TimestampError, parse_ts
 
 FIX_PREFIX = "emon/v1/fix/"
@@ -102,9 +102,11 @@ def _check(
     with np.errstate(invalid="ignore"):
         good = (np.abs(lat) <= 90.0) & (np.abs(lon) <= 180.0)
         good &= np.isnan(acc) | ((acc >= 0) & (acc < np.inf))
+        good &= np.isnan(batt) | ((batt >= 0) & (batt <= 100))
     good &= np.isfinite(lat) & np.isfinite(lon)
     good &= ts != _BAD_TS
     good &= ts <= recv + decoder.future_skew_ms
+    good &= ts >= recv - MAX_FIX_AGE_MS
     named = [j for j, d in enumerate(map(_DEVICE, raws)) if d is not None]
     for j in named:
         good[j] &= raws[j].device_id == topics[keep[j]][len(FIX_PREFIX) :]

@@ -21,6 +21,9 @@ from emon.timeutil import Millis, TimestampError, parse_ts
 
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+#: a store-and-forward batch may be weeks old (a device in a drawer); a fix
+#: dated further back is a broken clock (1970, year 1), not late data
+MAX_FIX_AGE_MS = 30 * 86_400_000
 EVENT_TYPES = frozenset({"panic", "tamper", "battery_low", "charging", "shielding", "power_off"})
 
 REASONS = (
@@ -40,6 +43,8 @@ REASONS = (
     "duplicate",
     "encrypted_no_key",
     "decryption_failed",
+    "stale_timestamp",
+    "battery_out_of_range",
 )
 
 
@@ -109,6 +114,14 @@ class Ack:
 
 
 Kind = Literal["fix", "fixes", "event", "ack", "owntracks"]
+
+
+def storable(topic: str, payload: bytes) -> bytes:
+    """What is kept of a message: all of it, or for an oversized one (which
+    is rejected) only as much as its topic allows, so that a flood of huge
+    messages cannot fill the database."""
+    limit = MAX_BATCH_BYTES if topic.startswith("emon/v1/fixes/") else MAX_MESSAGE_BYTES
+    return payload if len(payload) <= limit else payload[:limit]
 
 
 def route(topic: str) -> tuple[Kind, str] | None:
@@ -185,6 +198,8 @@ class Decoder:
             return None
         if not self._position_ok(recv, topic, raw.lat, raw.lon, raw.acc, payload):
             return None
+        if not self._battery_ok(recv, topic, raw.batt, payload):
+            return None
         return Fix(device_id, raw.seq, ts, raw.lat, raw.lon, raw.acc, raw.batt, buffered)
 
     def _fixes(
@@ -244,7 +259,12 @@ class Decoder:
         if ts > recv + self.future_skew_ms:
             self._reject(recv, topic, "future_timestamp", str(raw.tst), payload)
             return []
+        if ts < recv - MAX_FIX_AGE_MS:
+            self._reject(recv, topic, "stale_timestamp", str(raw.tst), payload)
+            return []
         if not self._position_ok(recv, topic, raw.lat, raw.lon, raw.acc, payload):
+            return []
+        if not self._battery_ok(recv, topic, raw.batt, payload):
             return []
         seq = int(raw.tst)  # the contract: an OwnTracks seq is derived from tst
         return [Fix(device_id, seq, ts, raw.lat, raw.lon, raw.acc, raw.batt, False)]
@@ -278,7 +298,16 @@ class Decoder:
         if ts > recv + self.future_skew_ms:
             self._reject(recv, topic, "future_timestamp", text, payload)
             return None
+        if ts < recv - MAX_FIX_AGE_MS:
+            self._reject(recv, topic, "stale_timestamp", text, payload)
+            return None
         return ts
+
+    def _battery_ok(self, recv: Millis, topic: str, batt: float | None, payload: bytes) -> bool:
+        if batt is None or 0.0 <= batt <= 100.0:  # a percentage; NaN fails this
+            return True
+        self._reject(recv, topic, "battery_out_of_range", f"batt={batt} (0-100)", payload)
+        return False
 
     def _position_ok(
         self, recv: Millis, topic: str, lat: float, lon: float, acc: float | None, payload: bytes

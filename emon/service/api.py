@@ -28,6 +28,7 @@ from emon.service.deps import (
     Validate,
     WriteOrders,
 )
+from emon.service.limits import BodyLimit
 from emon.service.review_api import review_router
 from emon.service.runtime import Runtime
 
@@ -47,6 +48,7 @@ def create_app(
         # no call to a public validator from the operator's browser
         swagger_ui_parameters={"validatorUrl": None},
     )
+    app.add_middleware(BodyLimit)
     app.state.tokens = tokens
     console = console or ConsoleSettings()
 
@@ -176,9 +178,12 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        ok = bool(health.get("mqtt")) and runtime.writer.healthy
+        problems = dict(runtime.problems)
+        problems.update({f"task {name}": why for name, why in health.get("tasks", {}).items()})
+        ok = bool(health.get("mqtt")) and runtime.writer.healthy and not problems
         body = {"status": "ok" if ok else "degraded", "mqtt": bool(health.get("mqtt")),
-                "database": runtime.writer.healthy, "orders": len(runtime.orders)}  # fmt: skip
+                "database": runtime.writer.healthy, "orders": len(runtime.orders),
+                "problems": problems}  # fmt: skip
         return JSONResponse(body, status_code=200)
 
     @app.get("/metrics")

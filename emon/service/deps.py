@@ -8,6 +8,8 @@ from fastapi import Body, Depends, Header, HTTPException, Query, Request
 from emon.service.auth import Principal, TokenBook
 from emon.timeutil import TimestampError, parse_ts
 
+#: the one endpoint that takes ?token= (server-sent events from a browser)
+STREAM_PATH = "/api/v1/alerts/stream"
 OrderBody = Annotated[dict[str, Any], Body(description="an order as in the contract")]
 
 
@@ -16,8 +18,12 @@ def principal(
     authorization: Annotated[str | None, Header()] = None,
     token: Annotated[str | None, Query(include_in_schema=False)] = None,
 ) -> Principal:
-    """Who is asking (``?token=`` is accepted for EventSource, which cannot
-    set headers)."""
+    """Who is asking: the ``Authorization`` header; ``?token=`` only on the
+    live stream (EventSource cannot set headers), never for a write or a
+    read that could land in a log or a browser history by its URL."""
+    if token is not None and request.url.path != STREAM_PATH:
+        raise HTTPException(401, "send the token in the Authorization header",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
     given = token or (authorization or "").removeprefix("Bearer ").strip()
     book: TokenBook = request.app.state.tokens
     who = book.who(given) if given else None

@@ -205,14 +205,15 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
 
     writing = asyncio.create_task(writer.run())
     tasks = [
-        asyncio.create_task(
-            run_mqtt(settings.mqtt_url, runtime, settings.mqtt_client_id, connected)
-        ),
-        asyncio.create_task(runtime.run_ingest()),
-        asyncio.create_task(runtime.run_timers()),
-        asyncio.create_task(runtime.run_retention()),
-        asyncio.create_task(watch_connection()),
-        asyncio.create_task(webhooks.run()),
+        _supervised(name, job, health)
+        for name, job in (
+            ("mqtt", run_mqtt(settings.mqtt_url, runtime, settings.mqtt_client_id, connected)),
+            ("ingest", runtime.run_ingest()),
+            ("timers", runtime.run_timers()),
+            ("retention", runtime.run_retention()),
+            ("connection", watch_connection()),
+            ("webhooks", webhooks.run()),
+        )
     ]
     database = settings.database_url or f"sqlite:///{settings.workdir / 'emon.db'}"
     serving = asyncio.create_task(server.serve(sockets=[http_socket]))
@@ -258,6 +259,25 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         store.close()
         if broker is not None:
             await broker.shutdown()
+
+
+def _supervised(
+    name: str, job: Coroutine[Any, Any, None], health: dict[str, Any]
+) -> asyncio.Task[None]:
+    """A background job that runs for as long as the service does: should it
+    ever end, /healthz says so (degraded, with the reason) and the log too."""
+
+    def ended(task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        reason = f"stopped: {type(error).__name__}: {error}" if error else "stopped"
+        health.setdefault("tasks", {})[name] = reason
+        log.error("background task %s %s", name, reason, exc_info=error)
+
+    task = asyncio.create_task(job, name=f"emon-{name}")
+    task.add_done_callback(ended)
+    return task
 
 
 def _redact(url: str) -> str:

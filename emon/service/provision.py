@@ -15,6 +15,8 @@ topic, where emon sends its warnings (not other phones' positions).
 from __future__ import annotations
 
 import csv
+import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -36,6 +38,7 @@ topic read emon/v1/ack/+
 topic read owntracks/+/+
 topic write emon/v1/notify/+
 topic write emon/v1/alerts/+
+topic write emon/v1/reminders/+
 topic write owntracks/+/+/cmd
 
 user police
@@ -43,12 +46,19 @@ topic read emon/v1/alerts/police
 
 user reclassering
 topic read emon/v1/alerts/reclassering
+topic read emon/v1/reminders/reclassering
 
 user monitoring
 topic read emon/v1/alerts/monitoring
+
+user om
+topic read emon/v1/reminders/om
 """
 
-SERVICE_USERS = ("emon-engine", "police", "reclassering", "monitoring")
+SERVICE_USERS = ("emon-engine", "police", "reclassering", "monitoring", "om")
+#: a client id is its user name: a stolen device password cannot take over the
+#: engine's session (or another device's) by connecting with its client id
+BROKER_SETTINGS = "allow_anonymous false\nuse_username_as_clientid true\n"
 
 
 #: characters that cannot stand in an MQTT user name or a topic level
@@ -121,6 +131,21 @@ def provision(devices: list[str], out: Path) -> Path:
     credentials.chmod(0o600)
     (out / "acl").write_text(ACL + _owntracks_acl(list(dict.fromkeys(devices))))
     (out / "mosquitto-auth.conf").write_text(
-        f"allow_anonymous false\npassword_file {passwd}\nacl_file {out / 'acl'}\n"
+        f"{BROKER_SETTINGS}password_file {passwd}\nacl_file {out / 'acl'}\n"
     )
+    _give_to_broker(passwd, out / "acl")
     return credentials
+
+
+def _give_to_broker(*paths: Path) -> None:
+    """Mosquitto started as root drops to its own user, who could not read a
+    root-owned 0600 password file and would not start: as root, hand the
+    files to that user (still 0600)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        broker = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    for path in paths:
+        os.chown(path, broker.pw_uid, broker.pw_gid)

@@ -1,7 +1,9 @@
 """The HTTP API for the reclassering and the OM: figures, analysis, evidence, holds."""
 
 # no postponed annotations here: FastAPI reads the Annotated dependencies at runtime
+import re
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
@@ -123,10 +125,16 @@ def review_router(runtime: Runtime) -> APIRouter:
     return router
 
 
+def attachment(name: str) -> str:
+    """A Content-Disposition that no id can break out of: an ASCII fallback of
+    safe characters, and the exact name percent-encoded (RFC 6266, 5987)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def _evidence_response(bundle: Bundle, fmt: str) -> Response:
     from emon.review.render import to_bytes  # matplotlib and reportlab: only when asked
 
     content, media_type = to_bytes(bundle, fmt)
-    name = f"evidence-{bundle.order_id}.{fmt}"
-    disposition = "inline" if fmt == "html" else f'attachment; filename="{name}"'
+    disposition = "inline" if fmt == "html" else attachment(f"evidence-{bundle.order_id}.{fmt}")
     return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})

@@ -19,9 +19,10 @@ from typing import Any
 
 from emon.engine.base import Message
 from emon.engine.core import Engine
+from emon.engine.orders_index import OrderIndex
 from emon.geofence.validation import Report, validate
-from emon.ingest.messages import route
-from emon.orders import Order, parse_order
+from emon.ingest.messages import route, storable
+from emon.orders import Order, OrderFormatError, parse_order
 from emon.review.reminders import ReminderPolicy, due, next_event
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
@@ -43,6 +44,13 @@ _RANK = {"open": 0, "acknowledged": 1, "ended": 2, "resolved": 3}
 
 def now_ms() -> Millis:
     return time.time_ns() // 1_000_000
+
+
+def enforceable_alone(order: Order) -> None:
+    """Compile one order as the engine would (zones, devices, timers), so that
+    an order the engine cannot take is refused before it joins the others."""
+    OrderIndex.build([order])
+    int(order.silence_limit_ms)
 
 
 @dataclass
@@ -77,6 +85,11 @@ class Runtime:
         self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
         self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.recovering = False
+        #: what keeps the service from being whole, by subject ("order OM-1",
+        #: "timers", ...): shown by /healthz as degraded, with the reason
+        self.problems: dict[str, str] = {}
+        #: orders that could not be loaded or built, kept out of the engine
+        self.quarantined: dict[str, str] = {}
         self._stale = False
         self._versions: dict[str, int] | None = None
         #: broker acknowledgements waiting for their message to be stored
@@ -106,6 +119,12 @@ class Runtime:
         if not report.usable:
             return report, False
         order = parse_order(body)
+        try:
+            enforceable_alone(order)
+        except Exception as exc:  # a shape the engine cannot compile: refused, never stored
+            raise OrderFormatError(f"the engine cannot enforce this order: {exc}") from exc
+        self.quarantined.pop(order.order_id, None)
+        self.problems.pop(f"order {order.order_id}", None)
         version = self._next_version(order.order_id)
         self.orders[order.order_id] = Registered(order, body, version, report)
         self._reminder_next.pop(order.order_id, None)  # an extension moves its reminders
@@ -133,9 +152,30 @@ class Runtime:
         if self._stale:
             self._stale = False
             old = self.engine
-            self.engine = self._engine(old.clock)
+            self.engine = self._engine_without_bad_orders(old.clock)
             self._after_engine(self.engine.carry_over(old))
         return self.engine
+
+    def _engine_without_bad_orders(self, start: Millis) -> Engine:
+        """The engine for every registered order; should one fail to build
+        (nothing registered now can, but stored orders from older versions
+        might), it is set aside and the rest are enforced."""
+        try:
+            return self._engine(start)
+        except Exception:
+            log.exception("the engine could not be built: looking for the order that fails")
+        for order_id, registered in list(self.orders.items()):
+            try:
+                enforceable_alone(registered.order)
+            except Exception as exc:
+                self._quarantine(order_id, f"could not be built: {exc}")
+        return self._engine(start)
+
+    def _quarantine(self, order_id: str, reason: str) -> None:
+        self.orders.pop(order_id, None)
+        self.quarantined[order_id] = reason
+        self.problems[f"order {order_id}"] = reason
+        log.error("order %s is not enforced: %s", order_id, reason)
 
     def _next_version(self, order_id: str) -> int:
         """Every registration and revocation is a new version of the order."""
@@ -179,11 +219,8 @@ class Runtime:
     def process(self, batch: list[Message]) -> None:
         started = time.perf_counter()
         link = self.chain.link
-        self.writer.add(
-            "messages",
-            [(m.recv, m.topic, m.payload, *link("message", (m.recv, m.topic, m.payload)))
-             for m in batch],
-        )  # fmt: skip
+        kept = [(m.recv, m.topic, storable(m.topic, m.payload)) for m in batch]
+        self.writer.add("messages", [(*row, *link("message", row)) for row in kept])
         acks = [a for a in (self._acks.pop(id(m), None) for m in batch) if a is not None]
         self.writer.after_durable(acks)
         for m in batch:
@@ -212,9 +249,18 @@ class Runtime:
         self._after_engine(changes)
 
     async def run_timers(self, period_s: float = 1.0) -> None:
+        """Silence, re-sends, escalations, reminders, every second. A tick
+        that fails is logged, counted and shown on /healthz; the next runs."""
         while True:
             await asyncio.sleep(period_s)
-            self.tick(now_ms())
+            try:
+                self.tick(now_ms())
+            except Exception as exc:
+                log.exception("a timer tick failed")
+                self.metrics.engine_errors.inc()
+                self.problems["timers"] = f"a tick failed: {type(exc).__name__}: {exc}"
+            else:
+                self.problems.pop("timers", None)
 
     def tick(self, now: Millis) -> None:
         self._after_engine(self._current_engine().advance(now))
@@ -381,7 +427,12 @@ class Runtime:
         state it had), with alerts merged from storage and nothing re-sent."""
         for stored in self.store.orders():
             body = {k: v for k, v in stored.items() if k != "_warnings"}
-            order = parse_order(body)
+            try:
+                order = parse_order(body)
+                enforceable_alone(order)
+            except Exception as exc:  # stored by an older version: the rest still start
+                self._quarantine(str(body.get("order_id")), f"could not be loaded: {exc}")
+                continue
             version = self._known_versions().get(order.order_id, 1)
             # the findings were kept at registration: no need to validate again
             report = (
