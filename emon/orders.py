@@ -147,10 +147,13 @@ def _check_bounded(order: Order, data: Any) -> None:
     vertices = sum(_count_positions(zone.geometry.get("coordinates")) for zone in order.zones)
     if vertices > MAX_VERTICES:
         raise OrderFormatError(f"zones: {vertices} positions in all, more than {MAX_VERTICES}")
-    unknown = _unknown_bytes(data, Order)
-    if unknown > MAX_UNKNOWN_BYTES:
+    unknown = _unknown_fields(data, Order, "")
+    size = sum(unknown.values())
+    if size > MAX_UNKNOWN_BYTES:
+        largest = max(unknown, key=lambda name: unknown[name])
         raise OrderFormatError(
-            f"fields the contract does not know take {unknown} bytes, more than {MAX_UNKNOWN_BYTES}"
+            f"{largest}: fields the contract does not know take {size} bytes "
+            f"(most of it in {largest}), more than {MAX_UNKNOWN_BYTES}"
         )
 
 
@@ -200,20 +203,27 @@ _KNOWN_FIELDS: dict[type, dict[str, type | None]] = {
 }
 
 
-def _unknown_bytes(data: Any, model: type) -> int:
-    """Encoded size of the fields of ``data`` (and its offender, victims and
-    zones) that ``model`` does not declare."""
+def _unknown_fields(data: Any, model: type, path: str) -> dict[str, int]:
+    """Encoded size of each field of ``data`` (and of its offender, victims
+    and zones) that ``model`` does not declare, by its path."""
     if not isinstance(data, dict):
-        return 0
+        return {}
     declared = set(model.__struct_fields__)  # type: ignore[attr-defined]
-    size = sum(len(json.dumps({k: v}, default=str)) for k, v in data.items() if k not in declared)
+    out = {
+        f"{path}{key}": len(json.dumps(value, default=str))
+        for key, value in data.items()
+        if key not in declared
+    }
     for field, inner in _KNOWN_FIELDS.get(model, {}).items():
         value = data.get(field)
         if inner is None:
             continue
-        for item in value if isinstance(value, list) else [value]:
-            size += _unknown_bytes(item, inner)
-    return size
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                out.update(_unknown_fields(item, inner, f"{path}{field}[{i}]."))
+        else:
+            out.update(_unknown_fields(value, inner, f"{path}{field}."))
+    return out
 
 
 def _check_readable(order: Order) -> None:

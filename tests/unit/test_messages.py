@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from emon.ingest.messages import Decoder, Event, Fix, route
+from emon.ingest.messages import MAX_MESSAGE_BYTES, Decoder, Event, Fix, route, storable
 from emon.ingest.rejections import RejectionLog
 from emon.timeutil import parse_ts
 
@@ -65,6 +65,21 @@ def test_unknown_fields_are_ignored():
             "unknown_event_type",
         ),
         ("emon/v1/fixes/am-0001", GOOD, "invalid_field"),
+        ("emon/v1/fix/am-0001", {**GOOD, "batt": -1e308}, "battery_out_of_range"),
+        ("emon/v1/fix/am-0001", {**GOOD, "batt": 100.5}, "battery_out_of_range"),
+        ("emon/v1/fix/am-0001", {**GOOD, "ts": "1970-01-01T00:00:00Z"}, "stale_timestamp"),
+        ("emon/v1/fix/am-0001", {**GOOD, "ts": "0001-01-01T00:00:00Z"}, "invalid_timestamp"),
+        ("emon/v1/fix/am-0001", {**GOOD, "ts": "2026-10-01T00:00:00Z"}, "stale_timestamp"),
+        (
+            "owntracks/u/d",
+            {"_type": "location", "lat": 52.0, "lon": 5.0, "tst": 0},
+            "stale_timestamp",
+        ),
+        (
+            "owntracks/u/d",
+            {"_type": "location", "lat": 52.0, "lon": 5.0, "tst": RECV // 1000, "batt": 300},
+            "battery_out_of_range",
+        ),
     ],
 )
 def test_rejections_are_counted_by_reason(topic, payload, reason):
@@ -72,6 +87,19 @@ def test_rejections_are_counted_by_reason(topic, payload, reason):
     assert items == []
     assert log.counts == {reason: 1}
     assert log.recent[-1].reason == reason
+
+
+def test_an_oversized_message_is_kept_only_up_to_its_topics_limit():
+    huge = b"x" * (MAX_MESSAGE_BYTES * 4)
+    assert storable("emon/v1/fix/am-0001", huge) == huge[:MAX_MESSAGE_BYTES]
+    assert storable("emon/v1/fixes/am-0001", huge) == huge  # a batch may be this large
+    assert storable("emon/v1/fix/am-0001", b"{}") == b"{}"
+
+
+def test_a_late_batch_of_last_week_is_still_taken():
+    week_ago = {**GOOD, "ts": "2026-11-21T13:45:12Z"}
+    items, log = decode("emon/v1/fixes/am-0001", [week_ago])
+    assert len(items) == 1 and log.total == 0
 
 
 def test_batch_keeps_good_fixes_and_rejects_bad_ones():
