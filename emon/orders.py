@@ -9,6 +9,7 @@ field named, so that one order can never stop the engine for the others.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from typing import Annotated, Any, Literal
@@ -252,3 +253,29 @@ def parse_hhmm(text: str) -> int:
     if not (0 <= int(minutes) < 60 and 0 <= value <= 24 * 60):
         raise OrderFormatError(f"not a HH:MM time: {text!r}")
     return value
+
+
+def as_seen_by(
+    body: dict[str, Any], victim: bool, offender: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """An order as a reader may see it: the victims' addresses only with sight
+    of the victim, the offender's residence and places only with sight of the
+    offender. Returns the copy and the locations it still holds (for the
+    audit). Zones stay: supervising an order means knowing its zones."""
+    out = copy.deepcopy(body)
+    shown: list[str] = []
+    for victim_entry in out.get("victims") or []:
+        if isinstance(victim_entry, dict) and "address" in victim_entry:
+            if victim:
+                shown.append("victim_addresses")
+            else:
+                victim_entry.pop("address")
+    person = out.get("offender")
+    if isinstance(person, dict):
+        for key in ("residence", "places"):
+            if key in person:
+                if offender:
+                    shown.append(f"offender_{key}")
+                else:
+                    person.pop(key)
+    return out, sorted(set(shown))

@@ -245,7 +245,10 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
         name, sep, value = pair.partition("=")
         if not sep:
             raise ValueError(f"--set takes NAME=VALUE, not {pair!r}")
-        out[name.strip()] = value.strip()
+        try:
+            out[name.strip()] = float(value)
+        except ValueError as exc:
+            raise ValueError(f"--set {pair!r}: the value must be a number") from exc
     return out
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emon.engine.policy import Policy
+from emon.orders import as_seen_by
 from emon.service.casefile import decision_trail
 from emon.service.chain import verify_period
 from emon.service.store import Store
@@ -119,7 +120,8 @@ def _collect(
     bundle = Bundle(
         title=title,
         order_id=order_id,
-        order=order,
+        # without --include-victim, nothing of where she lives either
+        order=order if include_victim else as_seen_by(order, victim=False, offender=True)[0],
         order_version=version,
         start=start,
         end=end,

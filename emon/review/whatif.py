@@ -22,21 +22,41 @@ from emon.timeutil import Millis, parse_ts
 BATCH = 5000
 
 
+#: what a what-if may change: the order's thresholds, never who is who or
+#: where a zone lies (a patched geometry or a swapped device turned what-if
+#: into a probe for the victim's whereabouts)
+PATCHABLE_ZONE = frozenset({"radius_m", "prealert_m", "schedule"})
+PATCHABLE_CONTACT_BAN = frozenset({"distance_m", "prealert_m"})
+PATCHABLE = frozenset({"zones", "contact_ban", "max_silence_s"})
+
+
 def patched_order(body: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch (RFC 7386), except that ``zones`` is patched per
-    zone id: ``{"zones": {"Z-1": {"radius_m": 1500}}}``."""
+    """The order with thresholds changed: ``{"zones": {"Z-1": {"radius_m":
+    1500}}, "contact_ban": {"distance_m": 1500}, "max_silence_s": 300}``.
+    Anything else (geometry, devices, victims, new zones) is refused."""
+    unknown = set(patch) - PATCHABLE
+    if unknown:
+        raise ValueError(f"a what-if may not change {sorted(unknown)}; only {sorted(PATCHABLE)}")
     out = copy.deepcopy(body)
-    for key, value in patch.items():
-        if key == "zones" and isinstance(value, dict):
-            for zone in out.get("zones", []):
-                zone.update(value.get(zone["zone_id"], {}))
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = patched_order(out[key], value)
-        elif value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
+    zones = patch.get("zones", {})
+    if not isinstance(zones, dict):
+        raise ValueError('zones: expected {"ZONE_ID": {"radius_m": ...}}')
+    changes = {z: _only(c, PATCHABLE_ZONE, f"zones.{z}") for z, c in zones.items()}
+    for zone in out.get("zones", []):  # zones by id; an id the order lacks adds nothing
+        zone.update(changes.get(zone["zone_id"], {}))
+    if "contact_ban" in patch:
+        ban = _only(patch["contact_ban"], PATCHABLE_CONTACT_BAN, "contact_ban")
+        if isinstance(out.get("contact_ban"), dict):  # nor does a ban the order lacks
+            out["contact_ban"].update(ban)
+    if "max_silence_s" in patch:
+        out["max_silence_s"] = patch["max_silence_s"]
     return out
+
+
+def _only(change: Any, allowed: frozenset[str], label: str) -> dict[str, Any]:
+    if not isinstance(change, dict) or set(change) - allowed:
+        raise ValueError(f"{label}: only {sorted(allowed)} may change")
+    return change
 
 
 def policy_with(changes: dict[str, Any]) -> Policy:
@@ -44,6 +64,9 @@ def policy_with(changes: dict[str, Any]) -> Policy:
     unknown = set(changes) - set(fields)
     if unknown:
         raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {sorted(fields)}")
+    for key, value in changes.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+            raise ValueError(f"{key}: expected a finite number of 0 or more")
     values: dict[str, Any] = {
         k: int(v) if fields[k] in ("int", int) else float(v) for k, v in changes.items()
     }

@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import generate_latest
 
 from emon.geofence.validation import validate
-from emon.orders import OrderFormatError
+from emon.orders import OrderFormatError, as_seen_by
 from emon.service.auth import PERMISSIONS, TokenBook
 from emon.service.console import ConsoleSettings, mount_console
 from emon.service.deps import (
@@ -88,12 +88,18 @@ def create_app(
         return runtime.order_summaries()
 
     @app.get("/api/v1/orders/{order_id}")
-    def get_order(order_id: str, _: ReadOrders) -> dict[str, Any]:
+    def get_order(order_id: str, who: ReadOrders) -> dict[str, Any]:
+        """The order as this role may see it (no victim address for the
+        reclassering or the OM); a read that shows a location is audited."""
         registered = runtime.orders.get(order_id)
         if registered is None:
             raise HTTPException(404, f"no order {order_id}")
+        body, shown = as_seen_by(registered.body, who.may("locations:victim"),
+                                 who.may("locations:offender"))  # fmt: skip
+        if shown:
+            runtime.audit(who, "read_order", order_id, ",".join(shown))
         warnings = [f.to_json() for f in registered.report.findings]
-        return {**registered.body, "version": registered.version, "warnings": warnings}
+        return {**body, "version": registered.version, "warnings": warnings}
 
     @app.delete("/api/v1/orders/{order_id}")
     def revoke_order(order_id: str, _: WriteOrders) -> dict[str, Any]:

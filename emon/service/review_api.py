@@ -1,6 +1,7 @@
 """The HTTP API for the reclassering and the OM: figures, analysis, evidence, holds."""
 
 # no postponed annotations here: FastAPI reads the Annotated dependencies at runtime
+import json
 import re
 from typing import Any
 from urllib.parse import quote
@@ -48,24 +49,33 @@ def review_router(runtime: Runtime) -> APIRouter:
         return sorted(runtime.reminders_sent.values(), key=lambda r: r["sent_at"], reverse=True)
 
     @router.get("/api/v1/orders/{order_id}/closest-approach")
-    def order_closest(order_id: str, _: Review, start: Since, end: Until = None) -> Any:
+    def order_closest(order_id: str, who: Review, start: Since, end: Until = None) -> Any:
+        """How close he came to each victim device: distances and times, never
+        a position (drawn from both tracks, so the read is audited)."""
         known_order(order_id)
         try:
-            return review.closest_report(runtime.store, order_id, *period(start, end, now_ms()))
+            report = review.closest_report(runtime.store, order_id, *period(start, end, now_ms()))
         except ValueError as exc:  # an order without an offender device
             raise HTTPException(422, str(exc)) from exc
+        runtime.audit(who, "read_closest_approach", order_id, f"{start}..{end or ''}")
+        return report
 
     @router.post("/api/v1/orders/{order_id}/what-if")
-    def order_what_if(order_id: str, _: Review, body: NoteBody = None) -> Any:
-        """Body: ``{"from": ..., "to": ..., "set": {"confirm_fixes": 3}, "patch": {...}}``."""
+    def order_what_if(order_id: str, who: Review, body: NoteBody = None) -> Any:
+        """Body: ``{"from": ..., "to": ..., "set": {"confirm_fixes": 3}, "patch": {...}}``;
+        the patch changes thresholds only (no geometry, devices or new zones)."""
         known_order(order_id)
         body = body or {}
         lo, hi = period(str(body.get("from") or ""), body.get("to"), now_ms())
+        changes, patch = body.get("set") or {}, body.get("patch") or {}
+        if not isinstance(changes, dict) or not isinstance(patch, dict):
+            raise HTTPException(422, "set and patch are JSON objects")
         try:
-            return review.what_if_report(runtime.store, lo, hi, dict(body.get("set") or {}),
-                                  dict(body.get("patch") or {}), order_id)  # fmt: skip
+            report = review.what_if_report(runtime.store, lo, hi, changes, patch, order_id)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
+        runtime.audit(who, "what_if", order_id, json.dumps({"set": changes, "patch": patch}))
+        return report
 
     @router.get("/api/v1/alerts/{alert_id}/evidence")
     def alert_evidence(alert_id: str, who: ReadEvidence, format: Format = "html") -> Response:
