@@ -424,6 +424,11 @@ def _geometry_problem(zone: ZoneSpec) -> str | None:
     except GeometryError as exc:
         return str(exc)
     if zone.geometry.get("type") == "Point":
+        position = zone.geometry.get("coordinates")
+        if not (isinstance(position, list) and 2 <= len(position) <= 3 and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in position
+        )):  # fmt: skip
+            return "a Point's coordinates must be [lon, lat] numbers"
         return None
     polygons = zone.geometry.get("coordinates") or []
     if zone.geometry.get("type") == "Polygon":

@@ -36,14 +36,22 @@ def add_commands(commands: Any, timestamp: Any) -> None:
         "verify",
         help="check the evidence chain of stored messages and alerts",
         description=(
-            "Recompute the hash chain over the received messages and alert changes stored for "
-            "a period and report any row that was altered, deleted or inserted afterwards. "
+            "Recompute the hash chain over what is stored for a period (received messages, "
+            "fixes, order versions, alert changes, operator actions, notification changes; "
+            "alerts and notifications against their last change) and report any row that was "
+            "altered, deleted or inserted afterwards, and rows cut off the chain's end since "
+            "the service anchored its head. "
             "Prints JSON with the chain head (compare it with the head in an evidence report "
             "handed out earlier). Exit status: 0 intact, 1 not intact, 2 unusable arguments."
         ),
     )
     database(verify)
     period(verify)
+    verify.add_argument(
+        "--anchors",
+        help=f"the service's anchored chain heads (default ./{'emon-chain-anchors.jsonl'} when "
+        "present): finds rows cut off the end of the chain",
+    )
 
     evidence = commands.add_parser(
         "evidence",
@@ -146,9 +154,26 @@ def run(args: argparse.Namespace) -> int:
 def _verify(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
     from emon.service.chain import verify_period
 
-    verdict = verify_period(store, args.start or 0, end)
+    start = args.start or 0
+    verdict = verify_period(store, start, end, _anchor_problems(store, args, start, end))
     _print(verdict.to_json())
     return 0 if verdict.intact else 1
+
+
+def _anchor_problems(
+    store: Any, args: argparse.Namespace, start: Millis, end: Millis
+) -> list[dict[str, Any]]:
+    """Against the heads the service anchored outside the database (its
+    append-only file; the key beside it or in EMON_ANCHOR_KEY)."""
+    from emon.service.anchor import ANCHORS_FILE, AnchorLog, anchor_key, checked_against
+
+    path = Path(args.anchors) if args.anchors else Path.cwd() / ANCHORS_FILE
+    if not path.is_file():
+        if args.anchors:
+            raise ValueError(f"no anchors file {path}")
+        return []
+    log = AnchorLog(path, anchor_key(path.parent, create=False))
+    return checked_against(store, log, start, end)
 
 
 def _evidence(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:

@@ -208,11 +208,14 @@ def _alert_rows(alert: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _chain_text(chain: dict[str, Any]) -> str:
+    shown = chain.get("shown") or {"checked": 0, "problems": []}
     if chain["intact"]:
         return (
-            f"intact: {chain['checked']} links checked ({chain['first_seq']}-{chain['last_seq']})"
+            f"intact: {chain['checked']} links checked ({chain['first_seq']}-{chain['last_seq']}); "
+            f"each of the {shown['checked']} rows shown here verified against its own link"
         )
-    return f"NOT INTACT: {len(chain['problems'])} problems: {chain['problems'][:5]}"
+    problems = chain["problems"] + shown["problems"]
+    return f"NOT INTACT: {len(problems)} problems: {problems[:5]}"
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:

@@ -30,6 +30,8 @@ def canonical(value: Any) -> bytes:
         return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
     if isinstance(value, str):
         return value.encode()
+    if isinstance(value, float) and not isinstance(value, bool):
+        return repr(float(value)).encode()  # a position to the last bit
     return str(int(value)).encode()
 
 
@@ -100,14 +102,21 @@ class Verdict:
         }
 
 
-def verify_period(store: Any, start: int, end: int) -> Verdict:
-    """Verify what a store holds for a period (``store``: see emon.service.store)."""
+def verify_period(
+    store: Any, start: int, end: int, anchor_problems: Sequence[dict[str, Any]] = ()
+) -> Verdict:
+    """Verify what a store holds for a period (``store``: see emon.service.store):
+    the chain's links, the latest-state tables against their last change, and
+    (given by the caller, see emon.service.anchor) the heads anchored outside."""
     links = store.chain_links(start, end)
     first = next((link.seq for link in links if link.seq is not None), None)
     previous = None
     if first is not None and first > 1:
         previous = (first - 1, store.chain_hash(first - 1))
-    return verify(links, previous)
+    verdict = verify(links, previous)
+    verdict.problems += store.latest_state_problems(start, end)
+    verdict.problems += anchor_problems
+    return verdict
 
 
 def verify(links: Iterable[Link], previous: tuple[int, str | None] | None) -> Verdict:

@@ -17,13 +17,21 @@ import uvicorn
 
 from emon.ingest.owntracks import keys_from_config
 from emon.review.reminders import reminder_policy
+from emon.service.anchor import (
+    ANCHOR_TOPIC,
+    ANCHORS_FILE,
+    AnchorLog,
+    anchor_key,
+    anchor_once,
+    run_anchoring,
+)
 from emon.service.api import create_app
 from emon.service.auth import Oidc, TokenBook
 from emon.service.console import ConsoleSettings
-from emon.service.delivery import ALL, Delivery, routing_from_config
+from emon.service.delivery import ALL, Delivery, Outgoing, routing_from_config
 from emon.service.mqtt import run_mqtt
 from emon.service.retention import Retention
-from emon.service.runtime import Runtime
+from emon.service.runtime import Runtime, now_ms
 from emon.service.settings import Settings
 from emon.service.store import Writer, open_store
 from emon.service.webhooks import Webhook, Webhooks
@@ -158,6 +166,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             for w in config.get("webhooks", [])
         ]
     )
+    anchors = AnchorLog(settings.workdir / ANCHORS_FILE, anchor_key(settings.workdir))
     runtime = Runtime(
         store,
         writer,
@@ -203,6 +212,9 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
                 await asyncio.sleep(0.5)
             health["mqtt"] = False
 
+    def publish_head(payload: bytes) -> None:
+        runtime.outbox.put_nowait(Outgoing(ANCHOR_TOPIC, payload))
+
     writing = asyncio.create_task(writer.run())
     tasks = [
         _supervised(name, job, health)
@@ -213,6 +225,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             ("retention", runtime.run_retention()),
             ("connection", watch_connection()),
             ("webhooks", webhooks.run()),
+            ("anchoring", run_anchoring(store, anchors, publish_head, now_ms)),
         )
     ]
     database = settings.database_url or f"sqlite:///{settings.workdir / 'emon.db'}"
@@ -256,6 +269,9 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             runtime.process(pending)
         await writer.close()
         await writing
+        # the last head, now that everything is stored: a truncation after a
+        # clean stop shows too
+        anchor_once(store.chain_head(), anchors, lambda payload: None, now_ms())
         store.close()
         if broker is not None:
             await broker.shutdown()

@@ -39,6 +39,7 @@ topic read owntracks/+/+
 topic write emon/v1/notify/+
 topic write emon/v1/alerts/+
 topic write emon/v1/reminders/+
+topic write emon/v1/chain/head
 topic write owntracks/+/+/cmd
 
 user police
@@ -50,6 +51,7 @@ topic read emon/v1/reminders/reclassering
 
 user monitoring
 topic read emon/v1/alerts/monitoring
+topic read emon/v1/chain/head
 
 user om
 topic read emon/v1/reminders/om

@@ -17,6 +17,7 @@ from typing import Any
 
 from emon.orders import Order
 from emon.service.chain import content_digest
+from emon.service.ledger import FIXES, NOTIFICATION_CHANGES, Chained
 from emon.service.store import Store, as_bytes
 from emon.timeutil import Millis, parse_ts
 
@@ -89,6 +90,8 @@ def _devices(order: Order) -> list[str]:
 def prune(store: Store, retention: Retention, now: Millis) -> dict[str, int]:
     """Remove what has outlived its period (and is not held). Returns counts."""
     cut = {f.name: now - int(getattr(retention, f.name) * DAY_MS) for f in fields(retention)}
+    pruned_fixes = _prune_rows(store, FIXES, f"ts < %s AND NOT {_HELD_FIX}", cut["fixes_days"])
+    pruned_notes = _prune_rows(store, NOTIFICATION_CHANGES, "at < %s", cut["notifications_days"])
     deleted = store.maintain([
         (f"DELETE FROM fixes WHERE ts < %s AND NOT {_HELD_FIX}", [cut["fixes_days"]]),
         ("DELETE FROM rejections WHERE recv < %s", [cut["rejections_days"]]),
@@ -99,10 +102,38 @@ def prune(store: Store, retention: Retention, now: Millis) -> dict[str, int]:
          [cut["messages_days"]]),
     ])  # fmt: skip
     counts = dict(zip(["fixes", "rejections", "notifications", "audit"], deleted, strict=False))
+    counts["fixes"] += pruned_fixes
+    counts["notification_changes"] = pruned_notes
     counts["messages"] = deleted[4] + _prune_messages(store, cut["messages_days"])
     if any(counts.values()):
         log.info("retention removed %s", counts)
     return counts
+
+
+def _prune_rows(store: Store, spec: Chained, where: str, before: Millis) -> int:
+    """Chained rows past retention are deleted, each leaving its link and its
+    content digest in ``pruned_links``, so the chain still verifies past them."""
+    pruned, after = 0, -1
+    while True:
+        rows = store.read(
+            f"SELECT chain_seq, hash, {spec.time}, {spec.columns} FROM {spec.table} "
+            f"WHERE {where} AND chain_seq > %s ORDER BY chain_seq LIMIT {BATCH}",
+            [before, after],
+        )
+        if not rows:
+            return pruned
+        tombstones = [
+            (seq, h, content_digest(spec.kind, spec.content(content)), spec.kind, at)
+            for seq, h, at, *content in rows
+        ]
+        marks = ", ".join(["%s"] * 5)
+        store.maintain(
+            [(f"INSERT INTO pruned_links (chain_seq, hash, digest, kind, at) VALUES ({marks})",
+              list(t)) for t in tombstones]
+            + [(f"DELETE FROM {spec.table} WHERE chain_seq = %s", [t[0]]) for t in tombstones]
+        )  # fmt: skip
+        pruned += len(rows)
+        after = rows[-1][0]
 
 
 def _prune_messages(store: Store, before: Millis) -> int:

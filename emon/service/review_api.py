@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from emon.review import commands as review
 from emon.review.compliance import compliance
 from emon.review.evidence import Bundle, EvidenceError, for_alert, for_period
+from emon.service.anchor import checked_against
 from emon.service.chain import verify_period
 from emon.service.deps import (
     ExportPersons,
@@ -130,7 +131,9 @@ def review_router(runtime: Runtime) -> APIRouter:
         _: ReadEvidence, start: Since = "1970-01-01T00:00:00Z", end: Until = None
     ) -> Any:
         """The evidence chain over a period: intact, or which rows changed."""
-        return verify_period(runtime.store, *period(start, end, now_ms())).to_json()
+        lo, hi = period(start, end, now_ms())
+        anchored = checked_against(runtime.store, runtime.anchors, lo, hi)
+        return verify_period(runtime.store, lo, hi, anchored).to_json()
 
     return router
 

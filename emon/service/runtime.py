@@ -24,11 +24,13 @@ from emon.geofence.validation import Report, validate
 from emon.ingest.messages import route, storable
 from emon.orders import Order, OrderFormatError, parse_order
 from emon.review.reminders import ReminderPolicy, due, next_event
+from emon.service.anchor import AnchorLog
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
 from emon.service.chain import Chain
 from emon.service.delivery import Delivery, Outgoing
 from emon.service.health import device_health
+from emon.service.ledger import link_fields, notification_body
 from emon.service.metrics import Metrics
 from emon.service.retention import Retention, holds_for, order_holds, prune
 from emon.service.store import Store, Writer
@@ -44,6 +46,11 @@ _RANK = {"open": 0, "acknowledged": 1, "ended": 2, "resolved": 3}
 
 def now_ms() -> Millis:
     return time.time_ns() // 1_000_000
+
+
+def _json_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """JSON columns are written as text (SQLite TEXT, PostgreSQL JSONB)."""
+    return tuple(json.dumps(v) if isinstance(v, dict | list) else v for v in row)
 
 
 def enforceable_alone(order: Order) -> None:
@@ -76,6 +83,8 @@ class Runtime:
     reminder_period_ms: int = 60_000
     #: OwnTracks device id -> secret-box key (phones that encrypt their payloads)
     owntracks_keys: dict[str, bytes] = field(default_factory=dict)
+    #: the chain heads anchored outside the database (emon/service/anchor.py)
+    anchors: AnchorLog | None = None
 
     def __post_init__(self) -> None:
         self.orders: dict[str, Registered] = {}
@@ -129,7 +138,7 @@ class Runtime:
         self.orders[order.order_id] = Registered(order, body, version, report)
         self._reminder_next.pop(order.order_id, None)  # an extension moves its reminders
         record = dict(body, _warnings=[f.to_json() for f in report.findings])
-        self.writer.add("orders", [(order.order_id, version, json.dumps(record), now_ms(), None)])
+        self._add_chained("orders", "order", [(order.order_id, version, record, now_ms(), None)])
         self._rebuild()
         return report, True
 
@@ -137,9 +146,10 @@ class Runtime:
         registered = self.orders.pop(order_id, None)
         if registered is None:
             return False
-        body = json.dumps(registered.body)
         version = self._next_version(order_id)
-        self.writer.add("orders", [(order_id, version, body, now_ms(), now_ms())])
+        self._add_chained(
+            "orders", "order", [(order_id, version, registered.body, now_ms(), now_ms())]
+        )
         self._rebuild()
         return True
 
@@ -293,7 +303,7 @@ class Runtime:
                 self.metrics.rejections.labels(r.reason).inc()
         fixes = self.engine.drain_accepted()
         if fixes:
-            self.writer.add("fixes", fixes)
+            self._add_chained("fixes", "fix", fixes)
             self.metrics.fixes.inc(len(fixes))
 
     # -- alerts -----------------------------------------------------------------------
@@ -381,10 +391,20 @@ class Runtime:
             except asyncio.QueueFull:
                 self.subscribers.discard(queue)  # a stalled client is dropped, not waited on
 
+    def _add_chained(self, table: str, kind: str, rows: list[tuple[Any, ...]]) -> None:
+        """Store rows with their links in the evidence chain, each linked on
+        its content as it will read back (see emon/service/ledger.py)."""
+        link = self.chain.link
+        self.writer.add(table, [(*_json_text(row), *link(kind, link_fields(kind, row)))
+                                for row in rows])  # fmt: skip
+
     def _store_notifications(self) -> None:
         changed = self.delivery.drain_changed()
         if changed:
             self.writer.add("notifications", [p.row() for p in changed])
+            now = now_ms()
+            states = [(p.notification_id, now, notification_body(p.row())) for p in changed]
+            self._add_chained("notification_changes", "notification", states)
         for record in changed:
             alert = self.alerts.get(record.alert_id)
             if record.escalated and alert is not None and "escalation" not in alert:
@@ -416,7 +436,7 @@ class Runtime:
         alert.setdefault("actions", []).append(
             {"action": action, "note": note, "actor": actor, "at": format_ts(now), **extra}
         )
-        self.writer.add("actions", [(alert_id, action, note, actor, now)])
+        self._add_chained("actions", "action", [(alert_id, action, note, actor, now)])
         self._record(alert)
         return alert
 

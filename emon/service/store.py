@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from emon.service import ledger
 from emon.service.chain import Link
 
 log = logging.getLogger("emon.store")
@@ -29,15 +30,17 @@ Row = tuple[Any, ...]
 TABLES: dict[str, tuple[str, ...]] = {
     "messages": ("recv", "topic", "payload", "chain_seq", "hash"),
     "rejections": ("recv", "topic", "reason", "detail", "payload"),
-    "fixes": ("device_id", "seq", "ts", "recv", "lat", "lon", "acc", "batt"),
-    "orders": ("order_id", "version", "body", "registered_at", "revoked_at"),
+    "fixes": ("device_id", "seq", "ts", "recv", "lat", "lon", "acc", "batt", "chain_seq", "hash"),
+    "orders": ("order_id", "version", "body", "registered_at", "revoked_at", "chain_seq", "hash"),
     "alert_changes": ("alert_id", "at", "body", "chain_seq", "hash"),
     "alerts": ("alert_id", "body", "updated_at"),
     "notifications": (
         "notification_id", "alert_id", "device_id", "level", "text", "sent_at", "attempts",
         "acked_at", "escalated",
     ),
-    "actions": ("alert_id", "action", "note", "actor", "at"),
+    "actions": ("alert_id", "action", "note", "actor", "at", "chain_seq", "hash"),
+    "notification_changes": ("notification_id", "at", "body", "chain_seq", "hash"),
+    "pruned_links": ("chain_seq", "hash", "digest", "kind", "at"),
     "audit": ("at", "actor", "role", "action", "subject", "detail"),
     "holds": ("hold_id", "device_id", "lo", "hi", "subject", "reason"),
     "reminders": ("reminder_id", "order_id", "body", "at"),
@@ -59,20 +62,25 @@ CREATE TABLE IF NOT EXISTS notifications (notification_id TEXT PRIMARY KEY, aler
 CREATE TABLE IF NOT EXISTS actions (alert_id TEXT NOT NULL, action TEXT NOT NULL, note TEXT NOT NULL, actor TEXT NOT NULL, at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (at BIGINT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT);
 CREATE TABLE IF NOT EXISTS reminders (reminder_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, body {json} NOT NULL, at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS notification_changes (notification_id TEXT NOT NULL, at BIGINT NOT NULL, body {json} NOT NULL);
+CREATE TABLE IF NOT EXISTS pruned_links (chain_seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, digest TEXT NOT NULL, kind TEXT NOT NULL, at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS holds (hold_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, subject TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS fixes_device_ts ON fixes (device_id, ts);
 CREATE INDEX IF NOT EXISTS messages_recv ON messages (recv);
 CREATE INDEX IF NOT EXISTS alert_changes_alert ON alert_changes (alert_id, at);
 """
-SCHEMA_VERSION = 2
-#: version 2: received messages and alert changes are chained by hash
+SCHEMA_VERSION = 3
+#: version 2: received messages and alert changes are chained by hash;
+#: version 3: fixes, order versions, actions and notification changes too
 #: ``digest``: the content digest, kept when retention removes a row's content
 CHAIN_COLUMNS = (("chain_seq", "BIGINT"), ("hash", "TEXT"), ("digest", "TEXT"))
-CHAINED = ("messages", "alert_changes")
-CHAIN_INDEXES = """
-CREATE INDEX IF NOT EXISTS messages_chain ON messages (chain_seq);
-CREATE INDEX IF NOT EXISTS alert_changes_chain ON alert_changes (chain_seq);
-"""
+CHAINED = tuple(spec.table for spec in ledger.CHAINED)
+CHAIN_INDEXES = (
+    "".join(
+        f"CREATE INDEX IF NOT EXISTS {table}_chain ON {table} (chain_seq);\n" for table in CHAINED
+    )
+    + "CREATE INDEX IF NOT EXISTS notification_changes_id ON notification_changes (notification_id, chain_seq);\n"
+)
 
 
 class Store(Protocol):
@@ -95,6 +103,11 @@ class Store(Protocol):
     def chain_head(self) -> tuple[int, str] | None: ...
     def chain_links(self, start: int, end: int) -> list[Link]: ...
     def chain_hash(self, seq: int) -> str | None: ...
+    def latest_state_problems(self, start: int, end: int) -> list[dict[str, Any]]: ...
+    def check_rows(self, rows: Sequence[ledger.ShownRow]) -> dict[str, Any]: ...
+    def shown_rows(
+        self, spec: ledger.Chained, where: str, params: Sequence[Any]
+    ) -> list[ledger.ShownRow]: ...
     def close(self) -> None: ...
 
 
@@ -146,67 +159,26 @@ class _Reads:
         )
         return [(int(r), t, as_bytes(p), q, h) for r, t, p, q, h in rows]
 
-    # -- the evidence chain ----------------------------------------------------------
+    # -- the evidence chain (which rows, and how: emon/service/ledger.py) -------------
     def chain_head(self) -> tuple[int, str] | None:
-        heads = [
-            row
-            for table in CHAINED
-            for row in self.read(
-                f"SELECT chain_seq, hash FROM {table} WHERE chain_seq = "
-                f"(SELECT max(chain_seq) FROM {table})",
-                [],
-            )
-        ]
-        return max(((int(seq), str(h)) for seq, h in heads), default=None)
+        return ledger.head(self.read)
 
     def chain_hash(self, seq: int) -> str | None:
-        for table in CHAINED:
-            rows = self.read(f"SELECT hash FROM {table} WHERE chain_seq = %s", [seq])
-            if rows:
-                return str(rows[0][0])
-        return None
+        return ledger.hash_at(self.read, seq)
 
     def chain_links(self, start: int, end: int) -> list[Link]:
-        """The stored links of a period, in chain order: every link numbered
-        from the first to the last one stored in the period (arrival and
-        processing order differ a little, so numbers, not times, bound it),
-        and rows of the period that carry no link at all."""
-        bounds = [
-            row
-            for table, time in (("messages", "recv"), ("alert_changes", "at"))
-            for row in self.read(
-                f"SELECT min(chain_seq), max(chain_seq) FROM {table} "
-                f"WHERE {time} >= %s AND {time} <= %s",
-                [start, end],
-            )
-            if row[0] is not None
-        ]
-        links: list[Link] = []
-        if bounds:
-            lo, hi = min(b[0] for b in bounds), max(b[1] for b in bounds)
-            links += self._links("chain_seq >= %s AND chain_seq <= %s", [lo, hi])
-        return sorted(
-            links
-            + self._links("chain_seq IS NULL AND {time} >= %s AND {time} <= %s", [start, end]),
-            key=lambda link: (link.seq is not None, link.seq or 0),
-        )
+        return ledger.links(self.read, start, end)
 
-    def _links(self, where: str, params: list[Any]) -> list[Link]:
-        messages = self.read(
-            "SELECT chain_seq, hash, recv, topic, payload, digest FROM messages WHERE "
-            + where.format(time="recv"),
-            params,
-        )
-        changes = self.read(
-            "SELECT chain_seq, hash, alert_id, at, body, digest FROM alert_changes WHERE "
-            + where.format(time="at"),
-            params,
-        )
-        links = [Link(seq, "message", (recv, topic, as_bytes(payload)), h, int(recv), d)
-                 for seq, h, recv, topic, payload, d in messages]  # fmt: skip
-        links += [Link(seq, "alert_change", (alert_id, at, _json(body)), h, int(at), d)
-                  for seq, h, alert_id, at, body, d in changes]  # fmt: skip
-        return links
+    def latest_state_problems(self, start: int, end: int) -> list[dict[str, Any]]:
+        return ledger.latest_state_problems(self.read, start, end)
+
+    def check_rows(self, rows: Sequence[ledger.ShownRow]) -> dict[str, Any]:
+        return ledger.check_rows(self.read, rows)
+
+    def shown_rows(
+        self, spec: ledger.Chained, where: str, params: Sequence[Any]
+    ) -> list[ledger.ShownRow]:
+        return ledger.shown_rows(self.read, spec, where, params)
 
 
 class SqliteStore(_Reads):

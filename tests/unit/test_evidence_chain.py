@@ -36,6 +36,12 @@ def stored_runtime(tmp_path, n_fixes: int = 6):
     return store, rt, now
 
 
+def message_seqs(store) -> list[int]:
+    """The chain numbers of the stored messages, in order (fixes, order
+    versions and alert changes have numbers between them)."""
+    return [s for (s,) in store.db.execute("SELECT chain_seq FROM messages ORDER BY chain_seq")]
+
+
 def test_a_stored_period_verifies_and_any_change_is_found(tmp_path):
     store, rt, now = stored_runtime(tmp_path)
     whole = (now - 1000, now + 10**7)
@@ -44,20 +50,22 @@ def test_a_stored_period_verifies_and_any_change_is_found(tmp_path):
     assert verdict.head == rt.chain.head
 
     # an altered payload
-    store.db.execute("UPDATE messages SET payload = ? WHERE chain_seq = 3", (b'{"seq":3}',))
+    third = message_seqs(store)[2]
+    store.db.execute("UPDATE messages SET payload = ? WHERE chain_seq = ?", (b'{"seq":3}', third))
     problems = verify_period(store, *whole).problems
-    assert problems == [{"seq": 3, "kind": "message", "at": now + 40_000, "problem": "altered"}]
+    assert problems == [{"seq": third, "kind": "message", "at": now + 40_000, "problem": "altered"}]
 
 
 def test_deleted_and_inserted_rows_are_found(tmp_path):
     store, _rt, now = stored_runtime(tmp_path)
     whole = (now - 1000, now + 10**7)
-    store.db.execute("DELETE FROM messages WHERE chain_seq = 4")
+    fourth = message_seqs(store)[3]
+    store.db.execute("DELETE FROM messages WHERE chain_seq = ?", (fourth,))
     store.db.execute("INSERT INTO messages (recv, topic, payload) VALUES (?, 'x', x'00')", (now,))
     problems = {p["problem"]: p for p in verify_period(store, *whole).problems}
-    assert problems["missing"]["seq"] == 4
+    assert problems["missing"]["seq"] == fourth
     assert problems["unchained"]["at"] == now
-    assert "altered" in problems  # seq 5 no longer follows seq 3's hash
+    assert "altered" in problems  # the next link no longer follows the one before the gap
 
 
 def test_a_changed_alert_body_is_found(tmp_path):
@@ -65,17 +73,24 @@ def test_a_changed_alert_body_is_found(tmp_path):
     body = json.loads(store.db.execute("SELECT body FROM alert_changes").fetchone()[0])
     body["severity"] = "low"
     store.db.execute("UPDATE alert_changes SET body = ?", (json.dumps(body),))
-    (problem,) = verify_period(store, now - 1000, now + 10**7).problems
+    problems = verify_period(store, now - 1000, now + 10**7).problems
+    (problem,) = [p for p in problems if "kind" in p]
     assert problem["kind"] == "alert_change" and problem["problem"] == "altered"
+    # and the alert as the service shows it no longer matches its last stored change
+    assert [p for p in problems if "kind" not in p] == [
+        {"table": "alerts", "id": _rt.alerts and next(iter(_rt.alerts)), "problem": "altered"}
+    ]
 
 
 def test_a_period_in_the_middle_verifies_from_its_predecessor(tmp_path):
     store, _rt, now = stored_runtime(tmp_path)
     middle = verify_period(store, now + 30_000, now + 70_000)
-    assert middle.intact and middle.first_seq == 3
-    store.db.execute("DELETE FROM messages WHERE chain_seq = 2")
+    third = message_seqs(store)[2]
+    assert middle.intact and middle.first_seq == third
+    before = third - 1  # the link before the period's first (the second message's fix)
+    store.db.execute("DELETE FROM fixes WHERE chain_seq = ?", (before,))
     assert verify_period(store, now + 30_000, now + 70_000).problems == [
-        {"seq": 2, "problem": "missing"}
+        {"seq": before, "problem": "missing"}
     ]
 
 

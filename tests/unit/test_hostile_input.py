@@ -96,7 +96,7 @@ def test_a_bad_order_stored_by_an_older_version_is_quarantined_at_start_up(tmp_p
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
     bad = dict(other("OM-old"), max_silence_s=math.inf)  # json writes it as Infinity
-    rows = [(o["order_id"], 1, json.dumps(o), 0, None) for o in (bad, other("OM-fine"))]
+    rows = [(o["order_id"], 1, json.dumps(o), 0, None, None, None) for o in (bad, other("OM-fine"))]
     store.write({"orders": rows})
     store.close()
     runtime = runtime_on(tmp_path)

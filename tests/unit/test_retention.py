@@ -48,7 +48,8 @@ def test_old_data_goes_except_the_evidence_around_a_violation(tmp_path):
     emptied = store.db.execute("SELECT count(*) FROM messages WHERE payload = x''").fetchone()[0]
     assert emptied == 5
     verdict = verify_period(store, 0, later + DAY)
-    assert verdict.intact and verdict.pruned == 5
+    # the five messages emptied, and the five fixes deleted with their digests kept
+    assert verdict.intact and verdict.pruned == 10
 
     # an operator finds it was a device fault: the hold is released, the rest goes too
     rt.act(violation["alert_id"], "resolve", "GPS drift", "op", classification="technical")

@@ -38,7 +38,9 @@ def test_a_refused_row_is_set_aside_and_blocks_nothing(tmp_path):
     async def scenario():
         store, rt = runtime(tmp_path)
         writer = rt.writer
-        writer.add("orders", [("X", 1, "{}", 1, None), ("X", 1, "{}", 2, None)])  # same key twice
+        writer.add(
+            "orders", [("X", 1, "{}", 1, None, None, None), ("X", 1, "{}", 2, None, None, None)]
+        )  # same key twice
         writer.add("messages", [(5, "emon/v1/fix/a", b"{}", None, None)])
         await writer.flush()
         assert writer.healthy and writer.refused == 1
