@@ -227,7 +227,8 @@ def _recovery_point(n_orders: int) -> Result:
         o["valid_from"], o["valid_until"] = "2026-01-01T00:00:00Z", "2030-01-01T00:00:00Z"
     now = now_ms()
     chain = Chain()
-    rows = [(o["order_id"], 1, json.dumps(dict(o, _warnings=[])), now, None) for o in orders]
+    rows = [(o["order_id"], 1, json.dumps(dict(o, _warnings=[])), now, None, None, None)
+            for o in orders]  # fmt: skip
     fixes = fleet_messages(orders, 2 * len(orders), seed=5, t0=now - 1_800_000)
     messages = [
         (m.recv, m.topic, m.payload, *chain.link("message", (m.recv, m.topic, m.payload)))

@@ -24,9 +24,10 @@ ZoneType = Literal["exclusion", "inclusion"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 DEFAULT_MAX_SILENCE_S = 600.0
-#: devices report every few seconds at the most: a shorter silence limit would
-#: raise and end signal_lost between two ordinary fixes
-MIN_SILENCE_S = 5.0
+#: at least a second: zero or a negative limit raised and ended signal_lost on
+#: every fix (a limit below the reporting interval still flaps: the court's
+#: choice, and the guideline is 600 s)
+MIN_SILENCE_S = 1.0
 #: a week: a longer silence is no monitoring at all
 MAX_SILENCE_S = 7 * 86_400.0
 #: the widest circle: a region of a country; wider bans are drawn as polygons

@@ -64,15 +64,22 @@ def test_devices_publish_only_as_themselves_and_read_only_their_own(tmp_path):
             port, "vd-1", creds["vd-1"], victim_got, ["emon/v1/notify/vd-1", "emon/v1/notify/vd-2"]
         )
         offender = connect(port, "am-1", creds["am-1"])
+        om_got: list = []
+        om = connect(port, "om", creds["om"], om_got,
+                     ["emon/v1/reminders/om", "emon/v1/reminders/reclassering"])  # fmt: skip
         offender.publish("emon/v1/fix/am-1", json.dumps({"seq": 1}), qos=1).wait_for_publish(5)
         offender.publish("emon/v1/fix/vd-2", json.dumps({"seq": 1}), qos=1).wait_for_publish(
             5
         )  # not his
         engine.publish("emon/v1/notify/vd-1", b"mine", qos=1).wait_for_publish(5)
         engine.publish("emon/v1/notify/vd-2", b"not hers", qos=1).wait_for_publish(5)
+        # the engine may send reminders (it could not under the first ACL), each to its reader
+        engine.publish("emon/v1/reminders/om", b"due", qos=1).wait_for_publish(5)
+        engine.publish("emon/v1/reminders/reclassering", b"theirs", qos=1).wait_for_publish(5)
         time.sleep(1.0)
         assert [t for t, _ in engine_got] == ["emon/v1/fix/am-1"]
         assert victim_got == [("emon/v1/notify/vd-1", b"mine")]
+        assert om_got == [("emon/v1/reminders/om", b"due")]
         # without credentials, nothing
         stranger = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="stranger")
         assert stranger.connect("127.0.0.1", port) == 0  # TCP ok; CONNACK refuses
@@ -80,7 +87,7 @@ def test_devices_publish_only_as_themselves_and_read_only_their_own(tmp_path):
         time.sleep(0.5)
         assert not stranger.is_connected()
         stranger.loop_stop()
-        for client in (engine, victim, offender):
+        for client in (engine, victim, offender, om):
             client.loop_stop()
     finally:
         broker.terminate()

@@ -6,6 +6,7 @@ alerts out, alerts in the API and the database, a restart in the middle.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -16,6 +17,12 @@ import httpx
 import psycopg
 import pytest
 
+from emon.engine.base import Message
+from emon.service import ledger
+from emon.service.chain import verify_period
+from emon.service.runtime import Runtime
+from emon.service.store import PostgresStore, Writer
+from emon.timeutil import format_ts
 from tests.integration.serve import TOKEN, Device, Serve, approach, need_service, order_for
 
 
@@ -161,7 +168,7 @@ def test_mosquitto_and_postgresql_with_messages_sent_while_down(tmp_path, databa
     verified = subprocess.run([sys.executable, "-m", "emon", "verify", *review],
                               capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert json.loads(verified.stdout)["checked"] == messages + changes_total(database)
+    assert json.loads(verified.stdout)["checked"] == chained_total(database)
     evidence = subprocess.run(
         [sys.executable, "-m", "emon", "evidence", "--alert", violation["alert_id"], *review,
          "--out", str(tmp_path / "ev")], capture_output=True, text=True, cwd=tmp_path,
@@ -169,17 +176,46 @@ def test_mosquitto_and_postgresql_with_messages_sent_while_down(tmp_path, databa
     assert evidence.returncode == 0, evidence.stderr
     assert "zone_violation" in (tmp_path / "ev" / "report.html").read_text()
     with psycopg.connect(database, autocommit=True) as db:
-        db.execute("UPDATE fixes SET acc = 1")  # not chained: the messages they came from are
-        db.execute("UPDATE messages SET payload = 'x'::bytea WHERE chain_seq = 2")
+        moved = [seq for (seq,) in db.execute("SELECT chain_seq FROM fixes WHERE acc <> 1")]
+        (second,) = db.execute(
+            "SELECT chain_seq FROM messages ORDER BY chain_seq OFFSET 1 LIMIT 1"
+        ).fetchone()
+        db.execute("UPDATE fixes SET acc = 1")  # fixes are chained too
+        db.execute("UPDATE messages SET payload = 'x'::bytea WHERE chain_seq = %s", (second,))
     altered = subprocess.run([sys.executable, "-m", "emon", "verify", *review],
                              capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert altered.returncode == 1
-    assert [p["seq"] for p in json.loads(altered.stdout)["problems"]] == [2]
+    found = sorted(p["seq"] for p in json.loads(altered.stdout)["problems"])
+    assert moved and found == sorted([second, *moved])
 
 
-def changes_total(database: str) -> int:
+def chained_total(database: str) -> int:
+    """Every row the evidence chain covers (see emon/service/ledger.py)."""
     with psycopg.connect(database) as db:
-        return int(db.execute("SELECT count(*) FROM alert_changes").fetchone()[0])
+        return sum(
+            int(db.execute(f"SELECT count(*) FROM {spec.table}").fetchone()[0])
+            for spec in ledger.CHAINED
+        )
+
+
+def test_chained_fixes_verify_on_postgresql_as_stored(tmp_path, database):
+    """REAL is a 4-byte float in PostgreSQL (8.3 reads back as 8.300000190734863):
+    fixes must verify as they come back, and a moved fix must still show."""
+    store = PostgresStore(database)
+    store.migrate()
+    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt.put_order(order_for("pg"))
+    now = int(time.time() * 1000)
+    for k in range(3):
+        fix = {"seq": k + 1, "ts": format_ts(now + k * 1000), "lat": 51.8 + k * 1e-7,
+               "lon": 4.3, "acc": 8.3, "batt": 77.7}  # fmt: skip
+        rt.process([Message(now + k * 1000, "emon/v1/fix/am-pg", json.dumps(fix).encode())])
+    asyncio.run(rt.writer.flush())
+    assert verify_period(store, now - 10_000, now + 10_000).intact
+    store.db.execute("UPDATE fixes SET lat = lat + 1e-7 WHERE seq = 2")
+    (problem,) = verify_period(store, now - 10_000, now + 10_000).problems
+    assert problem["kind"] == "fix" and problem["problem"] == "altered"
+    store.close()
 
 
 def test_unusable_orders_are_refused_and_guideline_errors_kept_as_warnings(tmp_path):

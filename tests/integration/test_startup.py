@@ -87,6 +87,7 @@ def test_the_broker_port_is_pinned_and_the_admin_token_kept_across_restarts(tmp_
         out = wait_serving(first)
         assert re.search(rf"MQTT mqtt://127\.0\.0\.1:{mqtt} \(embedded\)", out), out
         assert "admin token written to" in out
+        assert first.stderr is not None
         token_file = tmp_path / "emon-admin-token"
         assert token_file.stat().st_mode & 0o777 == 0o600
         token = token_file.read_text().strip()
@@ -95,6 +96,9 @@ def test_the_broker_port_is_pinned_and_the_admin_token_kept_across_restarts(tmp_
         assert ok.status_code == 200 and ok.json()["role"] == "admin"
     finally:
         stop(first)
+    # and it said loudly that the embedded broker is for a demo, open to local programs
+    log = first.stderr.read() if first.stderr else ""
+    assert "for a demo on one machine" in log and "any local program" in log
     again = serve(tmp_path, *args)
     try:
         out = wait_serving(again)

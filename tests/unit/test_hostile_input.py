@@ -10,6 +10,8 @@ import math
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from emon.service.api import create_app
 from emon.service.auth import TokenBook
@@ -175,3 +177,74 @@ def test_an_id_cannot_break_out_of_the_download_header():
     assert "\r" not in header and "\n" not in header
     assert header.count('"') == 2 and header.startswith('attachment; filename="evidence-OM__')
     assert "filename*=UTF-8''evidence-OM%22%3B" in header
+
+
+#: values a careless or hostile client puts anywhere (as JSON text: NaN and
+#: Infinity are what Python's own json writes for non-finite numbers)
+WILD = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1e308", "-0.0",
+                        "0", "-1", "9007199254740993", '"1000"', "true", "null", "[]", "{}",
+                        '"\\u0000"', '"' + "x" * 300 + '"'])  # fmt: skip
+PATHS = [("max_silence_s",), ("zones", 0, "radius_m"), ("zones", 0, "prealert_m"),
+         ("zones", 0, "geometry", "coordinates", 0), ("zones", 0, "geometry", "coordinates"),
+         ("contact_ban", "distance_m"), ("contact_ban", "prealert_m"), ("risk",),
+         ("victims", 0, "address", "coordinates", 1), ("offender", "residence"),
+         ("offender", "device_id"), ("order_id",), ("valid_from",), ("timezone",),
+         ("zones", 0, "schedule"), ("victims", 0, "device_id")]  # fmt: skip
+
+
+def _with(order: dict, path: tuple, marker: str) -> dict:
+    out = copy.deepcopy(order)
+    target = out
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = marker
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.sampled_from(PATHS), WILD), min_size=1, max_size=3))
+def test_fuzzed_orders_through_the_api_never_break_enforcement(tmp_path_factory, changes):
+    runtime = runtime_on(tmp_path_factory.mktemp("fuzz"))
+    client = TestClient(create_app(runtime, TokenBook("t-admin", None), {"mqtt": True}))
+    order = copy.deepcopy(GOOD)
+    order["offender"]["residence"] = {"type": "Point", "coordinates": [4.40, 51.90]}
+    text_for = {}
+    for k, (path, value) in enumerate(changes):
+        marker = f"@@{k}@@"
+        order = _with(order, path, marker)
+        text_for[f'"{marker}"'] = value
+    text = json.dumps(order)
+    for marker, value in text_for.items():
+        text = text.replace(marker, value)
+    answer = put_raw(client, "OM-fuzz", text)
+    assert answer.status_code in (200, 422), answer.text
+    client.put("/api/v1/orders/OM-ok", json=other("OM-ok"), headers=ADMIN)
+    engine = runtime._current_engine()  # never fails to build
+    runtime.tick(engine.clock + 1000)
+    assert "am-OM-ok" in engine.devices.index and not runtime.problems
+
+
+QUERY_TIMES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59.999-14:00",
+            "NaN",
+            "1970-01-01T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "+275760-09-13T00:00:00Z",
+            "2026-11-28T13:45:12.123456789Z",
+        ]
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(QUERY_TIMES, st.one_of(st.none(), QUERY_TIMES))
+def test_fuzzed_query_times_are_never_a_server_error(api, start, end):
+    client, _ = api
+    params = {"from": start} if end is None else {"from": start, "to": end}
+    for path in ("/api/v1/evidence/verify", "/api/v1/orders/OM-t/compliance",
+                 "/api/v1/orders/OM-t/closest-approach", "/api/v1/orders/OM-t/evidence"):  # fmt: skip
+        assert client.get(path, params=params, headers=ADMIN).status_code < 500
