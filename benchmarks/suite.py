@@ -215,9 +215,9 @@ def _recovery_point(n_orders: int) -> Result:
     import asyncio
 
     from emon.engine.base import Message
-    from emon.service.chain import Chain
     from emon.service.runtime import Runtime, now_ms
-    from emon.service.store import SqliteStore, Writer
+    from emon.storage import SqliteStore, Writer
+    from emon.storage.chain import Chain
 
     folder = Path(tempfile.mkdtemp(prefix="emon-recovery-"))
     store = SqliteStore(folder / "emon.db")

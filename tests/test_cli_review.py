@@ -16,7 +16,7 @@ import pytest
 
 from emon.engine.base import Message
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
 from emon.timeutil import format_ts
 from simulators.movement import offset
 from simulators.scenarios import ROTTERDAM, base_order

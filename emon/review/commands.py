@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emon.timeutil import Millis, format_ts
+from emon.timeutil import Millis
 
 COMMANDS = ("verify", "evidence", "compliance", "closest", "what-if", "export-person")
 
@@ -133,7 +133,7 @@ def add_commands(commands: Any, timestamp: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emon.service.store import open_store
+    from emon.storage import open_store
 
     url = args.database or os.environ.get("EMON_DATABASE_URL") or None
     if url is None and not (Path.cwd() / "emon.db").exists():
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _verify(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
-    from emon.service.chain import verify_period
+    from emon.storage.chain import verify_period
 
     start = args.start or 0
     verdict = verify_period(store, start, end, _anchor_problems(store, args, start, end))
@@ -165,7 +165,7 @@ def _anchor_problems(
 ) -> list[dict[str, Any]]:
     """Against the heads the service anchored outside the database (its
     append-only file; the key beside it or in EMON_ANCHOR_KEY)."""
-    from emon.service.anchor import ANCHORS_FILE, AnchorLog, anchor_key, checked_against
+    from emon.storage.anchor import ANCHORS_FILE, AnchorLog, anchor_key, checked_against
 
     path = Path(args.anchors) if args.anchors else Path.cwd() / ANCHORS_FILE
     if not path.is_file():
@@ -201,67 +201,18 @@ def _compliance(store: Any, args: argparse.Namespace, end: Millis, now: Millis) 
 
 
 def _closest(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
+    from emon.review.reports import closest_report
+
     _print(closest_report(store, args.order, args.start, end, args.max_gap))
     return 0
 
 
-def closest_report(
-    store: Any, order_id: str, start: Millis, end: Millis, max_gap_s: float = 300.0
-) -> dict[str, Any]:
-    from emon.review.closest import closest_approach
-    from emon.review.evidence import order_in_force
-
-    _, order = order_in_force(store, order_id, start)
-    offender = (order.get("offender") or {}).get("device_id")
-    if not offender:
-        raise ValueError(f"order {order_id} has no offender device")
-    ours = _track(store, offender, start, end)
-    result: dict[str, Any] = {"order_id": order_id, "period": _period(start, end), "victims": []}
-    for victim in order.get("victims", []):
-        device = victim.get("device_id")
-        if not device:
-            continue
-        found = closest_approach(ours, _track(store, device, start, end), max_gap_s)
-        result["victims"].append({
-            "person_id": victim.get("person_id"),
-            "device_id": device,
-            "closest_m": None if found is None else round(found.distance_m, 1),
-            "at": None if found is None else format_ts(found.at),
-            "between_fixes": None if found is None else found.between_fixes,
-        })  # fmt: skip
-    return result
-
-
-def _track(store: Any, device: str, start: Millis, end: Millis) -> Any:
-    from emon.review.closest import Track
-
-    rows = store.fixes_between([device], start, end)
-    return Track.from_fixes([r[2] for r in rows], [r[4] for r in rows], [r[5] for r in rows])
-
-
 def _what_if(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
+    from emon.review.reports import what_if_report
+
     _print(what_if_report(store, args.start, end, _settings(args.set), json.loads(args.patch),
                           args.order))  # fmt: skip
     return 0
-
-
-def what_if_report(
-    store: Any,
-    start: Millis,
-    end: Millis,
-    changes: dict[str, Any],
-    patch: dict[str, Any],
-    order_id: str | None = None,
-) -> dict[str, Any]:
-    from emon.review.evidence import order_in_force
-    from emon.review.whatif import compare
-
-    ids = [order_id] if order_id else store.order_ids()
-    orders = [order_in_force(store, i, start)[1] for i in ids]
-    messages = store.messages_between(start, end)
-    result = compare(orders, messages, start, end, changes, patch)
-    result["period"] = _period(start, end)
-    return result
 
 
 def _settings(pairs: list[str]) -> dict[str, Any]:
@@ -277,16 +228,12 @@ def _settings(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _period(start: Millis, end: Millis) -> dict[str, str]:
-    return {"from": format_ts(start), "to": format_ts(end)}
-
-
 def _print(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def _export_person(store: Any, args: argparse.Namespace, end: Millis, now: Millis) -> int:
-    from emon.service.export import person_export
+    from emon.review.export import person_export
 
     data = person_export(store, store.alerts(), args.person_id)
     if not data["orders"]:

@@ -15,10 +15,10 @@ from typing import Any
 
 from emon.engine.policy import Policy
 from emon.orders import as_seen_by
-from emon.service.casefile import decision_trail
-from emon.service.chain import verify_period
-from emon.service.ledger import ACTIONS, ALERT_CHANGES, FIXES, MESSAGES, ORDERS, ShownRow
-from emon.service.store import Store
+from emon.review.decision import decision_trail
+from emon.storage import Store
+from emon.storage.chain import verify_period
+from emon.storage.ledger import ACTIONS, ALERT_CHANGES, FIXES, MESSAGES, ORDERS, ShownRow
 from emon.timeutil import Millis, format_ts, parse_ts
 
 #: the period shown around one alert

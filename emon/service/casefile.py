@@ -14,8 +14,9 @@ import msgspec
 
 from emon.engine.policy import Policy
 from emon.orders import Order
+from emon.review.decision import decision_trail
 from emon.service.delivery import Pending
-from emon.service.store import Row, Store
+from emon.storage import Row, Store
 from emon.timeutil import Millis, format_ts, parse_ts
 
 #: the track shown around an alert
@@ -96,30 +97,6 @@ def _fix(row: Row) -> dict[str, Any]:
     _, seq, ts, recv, lat, lon, acc, _ = row
     return {"seq": seq, "ts": format_ts(int(ts)), "lat": lat, "lon": lon, "acc": acc,
             "late_s": round((int(recv) - int(ts)) / 1000, 1)}  # fmt: skip
-
-
-def decision_trail(alert: dict[str, Any], policy: Policy) -> dict[str, Any]:
-    """Why emon raised it: the rule, the fix that confirmed it, the thresholds."""
-    details = alert.get("details") or {}
-    decision: dict[str, Any] = {"rule": alert["type"], "zone_id": alert.get("zone_id")}
-    if "confirming_seq" in details:
-        decision["confirming_fix"] = {
-            "seq": details["confirming_seq"],
-            "ts": details["confirming_ts"],
-        }
-    for key in ("depth_m", "accuracy_m", "victim_device_id", "transit"):
-        if key in details:
-            decision[key] = details[key]
-    if "accuracy_m" in details:
-        decision["required_depth_m"] = policy.margin(float(details["accuracy_m"]))
-    decision["policy"] = {
-        "confirm_fixes": policy.confirm_fixes,
-        "confirm_span_s": policy.confirm_span_s,
-        "clear_fixes": policy.clear_fixes,
-        "exit_hysteresis_m": policy.exit_hysteresis_m,
-        "accuracy_cap_m": policy.accuracy_cap_m,
-    }
-    return decision
 
 
 def _timeline(alert: dict[str, Any], notifications: list[Pending]) -> list[dict[str, Any]]:

@@ -17,14 +17,6 @@ import uvicorn
 
 from emon.ingest.owntracks import keys_from_config
 from emon.review.reminders import reminder_policy
-from emon.service.anchor import (
-    ANCHOR_TOPIC,
-    ANCHORS_FILE,
-    AnchorLog,
-    anchor_key,
-    anchor_once,
-    run_anchoring,
-)
 from emon.service.api import create_app
 from emon.service.auth import Oidc, TokenBook
 from emon.service.console import ConsoleSettings
@@ -33,8 +25,16 @@ from emon.service.mqtt import run_mqtt
 from emon.service.retention import Retention
 from emon.service.runtime import Runtime, now_ms
 from emon.service.settings import Settings
-from emon.service.store import Writer, open_store
 from emon.service.webhooks import Webhook, Webhooks
+from emon.storage import Writer, open_store
+from emon.storage.anchor import (
+    ANCHOR_TOPIC,
+    ANCHORS_FILE,
+    AnchorLog,
+    anchor_key,
+    anchor_once,
+    run_anchoring,
+)
 
 log = logging.getLogger("emon")
 ANONYMOUS = "amqtt.plugins.authentication.AnonymousAuthPlugin"

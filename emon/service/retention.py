@@ -16,9 +16,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from emon.orders import Order
-from emon.service.chain import content_digest
-from emon.service.ledger import FIXES, NOTIFICATION_CHANGES, Chained
-from emon.service.store import Store, as_bytes
+from emon.storage import Store, as_bytes
+from emon.storage.chain import content_digest
+from emon.storage.ledger import FIXES, NOTIFICATION_CHANGES, Chained
 from emon.timeutil import Millis, parse_ts
 
 log = logging.getLogger("emon.retention")

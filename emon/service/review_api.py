@@ -9,11 +9,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
-from emon.review import commands as review
+from emon.review import reports as review
 from emon.review.compliance import compliance
 from emon.review.evidence import Bundle, EvidenceError, for_alert, for_period
-from emon.service.anchor import checked_against
-from emon.service.chain import verify_period
+from emon.review.export import person_export
 from emon.service.deps import (
     ExportPersons,
     Format,
@@ -25,8 +24,9 @@ from emon.service.deps import (
     WriteHolds,
     period,
 )
-from emon.service.export import person_export
 from emon.service.runtime import Runtime, now_ms
+from emon.storage.anchor import checked_against
+from emon.storage.chain import verify_period
 from emon.timeutil import format_ts
 
 

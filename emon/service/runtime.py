@@ -24,17 +24,17 @@ from emon.geofence.validation import Report, validate
 from emon.ingest.messages import route, storable
 from emon.orders import Order, OrderFormatError, parse_order
 from emon.review.reminders import ReminderPolicy, due, next_event
-from emon.service.anchor import AnchorLog
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
-from emon.service.chain import Chain
 from emon.service.delivery import Delivery, Outgoing
 from emon.service.health import device_health
-from emon.service.ledger import link_fields, notification_body
 from emon.service.metrics import Metrics
 from emon.service.retention import Retention, holds_for, order_holds, prune
-from emon.service.store import Store, Writer
 from emon.service.webhooks import Webhooks
+from emon.storage import Store, Writer
+from emon.storage.anchor import AnchorLog
+from emon.storage.chain import Chain
+from emon.storage.ledger import link_fields, notification_body
 from emon.timeutil import Millis, format_ts
 
 log = logging.getLogger("emon.runtime")

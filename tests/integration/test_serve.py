@@ -18,10 +18,9 @@ import psycopg
 import pytest
 
 from emon.engine.base import Message
-from emon.service import ledger
-from emon.service.chain import verify_period
 from emon.service.runtime import Runtime
-from emon.service.store import PostgresStore, Writer
+from emon.storage import PostgresStore, Writer, ledger
+from emon.storage.chain import verify_period
 from emon.timeutil import format_ts
 from tests.integration.serve import TOKEN, Device, Serve, approach, need_service, order_for
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from emon.service.api import create_app
 from emon.service.auth import TokenBook
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
 from simulators.scenarios import ROTTERDAM, base_order
 
 TOKENS = {"operator": "t-op", "police": "t-po", "reclassering": "t-re", "om": "t-om"}

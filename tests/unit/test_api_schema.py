@@ -12,7 +12,7 @@ from schemathesis.checks import not_a_server_error
 from emon.service.api import create_app
 from emon.service.auth import TokenBook
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
 from simulators.scenarios import ROTTERDAM, base_order
 
 _folder = Path(tempfile.mkdtemp(prefix="emon-schema-"))

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emon.engine.base import Message
-from emon.service.chain import GENESIS, Chain, Link, verify, verify_period
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
+from emon.storage.chain import GENESIS, Chain, Link, verify, verify_period
 from emon.timeutil import format_ts
 from simulators.movement import offset
 from simulators.scenarios import ROTTERDAM, base_order

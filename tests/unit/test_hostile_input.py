@@ -18,7 +18,7 @@ from emon.service.auth import TokenBook
 from emon.service.limits import MAX_BODY_BYTES
 from emon.service.review_api import attachment
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
 from simulators.scenarios import ROTTERDAM, base_order
 
 ADMIN = {"Authorization": "Bearer t-admin"}

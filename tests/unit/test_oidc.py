@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from emon.service.api import create_app
 from emon.service.auth import Oidc, TokenBook
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
 
 ISSUER = "https://login.example.nl/realms/emon"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

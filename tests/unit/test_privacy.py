@@ -16,7 +16,7 @@ from emon.review.whatif import patched_order
 from emon.service.api import create_app
 from emon.service.auth import TokenBook
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
 from simulators.scenarios import ROTTERDAM, base_order
 
 TOKENS = {"operator": "t-op", "police": "t-po", "reclassering": "t-re", "om": "t-om"}

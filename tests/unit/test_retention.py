@@ -8,10 +8,10 @@ import json
 import time
 
 from emon.engine.base import Message
-from emon.service.chain import verify_period
 from emon.service.retention import Retention, prune
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
+from emon.storage.chain import verify_period
 from emon.timeutil import format_ts, parse_ts
 from simulators.movement import offset
 from simulators.scenarios import ROTTERDAM, base_order
@@ -78,7 +78,7 @@ def test_a_hold_on_an_order_keeps_its_data(tmp_path):
 
 
 def test_a_persons_export_shows_their_data_and_not_the_other_partys(tmp_path):
-    from emon.service.export import person_export
+    from emon.review.export import person_export
 
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()

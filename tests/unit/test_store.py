@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
 from simulators.scenarios import ROTTERDAM, base_order
 
 

@@ -16,10 +16,10 @@ import pytest
 
 from emon.engine.base import Message
 from emon.review.evidence import for_alert
-from emon.service.anchor import AnchorLog, anchor_once, checked_against
-from emon.service.chain import verify_period
 from emon.service.runtime import Runtime
-from emon.service.store import SqliteStore, Writer
+from emon.storage import SqliteStore, Writer
+from emon.storage.anchor import AnchorLog, anchor_once, checked_against
+from emon.storage.chain import verify_period
 from emon.timeutil import format_ts
 from simulators.movement import offset
 from simulators.scenarios import ROTTERDAM, base_order

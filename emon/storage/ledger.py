@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from emon.service.chain import Link, content_digest, next_hash
+from emon.storage.chain import Link, content_digest, next_hash
 
 Row = tuple[Any, ...]
 Read = Callable[[str, Sequence[Any]], list[Row]]

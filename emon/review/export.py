@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emon.service.store import Store
+from emon.storage import Store
 from emon.timeutil import format_ts
 
 ALL_TIME = 2**62
