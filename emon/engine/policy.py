@@ -26,7 +26,10 @@ violation that starts and ends at the estimated crossing times.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +63,19 @@ class Policy:
 
     def margin(self, acc: float) -> float:
         return min(acc, self.accuracy_cap_m)
+
+
+def policy_from(changes: Mapping[str, Any]) -> Policy:
+    """The default policy with some thresholds changed (the config file's
+    ``policy`` section, a what-if's ``set``): known names, finite numbers."""
+    fields = {f.name: f.type for f in dataclasses.fields(Policy)}
+    unknown = set(changes) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {sorted(fields)}")
+    for key, value in changes.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+            raise ValueError(f"{key}: expected a finite number of 0 or more")
+    values: dict[str, Any] = {
+        k: int(v) if fields[k] in ("int", int) else float(v) for k, v in changes.items()
+    }
+    return dataclasses.replace(Policy(), **values)

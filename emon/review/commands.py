@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from emon.config import Config
 from emon.timeutil import Millis
 
 COMMANDS = ("verify", "evidence", "compliance", "closest", "what-if", "export-person")
@@ -135,7 +135,7 @@ def add_commands(commands: Any, timestamp: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from emon.storage import open_store
 
-    url = args.database or os.environ.get("EMON_DATABASE_URL") or None
+    url = args.database or Config().get("EMON_DATABASE_URL")
     if url is None and not (Path.cwd() / "emon.db").exists():
         print(f"emon {args.command}: no emon.db here; give --database", file=sys.stderr)
         return 2
@@ -172,7 +172,7 @@ def _anchor_problems(
         if args.anchors:
             raise ValueError(f"no anchors file {path}")
         return []
-    log = AnchorLog(path, anchor_key(path.parent, create=False))
+    log = AnchorLog(path, anchor_key(path.parent, Config().raw("EMON_ANCHOR_KEY"), create=False))
     return checked_against(store, log, start, end)
 
 

@@ -10,12 +10,11 @@ overlapping time.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 from emon.engine.base import Message
 from emon.engine.core import Engine
-from emon.engine.policy import Policy
+from emon.engine.policy import Policy, policy_from
 from emon.orders import parse_order
 from emon.timeutil import Millis, parse_ts
 
@@ -59,20 +58,6 @@ def _only(change: Any, allowed: frozenset[str], label: str) -> dict[str, Any]:
     return change
 
 
-def policy_with(changes: dict[str, Any]) -> Policy:
-    fields = {f.name: f.type for f in dataclasses.fields(Policy)}
-    unknown = set(changes) - set(fields)
-    if unknown:
-        raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {sorted(fields)}")
-    for key, value in changes.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
-            raise ValueError(f"{key}: expected a finite number of 0 or more")
-    values: dict[str, Any] = {
-        k: int(v) if fields[k] in ("int", int) else float(v) for k, v in changes.items()
-    }
-    return dataclasses.replace(Policy(), **values)
-
-
 def run(
     orders: list[dict[str, Any]],
     messages: list[tuple[int, str, bytes]],
@@ -102,7 +87,7 @@ def compare(
 ) -> dict[str, Any]:
     baseline = run(orders, messages, start, end, Policy())
     variant_orders = [patched_order(o, patch or {}) for o in orders]
-    variant = run(variant_orders, messages, start, end, policy_with(changes))
+    variant = run(variant_orders, messages, start, end, policy_from(changes))
     matched = {id(a): _match(a, baseline) for a in variant}
     both = [a for a in variant if matched[id(a)] is not None]
     used = {id(matched[id(a)]) for a in both}

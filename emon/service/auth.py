@@ -19,6 +19,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from emon.config import Config
+
 ROLES = ("admin", "operator", "police", "reclassering", "om")
 
 #: permission -> roles that have it (admin has all)
@@ -101,12 +103,16 @@ class Oidc:
     role_claim: str = "emon_role"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Oidc | None:
-        issuer = env.get("EMON_OIDC_ISSUER")
+    def from_env(cls, env: Mapping[str, str] | Config) -> Oidc | None:
+        config = env if isinstance(env, Config) else Config(env)
+        issuer = config.get("EMON_OIDC_ISSUER")
         if not issuer:
             return None
-        return cls(issuer, env.get("EMON_OIDC_AUDIENCE", "emon"), env["EMON_OIDC_JWKS"],
-                   env.get("EMON_OIDC_ROLE_CLAIM", "emon_role"))  # fmt: skip
+        jwks = config.get("EMON_OIDC_JWKS")
+        if not jwks:
+            raise ValueError("EMON_OIDC_ISSUER is set: EMON_OIDC_JWKS must name its key set")
+        return cls(issuer, config.get("EMON_OIDC_AUDIENCE"), jwks,
+                   config.get("EMON_OIDC_ROLE_CLAIM"))  # fmt: skip
 
     @cached_property
     def _keys(self) -> Any:

@@ -11,14 +11,15 @@ background, zones and tracks still drawn.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+
+from emon.config import Config
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -33,22 +34,25 @@ PDOK_ATTRIBUTION = "Kaartgegevens &copy; Kadaster (PDOK)"
 PACKAGED_LEAFLET = CONSOLE_DIR / "vendor" / "leaflet"
 
 
-def _default_vendor() -> Path:
-    return Path(os.environ.get("EMON_NODE_MODULES") or REPOSITORY / "node_modules")
-
-
 @dataclass
 class ConsoleSettings:
     #: an XYZ tile URL; empty: no tiles, the plain background only
-    tiles: str = field(default_factory=lambda: os.environ.get("EMON_TILES", PDOK_BRT))
+    tiles: str = PDOK_BRT
     attribution: str = PDOK_ATTRIBUTION
     #: the interface language a browser gets before it chooses (nl or en)
-    lang: str = field(default_factory=lambda: os.environ.get("EMON_LANG", "nl"))
-    node_modules: Path = field(default_factory=_default_vendor)
+    lang: str = "nl"
+    node_modules: Path = REPOSITORY / "node_modules"
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ConsoleSettings:
-        settings = cls()
+    def from_config(cls, config: dict[str, Any], env: Config | None = None) -> ConsoleSettings:
+        """The environment (EMON_TILES, EMON_LANG, EMON_NODE_MODULES), then the
+        config file's ``console`` section."""
+        env = env or Config()
+        settings = cls(
+            tiles=PDOK_BRT if env.env.get("EMON_TILES") is None else env.env["EMON_TILES"],
+            lang=env.get("EMON_LANG"),
+            node_modules=env.get("EMON_NODE_MODULES") or REPOSITORY / "node_modules",
+        )
         for key in ("tiles", "attribution", "lang"):
             if key in config:
                 setattr(settings, key, str(config[key]))

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from emon.engine.policy import policy_from
 from emon.ingest.owntracks import keys_from_config
 from emon.review.reminders import reminder_policy
 from emon.service.api import create_app
@@ -142,6 +141,8 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     try:
         config = settings.service_config()
         owntracks_keys = keys_from_config(config.get("owntracks", {}))
+        policy = policy_from(config.get("policy", {}))
+        oidc = Oidc.from_env(settings.env)
     except (OSError, ValueError) as exc:
         raise StartupError(f"configuration: {exc}") from exc
     http_socket = bind_http(host, http_port)
@@ -166,7 +167,10 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             for w in config.get("webhooks", [])
         ]
     )
-    anchors = AnchorLog(settings.workdir / ANCHORS_FILE, anchor_key(settings.workdir))
+    anchors = AnchorLog(
+        settings.workdir / ANCHORS_FILE,
+        anchor_key(settings.workdir, settings.env.raw("EMON_ANCHOR_KEY")),
+    )
     runtime = Runtime(
         store,
         writer,
@@ -183,21 +187,20 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         queue_limit=settings.queue_limit,
         retention=Retention.from_config(config.get("retention", {})),
         reminders=reminder_policy(config.get("reminders", {})),
+        policy=policy,
     )
     replayed = runtime.recover(settings.recovery_window_s)
     health: dict[str, Any] = {"mqtt": False}
     connected = asyncio.Event()
-    tokens_file = os.environ.get("EMON_TOKENS")
-    tokens = TokenBook(settings.admin_token, Path(tokens_file) if tokens_file else None,
-                       Oidc.from_env(os.environ))  # fmt: skip
-    console = ConsoleSettings.from_config(config.get("console", {}))
+    tokens = TokenBook(settings.admin_token, settings.env.get("EMON_TOKENS"), oidc)
+    console = ConsoleSettings.from_config(config.get("console", {}), settings.env)
     app = create_app(runtime, tokens, health, console)
-    https_cert = os.environ.get("EMON_HTTP_CERT") or None
+    https_cert = settings.env.raw("EMON_HTTP_CERT")
     # a stop must not wait on idle clients (over TLS a close waits for the peer)
     server = _Server(
         uvicorn.Config(
             app, host=host, port=http_port, log_level="warning", timeout_graceful_shutdown=3,
-            ssl_certfile=https_cert, ssl_keyfile=os.environ.get("EMON_HTTP_KEY") or None,
+            ssl_certfile=https_cert, ssl_keyfile=settings.env.raw("EMON_HTTP_KEY"),
         )
     )  # fmt: skip
     loop = asyncio.get_running_loop()
@@ -219,7 +222,12 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     tasks = [
         _supervised(name, job, health)
         for name, job in (
-            ("mqtt", run_mqtt(settings.mqtt_url, runtime, settings.mqtt_client_id, connected)),
+            (
+                "mqtt",
+                run_mqtt(
+                    settings.mqtt_url, runtime, settings.mqtt_client_id, connected, settings.env
+                ),
+            ),
             ("ingest", runtime.run_ingest()),
             ("timers", runtime.run_timers()),
             ("retention", runtime.run_retention()),

@@ -8,6 +8,7 @@ import logging
 
 import aiomqtt
 
+from emon.config import Config
 from emon.service.runtime import Runtime
 from emon.service.settings import mqtt_endpoint
 
@@ -22,7 +23,13 @@ SUBSCRIPTIONS = [
 ]
 
 
-async def run_mqtt(url: str, runtime: Runtime, client_id: str, connected: asyncio.Event) -> None:
+async def run_mqtt(
+    url: str,
+    runtime: Runtime,
+    client_id: str,
+    connected: asyncio.Event,
+    env: Config | None = None,
+) -> None:
     """Forever: connect, subscribe, pump messages both ways; back off on loss."""
     endpoint = mqtt_endpoint(url)
     host, port = endpoint.host, endpoint.port
@@ -31,7 +38,7 @@ async def run_mqtt(url: str, runtime: Runtime, client_id: str, connected: asynci
         try:
             async with aiomqtt.Client(
                 host, port, identifier=client_id, clean_session=False, keepalive=30,
-                max_queued_incoming_messages=50_000, **endpoint.client_options(),
+                max_queued_incoming_messages=50_000, **endpoint.client_options(env),
             ) as client:  # fmt: skip
                 # QoS 1 messages are acknowledged only once stored (see Writer),
                 # so a crash before that gets them redelivered, not lost

@@ -20,6 +20,7 @@ from typing import Any
 from emon.engine.base import Message
 from emon.engine.core import Engine
 from emon.engine.orders_index import OrderIndex
+from emon.engine.policy import Policy
 from emon.geofence.validation import Report, validate
 from emon.ingest.messages import route, storable
 from emon.orders import Order, OrderFormatError, parse_order
@@ -83,8 +84,10 @@ class Runtime:
     reminder_period_ms: int = 60_000
     #: OwnTracks device id -> secret-box key (phones that encrypt their payloads)
     owntracks_keys: dict[str, bytes] = field(default_factory=dict)
-    #: the chain heads anchored outside the database (emon/service/anchor.py)
+    #: the chain heads anchored outside the database (emon/storage/anchor.py)
     anchors: AnchorLog | None = None
+    #: the engine's thresholds (the config file's ``policy`` section)
+    policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
         self.orders: dict[str, Registered] = {}
@@ -114,7 +117,10 @@ class Runtime:
 
     def _engine(self, start: Millis) -> Engine:
         engine = Engine(
-            [r.order for r in self.orders.values()], start=start, owntracks_keys=self.owntracks_keys
+            [r.order for r in self.orders.values()],
+            policy=self.policy,
+            start=start,
+            owntracks_keys=self.owntracks_keys,
         )
         engine.rejections.unsaved = []
         engine.accepted = []

@@ -1,15 +1,14 @@
-"""Service settings from flags and the environment, with embedded defaults."""
+"""Service settings from flags and the environment (declared in emon/config.py)."""
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from emon.config import Config, load_file
 
 
 @dataclass
@@ -32,8 +31,10 @@ class Settings:
     batch_wait_s: float = 0.02
     resend_after_s: float = 30.0
     max_attempts: int = 3
-    #: JSON file with "routing" overrides and "webhooks" (see the README)
+    #: the JSON configuration file (its sections: emon/config.py)
     config_path: Path | None = None
+    #: where every other setting comes from (an injectable environment)
+    env: Config = field(default_factory=Config)
 
     @classmethod
     def from_args(
@@ -43,28 +44,27 @@ class Settings:
         http: str | None,
         config: str | None = None,
         broker_port: int | None = None,
+        env: Config | None = None,
     ) -> Settings:
-        settings = cls(
-            mqtt_url=mqtt or os.environ.get("EMON_MQTT_URL") or None,
-            database_url=database or os.environ.get("EMON_DATABASE_URL") or None,
-            http=http or os.environ.get("EMON_HTTP") or "127.0.0.1:8080",
-            broker_port=broker_port or port_from_env("EMON_BROKER_PORT"),
+        """Flags first, then the environment, then the defaults; a bad value
+        is a ValueError naming the variable."""
+        env = env or Config()
+        config_path = Path(config) if config else env.get("EMON_CONFIG")
+        return cls(
+            mqtt_url=mqtt or env.get("EMON_MQTT_URL"),
+            database_url=database or env.get("EMON_DATABASE_URL"),
+            http=http or env.get("EMON_HTTP"),
+            broker_port=broker_port or env.get("EMON_BROKER_PORT"),
+            admin_token=env.raw("EMON_ADMIN_TOKEN") or "",
+            mqtt_client_id=env.get("EMON_MQTT_CLIENT_ID"),
+            queue_limit=env.get("EMON_QUEUE_LIMIT"),
+            resend_after_s=env.get("EMON_RESEND_AFTER_S"),
+            config_path=config_path,
+            env=env,
         )
-        settings.admin_token = os.environ.get("EMON_ADMIN_TOKEN") or ""
-        settings.mqtt_client_id = os.environ.get("EMON_MQTT_CLIENT_ID") or settings.mqtt_client_id
-        settings.queue_limit = int(os.environ.get("EMON_QUEUE_LIMIT") or settings.queue_limit)
-        settings.resend_after_s = seconds_from_env("EMON_RESEND_AFTER_S", settings.resend_after_s)
-        config_path = config or os.environ.get("EMON_CONFIG")
-        settings.config_path = Path(config_path) if config_path else None
-        return settings
 
     def service_config(self) -> dict[str, Any]:
-        if self.config_path is None:
-            return {}
-        data = json.loads(self.config_path.read_text())
-        if not isinstance(data, dict):
-            raise ValueError(f"{self.config_path}: expected a JSON object")
-        return data
+        return load_file(self.config_path)
 
     @property
     def admin_token_file(self) -> Path:
@@ -100,28 +100,6 @@ class Settings:
 ADMIN_TOKEN_FILE = "emon-admin-token"
 
 
-def port_from_env(name: str) -> int | None:
-    text = os.environ.get(name)
-    if not text:
-        return None
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError(f"{name}={text!r} is not a port number (1-65535)")
-    return int(text)
-
-
-def seconds_from_env(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < 86_400:
-        raise ValueError(f"{name}={text!r}: expected seconds, more than 0 and under a day")
-    return value
-
-
 @dataclass(frozen=True)
 class MqttEndpoint:
     host: str
@@ -132,16 +110,17 @@ class MqttEndpoint:
     #: EMON_MQTT_CA, EMON_MQTT_CERT and EMON_MQTT_KEY
     tls: bool
 
-    def client_options(self) -> dict[str, Any]:
+    def client_options(self, env: Config | None = None) -> dict[str, Any]:
         """Keyword arguments for aiomqtt.Client."""
         import aiomqtt
 
+        env = env or Config()
         options: dict[str, Any] = {"username": self.username, "password": self.password}
         if self.tls:
             options["tls_params"] = aiomqtt.TLSParameters(
-                ca_certs=os.environ.get("EMON_MQTT_CA") or None,
-                certfile=os.environ.get("EMON_MQTT_CERT") or None,
-                keyfile=os.environ.get("EMON_MQTT_KEY") or None,
+                ca_certs=env.raw("EMON_MQTT_CA"),
+                certfile=env.raw("EMON_MQTT_CERT"),
+                keyfile=env.raw("EMON_MQTT_KEY"),
             )
         return options
 

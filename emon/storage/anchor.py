@@ -49,11 +49,9 @@ def _mac(key: bytes, at: int, seq: int, head: str) -> str:
     return hmac.new(key, f"{at}|{seq}|{head}".encode(), hashlib.sha256).hexdigest()
 
 
-def anchor_key(
-    workdir: Path, env: dict[str, str] | None = None, create: bool = True
-) -> bytes | None:
-    """EMON_ANCHOR_KEY, or the key kept in the working directory (made once)."""
-    given = (env if env is not None else os.environ).get("EMON_ANCHOR_KEY")
+def anchor_key(workdir: Path, given: str | None, create: bool = True) -> bytes | None:
+    """The key given (EMON_ANCHOR_KEY), or the one kept in the working
+    directory (made once)."""
     if given:
         return given.encode()
     path = workdir / KEY_FILE

@@ -105,9 +105,9 @@ class Verdict:
 def verify_period(
     store: Any, start: int, end: int, anchor_problems: Sequence[dict[str, Any]] = ()
 ) -> Verdict:
-    """Verify what a store holds for a period (``store``: see emon.storage):
+    """Verify what a store holds for a period (``store``: see emon/storage):
     the chain's links, the latest-state tables against their last change, and
-    (given by the caller, see emon.storage.anchor) the heads anchored outside."""
+    (given by the caller, see emon/storage/anchor.py) the heads anchored outside."""
     links = store.chain_links(start, end)
     first = next((link.seq for link in links if link.seq is not None), None)
     previous = None

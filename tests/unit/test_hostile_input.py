@@ -193,11 +193,16 @@ PATHS = [("max_silence_s",), ("zones", 0, "radius_m"), ("zones", 0, "prealert_m"
 
 
 def _with(order: dict, path: tuple, marker: str) -> dict:
+    """The order with ``marker`` at ``path`` (unchanged where an earlier change
+    already replaced a parent of it)."""
     out = copy.deepcopy(order)
     target = out
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = marker
+    try:
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = marker
+    except (KeyError, IndexError, TypeError):
+        return order
     return out
 
 
