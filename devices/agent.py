@@ -20,6 +20,7 @@ from typing import Any
 
 import aiomqtt
 
+from emon import topics
 from emon.timeutil import format_ts
 
 log = logging.getLogger("emon.devices")
@@ -64,7 +65,7 @@ class DeviceAgent:
     # -- what subclasses name ---------------------------------------------------------
     @property
     def fix_topic(self) -> str:
-        return f"emon/v1/fix/{self.device_id}"
+        return topics.fix(self.device_id)
 
     def fix_payload(self, now: float) -> dict[str, Any]:
         lat, lon, acc = self.position(now)
@@ -98,7 +99,7 @@ class DeviceAgent:
     async def send_event(self, kind: str) -> None:
         self.seq += 1
         body = {"seq": self.seq, "ts": format_ts(int(time.time() * 1000)), "type": kind}
-        await self._send(f"emon/v1/event/{self.device_id}", body, bufferable=False)
+        await self._send(topics.event(self.device_id), body, bufferable=False)
 
     async def _send(self, topic: str, body: dict[str, Any], bufferable: bool) -> None:
         if self._client is not None and self.connected:
@@ -123,7 +124,7 @@ class DeviceAgent:
                     clean_session=False, keepalive=10, username=self.username,
                     password=self.password, tls_params=tls,
                 ) as client:  # fmt: skip
-                    await client.subscribe(f"emon/v1/notify/{self.device_id}", qos=1)
+                    await client.subscribe(topics.notify(self.device_id), qos=1)
                     self._client, self.connected, backoff = client, True, 0.2
                     await self._upload(client)
                     async for message in client.messages:
@@ -139,7 +140,7 @@ class DeviceAgent:
         """Store-and-forward: what was measured offline goes up as batches."""
         while self.buffer:
             batch = self.buffer[:BATCH_LIMIT]
-            await client.publish(f"emon/v1/fixes/{self.device_id}", json.dumps(batch), qos=1)
+            await client.publish(topics.fixes(self.device_id), json.dumps(batch), qos=1)
             del self.buffer[: len(batch)]
             self.uploaded_batches += 1
             self.sent += len(batch)
@@ -154,4 +155,4 @@ class DeviceAgent:
             return
         self.on_notification(body, time.time())
         ack = {"notification_id": body.get("notification_id")}
-        await client.publish(f"emon/v1/ack/{self.device_id}", json.dumps(ack), qos=1)
+        await client.publish(topics.ack(self.device_id), json.dumps(ack), qos=1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devices.agent import DeviceAgent
+from emon import topics
 
 
 @dataclass
@@ -21,7 +22,7 @@ class VictimDevice(DeviceAgent):
     @property
     def fix_topic(self) -> str:
         if self.owntracks_user:
-            return f"owntracks/{self.owntracks_user}/{self.device_id}"
+            return f"{topics.OWNTRACKS}{self.owntracks_user}/{self.device_id}"
         return super().fix_topic
 
     def fix_payload(self, now: float) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from rich.console import Console
 from devices.agent import DeviceAgent, PositionSource
 from devices.ankle_monitor import AnkleMonitor
 from devices.victim_device import VictimDevice
+from emon import topics
 from emon.service.main import StartupError, serve
 from emon.service.runtime import Runtime
 from emon.service.settings import Settings, mqtt_endpoint
@@ -57,9 +58,9 @@ def run_demo(
         endpoint = mqtt_endpoint(settings.mqtt_url)
         host, port = endpoint.host, endpoint.port
         async with aiomqtt.Client(host, port, identifier="emon-demo-devices") as client:
-            await client.subscribe("emon/v1/alerts/#", qos=1)
-            await client.subscribe("emon/v1/notify/#", qos=1)
-            await client.subscribe("emon/v1/ack/#", qos=1)
+            await client.subscribe(topics.ALERTS + "#", qos=1)
+            await client.subscribe(topics.NOTIFY + "#", qos=1)
+            await client.subscribe(topics.ACK + "#", qos=1)
             show = asyncio.create_task(_show(client, console, seen))
             drive = asyncio.create_task(_drive(host, port, demo))
             status = asyncio.create_task(_progress(runtime, console, seen, started))
@@ -106,7 +107,7 @@ async def _drive(host: str, port: int, demo: list[Any]) -> None:
             by_id[device] = agent
             agents.append((agent, track[0][0] + (track[-1][0] - track[0][0]) + every / 2))
         for t, topic, payload in case.messages:
-            if topic.startswith("emon/v1/event/"):
+            if topic.startswith(topics.EVENT):
                 events.append((t, by_id[topic.split("/")[3]], payload["type"]))
     stops = [asyncio.Event() for _ in agents]
     running = [asyncio.create_task(a.run(stop)) for (a, _), stop in zip(agents, stops, strict=True)]
@@ -155,7 +156,7 @@ async def _show(client: aiomqtt.Client, console: Console, seen: Counter[str]) ->
         topic = str(message.topic)
         body = json.loads(message.payload)
         clock = time.strftime("%H:%M:%S")
-        if topic.startswith("emon/v1/notify/"):
+        if topic.startswith(topics.NOTIFY):
             device = topic.rsplit("/", 1)[1]
             sent[body["notification_id"]] += 1
             if sent[body["notification_id"]] > 1:  # not a new warning: nobody confirmed it yet
@@ -165,10 +166,10 @@ async def _show(client: aiomqtt.Client, console: Console, seen: Counter[str]) ->
                 )
                 continue
             console.print(f"{clock}   → device {device} ({body['level']}): {body['text']}")
-        elif topic.startswith("emon/v1/ack/") and "notification_id" in body:
+        elif topic.startswith(topics.ACK) and "notification_id" in body:
             device = topic.rsplit("/", 1)[1]
             console.print(f"[dim]{clock}   ✓ device {device} confirmed it was shown[/]")
-        elif topic == "emon/v1/alerts/monitoring" and "type" in body:
+        elif topic == topics.alerts("monitoring") and "type" in body:
             if body.get("state") == "open" or body.get("type") == "notification_unacknowledged":
                 seen[body["type"]] += 1
             style = STYLE.get(body.get("severity", ""), "")

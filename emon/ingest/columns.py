@@ -15,10 +15,11 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
+from emon import topics
 from emon.ingest.messages import MAX_FIX_AGE_MS, MAX_MESSAGE_BYTES, Decoder, _FixPayload
 from emon.timeutil import TimestampError, parse_ts
 
-FIX_PREFIX = "emon/v1/fix/"
+FIX_PREFIX = topics.FIX
 _decoder = msgspec.json.Decoder(_FixPayload)
 
 

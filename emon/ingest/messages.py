@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from emon import topics
 from emon.ingest import owntracks
 from emon.ingest.rejections import RejectionLog
 from emon.timeutil import Millis, TimestampError, parse_ts
@@ -120,7 +121,7 @@ def storable(topic: str, payload: bytes) -> bytes:
     """What is kept of a message: all of it, or for an oversized one (which
     is rejected) only as much as its topic allows, so that a flood of huge
     messages cannot fill the database."""
-    limit = MAX_BATCH_BYTES if topic.startswith("emon/v1/fixes/") else MAX_MESSAGE_BYTES
+    limit = MAX_BATCH_BYTES if topic.startswith(topics.FIXES) else MAX_MESSAGE_BYTES
     return payload if len(payload) <= limit else payload[:limit]
 
 

@@ -24,7 +24,9 @@ from typing import Any
 from nacl.exceptions import CryptoError
 from nacl.secret import SecretBox
 
-PREFIX = "owntracks/"
+from emon import topics
+
+PREFIX = topics.OWNTRACKS
 #: libsodium's crypto_secretbox key size; the apps take a secret of up to 32 characters
 KEY_BYTES = SecretBox.KEY_SIZE
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from emon import topics
 from emon.engine.policy import Policy
 from emon.orders import as_seen_by
 from emon.review.decision import decision_trail
@@ -23,7 +24,6 @@ from emon.timeutil import Millis, format_ts, parse_ts
 
 #: the period shown around one alert
 MARGIN_MS = 15 * 60_000
-DEVICE_TOPICS = ("emon/v1/fix/{}", "emon/v1/fixes/{}", "emon/v1/event/{}")
 
 
 class EvidenceError(LookupError):
@@ -116,7 +116,7 @@ def _collect(
     offender = (order.get("offender") or {}).get("device_id")
     devices = [offender] if offender else []
     messages = store.messages_on(
-        [t.format(d) for d in devices for t in DEVICE_TOPICS], start, end
+        [t for d in devices for t in topics.device_topics(d)], start, end
     ) if devices else []  # fmt: skip
     bundle = Bundle(
         title=title,
@@ -157,10 +157,10 @@ def _shown(
     for device in devices:
         rows += store.shown_rows(FIXES, "device_id = %s AND ts >= %s AND ts <= %s",
                                  [device, start, end])  # fmt: skip
-        topics = [t.format(device) for t in DEVICE_TOPICS]
-        marks = ", ".join(["%s"] * len(topics))
+        names = topics.device_topics(device)
+        marks = ", ".join(["%s"] * len(names))
         rows += store.shown_rows(MESSAGES, f"topic IN ({marks}) AND recv >= %s AND recv <= %s",
-                                 [*topics, start, end])  # fmt: skip
+                                 [*names, start, end])  # fmt: skip
     for alert_id in alert_ids:
         rows += store.shown_rows(ALERT_CHANGES, "alert_id = %s", [alert_id])
         rows += store.shown_rows(ACTIONS, "alert_id = %s", [alert_id])

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from emon import topics
 from emon.ingest import owntracks
 from emon.orders import Order
 from emon.timeutil import Millis, format_ts
@@ -128,7 +129,7 @@ class Delivery:
     def on_alert(self, alert: dict[str, Any], order: Order | None, now: Millis) -> list[Outgoing]:
         """Route an alert change to agencies, and notify devices."""
         out = [
-            Outgoing(f"emon/v1/alerts/{channel}", json.dumps(alert).encode())
+            Outgoing(topics.alerts(channel), json.dumps(alert).encode())
             for channel in self.channels(alert, order)
         ]
         if order is not None:
@@ -218,7 +219,7 @@ class Delivery:
             "level": record.level,
             "text": record.text,
         }
-        return Outgoing(f"emon/v1/notify/{record.device_id}", json.dumps(body).encode())
+        return Outgoing(topics.notify(record.device_id), json.dumps(body).encode())
 
     # -- acknowledgements -----------------------------------------------------------
     def acknowledge(self, device_id: str, notification_id: str, now: Millis) -> Pending | None:
@@ -263,7 +264,7 @@ class Delivery:
             "ts": format_ts(now),
             "action": action,
         }
-        return Outgoing("emon/v1/alerts/monitoring", json.dumps(escalation).encode())
+        return Outgoing(topics.alerts("monitoring"), json.dumps(escalation).encode())
 
     def restore(self, rows: list[tuple[Any, ...]], victims: set[str]) -> None:
         """After a restart: notifications still waiting for their device."""

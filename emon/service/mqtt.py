@@ -8,19 +8,14 @@ import logging
 
 import aiomqtt
 
+from emon import topics
 from emon.config import Config
 from emon.service.runtime import Runtime
 from emon.service.settings import mqtt_endpoint
 
 log = logging.getLogger("emon.mqtt")
 
-SUBSCRIPTIONS = [
-    "emon/v1/fix/+",
-    "emon/v1/fixes/+",
-    "emon/v1/event/+",
-    "emon/v1/ack/+",
-    "owntracks/+/+",
-]
+SUBSCRIPTIONS = topics.SUBSCRIPTIONS
 
 
 async def run_mqtt(

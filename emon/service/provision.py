@@ -22,6 +22,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from emon import topics
+
 ACL = """# emon: written by `emon provision`; user name = device id
 # devices: their own topics only
 pattern write emon/v1/fix/%u
@@ -87,7 +89,7 @@ def mqtt_user(device_id: str) -> str:
 def _owntracks_acl(devices: list[str]) -> str:
     lines = []
     for device_id in devices:
-        if device_id.startswith("owntracks/"):
+        if device_id.startswith(topics.OWNTRACKS):
             lines += [
                 f"\nuser {mqtt_user(device_id)}",
                 f"topic write {device_id}",

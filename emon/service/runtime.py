@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emon import topics
 from emon.engine.base import Message
 from emon.engine.core import Engine
 from emon.engine.orders_index import OrderIndex
@@ -357,12 +358,12 @@ class Runtime:
             self.reminders_sent[rid] = reminder
             payload = json.dumps(reminder).encode()
             for channel in ("reclassering", "om"):
-                self._send(Outgoing(f"emon/v1/reminders/{channel}", payload))
+                self._send(Outgoing(topics.reminders(channel), payload))
             self.writer.add("reminders", [(rid, registered.order.order_id, payload.decode(), now)])
 
     def _send(self, message: Outgoing) -> None:
         self.outbox.put_nowait(message)
-        if self.webhooks is not None and message.topic.startswith("emon/v1/alerts/"):
+        if self.webhooks is not None and message.topic.startswith(topics.ALERTS):
             self.webhooks.submit(message.topic.rsplit("/", 1)[1], message.payload)
 
     def _merge(self, change: dict[str, Any]) -> dict[str, Any]:

@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emon import topics
+
 ANCHORS_FILE = "emon-chain-anchors.jsonl"
 KEY_FILE = "emon-anchor-key"
 #: how often the stored head is anchored (seconds)
 ANCHOR_EVERY_S = 60.0
 #: where it is published for a copy outside (QoS 1, retained)
-ANCHOR_TOPIC = "emon/v1/chain/head"
+ANCHOR_TOPIC = topics.CHAIN_HEAD
 
 
 @dataclass(frozen=True)
