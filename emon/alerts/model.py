@@ -4,37 +4,43 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 from emon.timeutil import Millis, format_ts
 
-AlertType = Literal[
-    "zone_violation",
-    "zone_prealert",
-    "contact_violation",
-    "contact_prealert",
-    "panic",
-    "tamper",
-    "signal_lost",
-    "battery_low",
-    "shielding",
-]
+
+class AlertType(StrEnum):
+    """The alert types emon raises (the contract's ``type``). A member is its
+    string, so it compares, hashes and serialises as the contract writes it."""
+
+    ZONE_VIOLATION = "zone_violation"
+    ZONE_PREALERT = "zone_prealert"
+    CONTACT_VIOLATION = "contact_violation"
+    CONTACT_PREALERT = "contact_prealert"
+    PANIC = "panic"
+    TAMPER = "tamper"
+    SIGNAL_LOST = "signal_lost"
+    BATTERY_LOW = "battery_low"
+    SHIELDING = "shielding"
+
+
 AlertState = Literal["open", "acknowledged", "ended", "resolved"]
 Severity = Literal["critical", "high", "medium", "low"]
 
 #: Severity by alert type and SASH risk (low, medium, high). A panic is always
 #: critical; a technical alert never outranks a real approach of the same risk,
 #: so that operators are not trained to ignore critical by device faults.
-SEVERITY: dict[str, tuple[Severity, Severity, Severity]] = {
-    "panic": ("critical", "critical", "critical"),
-    "contact_violation": ("high", "critical", "critical"),
-    "zone_violation": ("medium", "high", "critical"),
-    "tamper": ("medium", "high", "critical"),
-    "contact_prealert": ("low", "medium", "high"),
-    "zone_prealert": ("low", "low", "medium"),
-    "signal_lost": ("low", "medium", "high"),
-    "shielding": ("low", "medium", "high"),
-    "battery_low": ("low", "low", "medium"),
+SEVERITY: dict[AlertType, tuple[Severity, Severity, Severity]] = {
+    AlertType.PANIC: ("critical", "critical", "critical"),
+    AlertType.CONTACT_VIOLATION: ("high", "critical", "critical"),
+    AlertType.ZONE_VIOLATION: ("medium", "high", "critical"),
+    AlertType.TAMPER: ("medium", "high", "critical"),
+    AlertType.CONTACT_PREALERT: ("low", "medium", "high"),
+    AlertType.ZONE_PREALERT: ("low", "low", "medium"),
+    AlertType.SIGNAL_LOST: ("low", "medium", "high"),
+    AlertType.SHIELDING: ("low", "medium", "high"),
+    AlertType.BATTERY_LOW: ("low", "low", "medium"),
 }
 _RISK_INDEX = {"low": 0, "medium": 1, "high": 2}
 
@@ -42,7 +48,7 @@ _ALERT_NAMESPACE = uuid.UUID("8a1f5d64-7c36-4c2e-9a5e-0e6d3b5c1e01")
 
 
 def severity_for(alert_type: str, risk: str) -> Severity:
-    return SEVERITY[alert_type][_RISK_INDEX[risk]]
+    return SEVERITY[AlertType(alert_type)][_RISK_INDEX[risk]]
 
 
 def alert_id_for(order_id: str, alert_type: str, subject: str, started_at: Millis, n: int) -> str:
@@ -53,7 +59,7 @@ def alert_id_for(order_id: str, alert_type: str, subject: str, started_at: Milli
 @dataclass(slots=True)
 class Alert:
     alert_id: str
-    type: str
+    type: AlertType
     severity: Severity
     order_id: str
     case_id: str | None
@@ -69,7 +75,7 @@ class Alert:
     def to_json(self) -> dict[str, Any]:
         return {
             "alert_id": self.alert_id,
-            "type": self.type,
+            "type": str(self.type),
             "severity": self.severity,
             "state": self.state,
             "order_id": self.order_id,

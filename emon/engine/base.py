@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from emon.alerts.model import Alert, alert_id_for, severity_for
+from emon.alerts.model import Alert, AlertType, alert_id_for, severity_for
 from emon.engine.devices import DeviceTable
 from emon.engine.episode import Change, Episode, Evidence, Phase
 from emon.engine.fastpath import FastPath
@@ -34,12 +34,12 @@ AcceptedFix = tuple[str, int, int, int, float, float, float | None, float | None
 #: sequential path.
 FIX_DRIVEN = frozenset(
     {
-        "zone_violation",
-        "zone_prealert",
-        "contact_violation",
-        "contact_prealert",
-        "battery_low",
-        "shielding",
+        AlertType.ZONE_VIOLATION,
+        AlertType.ZONE_PREALERT,
+        AlertType.CONTACT_VIOLATION,
+        AlertType.CONTACT_PREALERT,
+        AlertType.BATTERY_LOW,
+        AlertType.SHIELDING,
     }
 )
 
@@ -127,7 +127,7 @@ class EngineBase:
         self,
         order: CompiledOrder,
         subject: str,
-        alert_type: str,
+        alert_type: AlertType,
         key: EpisodeKey,
         depth: float,
         prev_depth: Callable[[], float | None],
@@ -178,7 +178,7 @@ class EngineBase:
     def _raise(
         self,
         order: CompiledOrder,
-        alert_type: str,
+        alert_type: AlertType,
         zone_id: str | None,
         key: EpisodeKey,
         started_at: Millis,

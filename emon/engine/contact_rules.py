@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from emon.alerts.model import AlertType
 from emon.engine.base import IDLE, EngineBase, EpisodeKey, Track, same
 from emon.engine.episode import Episode, Phase
 from emon.engine.orders_index import CompiledOrder
@@ -40,7 +41,10 @@ class ContactRules(EngineBase):
                 prev_distance = point_distance(track.prev[1], before[0])
         victim_id = self.devices.ids[victim]
         margin = track.acc + there[1]
-        limits = [("contact_violation", ban.distance_m), ("contact_prealert", ban.prealert_m)]
+        limits = [
+            (AlertType.CONTACT_VIOLATION, ban.distance_m),
+            (AlertType.CONTACT_PREALERT, ban.prealert_m),
+        ]
         for alert_type, limit in limits:
             if not limit:
                 continue
@@ -77,7 +81,7 @@ class ContactRules(EngineBase):
     ) -> None:
         """Paths that crossed between fixes: the closest approach on the
         confirmed segment, with both devices moving linearly."""
-        key = (order.index, "contact_violation", victim_id)
+        key = (order.index, AlertType.CONTACT_VIOLATION, victim_id)
         if track.segment is None or episodes.get(key, IDLE).phase != Phase.IDLE:
             return
         (t0, start, acc0), (t1, end, acc1) = track.segment
@@ -95,7 +99,7 @@ class ContactRules(EngineBase):
         episode.episodes += 1
         alert = self._raise(
             order,
-            "contact_violation",
+            AlertType.CONTACT_VIOLATION,
             None,
             key,
             t0,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from emon.alerts.model import Alert
+from emon.alerts.model import Alert, AlertType
 from emon.engine.base import (
     AcceptedFix,
     EpisodeKey,
@@ -389,7 +389,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
             self._lost[dev] = False
             self._silence_horizon = min(self._silence_horizon, deadline)  # watched again
             for role in self.index.roles[dev]:
-                key = (role.order.index, "signal_lost", self.devices.ids[dev])
+                key = (role.order.index, AlertType.SIGNAL_LOST, self.devices.ids[dev])
                 self._end(key, self.clock)
 
     def _live_fix(self, dev: int, fix: Fix, xyz: FloatArray, outside: dict[int, float]) -> None:

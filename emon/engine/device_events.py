@@ -3,12 +3,17 @@ battery level fixes carry."""
 
 from __future__ import annotations
 
-from emon.alerts.model import Alert, alert_id_for, severity_for
+from emon.alerts.model import Alert, AlertType, alert_id_for, severity_for
 from emon.engine.base import EngineBase, Message
 from emon.engine.episode import Episode
 from emon.engine.orders_index import CompiledOrder
 from emon.ingest.messages import Event, Fix
 from emon.timeutil import Millis
+
+#: device events that are alerts of the same name
+EVENT_ALERTS = frozenset(
+    {AlertType.PANIC, AlertType.TAMPER, AlertType.SHIELDING, AlertType.BATTERY_LOW}
+)
 
 
 class DeviceEvents(EngineBase):
@@ -35,15 +40,21 @@ class DeviceEvents(EngineBase):
             if not order.active_at(event.ts):
                 continue
             subject = self.devices.ids[dev]
-            if event.type in ("panic", "tamper", "shielding", "battery_low"):
-                self._device_alert(order, event.type, subject, event.ts, late, dev)
+            if event.type in EVENT_ALERTS:
+                self._device_alert(order, AlertType(event.type), subject, event.ts, late, dev)
             elif event.type == "charging":
-                self._end((order.index, "battery_low", subject), event.ts)
+                self._end((order.index, AlertType.BATTERY_LOW, subject), event.ts)
             elif event.type == "power_off":
                 self._power_off[dev] = event.ts
 
     def _device_alert(
-        self, order: CompiledOrder, alert_type: str, subject: str, ts: Millis, late: bool, dev: int
+        self,
+        order: CompiledOrder,
+        alert_type: AlertType,
+        subject: str,
+        ts: Millis,
+        late: bool,
+        dev: int,
     ) -> None:
         key = (order.index, alert_type, subject)
         episode = self.episodes.setdefault(key, Episode())
@@ -79,12 +90,14 @@ class DeviceEvents(EngineBase):
         self.devices.battery[dev] = fix.batt
         subject = self.devices.ids[dev]
         for role in self.index.roles[dev]:
-            key = (role.order.index, "battery_low", subject)
+            key = (role.order.index, AlertType.BATTERY_LOW, subject)
             episode = self.episodes.get(key)
             is_open = episode is not None and episode.alert is not None and episode.open
             if fix.batt <= self.policy.battery_low_pct and not is_open:
                 if role.order.active_at(fix.ts):
-                    self._device_alert(role.order, "battery_low", subject, fix.ts, False, dev)
+                    self._device_alert(
+                        role.order, AlertType.BATTERY_LOW, subject, fix.ts, False, dev
+                    )
                     assert self.episodes[key].alert is not None
                     self.episodes[key].alert.details["battery_pct"] = fix.batt  # type: ignore[union-attr]
             elif fix.batt >= self.policy.battery_ok_pct and is_open:
@@ -94,4 +107,4 @@ class DeviceEvents(EngineBase):
         if acc > self.policy.unusable_accuracy_m:
             return
         for role in self.index.roles[dev]:
-            self._end((role.order.index, "shielding", self.devices.ids[dev]), ts)
+            self._end((role.order.index, AlertType.SHIELDING, self.devices.ids[dev]), ts)

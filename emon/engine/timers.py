@@ -7,7 +7,7 @@ import heapq
 
 import numpy as np
 
-from emon.alerts.model import Alert, alert_id_for, severity_for
+from emon.alerts.model import Alert, AlertType, alert_id_for, severity_for
 from emon.engine.base import EngineBase
 from emon.engine.devices import NONE_TS
 from emon.engine.episode import Episode
@@ -80,14 +80,16 @@ class Timers(EngineBase):
             order = role.order
             if not order.active_at(when):
                 continue
-            key = (order.index, "signal_lost", subject)
+            key = (order.index, AlertType.SIGNAL_LOST, subject)
             episode = self.episodes.setdefault(key, Episode())
             episode.phase = episode.phase.ACTIVE
             episode.episodes += 1
             alert = Alert(
-                alert_id_for(order.order.order_id, "signal_lost", subject, when, episode.episodes),
-                "signal_lost",
-                severity_for("signal_lost", order.order.risk),
+                alert_id_for(
+                    order.order.order_id, AlertType.SIGNAL_LOST, subject, when, episode.episodes
+                ),
+                AlertType.SIGNAL_LOST,
+                severity_for(AlertType.SIGNAL_LOST, order.order.risk),
                 order.order.order_id,
                 order.order.case_id,
                 None,

@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 
+from emon.alerts.model import AlertType
 from emon.engine.base import IDLE, EngineBase, EpisodeKey, Track
 from emon.engine.episode import Episode, Phase
 from emon.engine.orders_index import CompiledOrder, CompiledZone
@@ -28,8 +29,8 @@ class ZoneRules(EngineBase):
         ts = track.fix.ts
         since, _, active = zone.schedule.state_at(ts)
         zone_id = zone.spec.zone_id
-        violation_key = (order.index, "zone_violation", zone_id)
-        prealert_key = (order.index, "zone_prealert", zone_id)
+        violation_key = (order.index, AlertType.ZONE_VIOLATION, zone_id)
+        prealert_key = (order.index, AlertType.ZONE_PREALERT, zone_id)
         if not active:
             for key in (violation_key, prealert_key):
                 self._stop(key, since, episodes)
@@ -48,7 +49,7 @@ class ZoneRules(EngineBase):
         self._judge(
             order,
             zone_id,
-            "zone_violation",
+            AlertType.ZONE_VIOLATION,
             violation_key,
             depth,
             lambda: prev_depth(0.0),
@@ -60,7 +61,7 @@ class ZoneRules(EngineBase):
             self._judge(
                 order,
                 zone_id,
-                "zone_prealert",
+                AlertType.ZONE_PREALERT,
                 prealert_key,
                 depth + ring,
                 lambda: prev_depth(ring),
@@ -112,7 +113,7 @@ class ZoneRules(EngineBase):
         episode.episodes += 1
         alert = self._raise(
             order,
-            "zone_violation",
+            AlertType.ZONE_VIOLATION,
             zone.spec.zone_id,
             key,
             int(times[inside[0]]),

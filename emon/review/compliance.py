@@ -13,11 +13,18 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from emon.alerts.model import AlertType
 from emon.timeutil import Millis, format_ts, parse_ts
 
-VIOLATIONS = ("zone_violation", "contact_violation")
-PREALERTS = ("zone_prealert", "contact_prealert")
-DEVICE_EVENTS = ("tamper", "shielding", "signal_lost", "battery_low", "panic")
+VIOLATIONS = (AlertType.ZONE_VIOLATION, AlertType.CONTACT_VIOLATION)
+PREALERTS = (AlertType.ZONE_PREALERT, AlertType.CONTACT_PREALERT)
+DEVICE_EVENTS = (
+    AlertType.TAMPER,
+    AlertType.SHIELDING,
+    AlertType.SIGNAL_LOST,
+    AlertType.BATTERY_LOW,
+    AlertType.PANIC,
+)
 WEEK_MS = 7 * 86_400_000
 
 
@@ -38,12 +45,12 @@ def compliance(
         "unclassified": classified["unclassified"],
         "hours_in_violation": _hours(violations, start, end, now),
         "prealerts": sum(1 for a in mine if a["type"] in PREALERTS),
-        "signal_losses": _count(events, "signal_lost"),
-        "hours_without_signal": _hours(_of(events, "signal_lost"), start, end, now),
-        "hours_battery_low": _hours(_of(events, "battery_low"), start, end, now),
-        "tamper_events": _count(events, "tamper"),
-        "shielding_events": _count(events, "shielding"),
-        "panic_alarms": _count(events, "panic"),
+        "signal_losses": _count(events, AlertType.SIGNAL_LOST),
+        "hours_without_signal": _hours(_of(events, AlertType.SIGNAL_LOST), start, end, now),
+        "hours_battery_low": _hours(_of(events, AlertType.BATTERY_LOW), start, end, now),
+        "tamper_events": _count(events, AlertType.TAMPER),
+        "shielding_events": _count(events, AlertType.SHIELDING),
+        "panic_alarms": _count(events, AlertType.PANIC),
         "violations_per_week": round(len(violations) / weeks, 2),
     }
     by_week = _weeks(mine)

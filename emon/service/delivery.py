@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emon import topics
+from emon.alerts.model import AlertType
 from emon.ingest import owntracks
 from emon.orders import Order
 from emon.timeutil import Millis, format_ts
@@ -30,17 +31,20 @@ CENTRE = ("reclassering", "monitoring")
 #: Alert type -> channels for risk (low, medium, high). Configuration may
 #: replace any row; these defaults send police only what needs police.
 ROUTING: dict[str, tuple[Channels, Channels, Channels]] = {
-    "panic": (ALL, ALL, ALL),
-    "contact_violation": (CENTRE, ALL, ALL),
-    "zone_violation": (CENTRE, ALL, ALL),
-    "tamper": (CENTRE, CENTRE, ALL),
-    "contact_prealert": (("monitoring",), ("monitoring",), CENTRE),
-    "zone_prealert": (("monitoring",), ("monitoring",), ("monitoring",)),
-    "signal_lost": (CENTRE, CENTRE, CENTRE),
-    "shielding": (CENTRE, CENTRE, CENTRE),
-    "battery_low": (("monitoring",), ("monitoring",), ("monitoring",)),
+    AlertType.PANIC: (ALL, ALL, ALL),
+    AlertType.CONTACT_VIOLATION: (CENTRE, ALL, ALL),
+    AlertType.ZONE_VIOLATION: (CENTRE, ALL, ALL),
+    AlertType.TAMPER: (CENTRE, CENTRE, ALL),
+    AlertType.CONTACT_PREALERT: (("monitoring",), ("monitoring",), CENTRE),
+    AlertType.ZONE_PREALERT: (("monitoring",), ("monitoring",), ("monitoring",)),
+    AlertType.SIGNAL_LOST: (CENTRE, CENTRE, CENTRE),
+    AlertType.SHIELDING: (CENTRE, CENTRE, CENTRE),
+    AlertType.BATTERY_LOW: (("monitoring",), ("monitoring",), ("monitoring",)),
 }
 _RISK = {"low": 0, "medium": 1, "high": 2}
+#: the approaches a victim is warned of (a panic is answered separately)
+WARNS_VICTIM = frozenset({AlertType.ZONE_VIOLATION, AlertType.CONTACT_VIOLATION,
+                          AlertType.ZONE_PREALERT, AlertType.CONTACT_PREALERT})  # fmt: skip
 #: alerts whose notifications are kept in memory for the console
 HISTORY_ALERTS = 10_000
 
@@ -149,11 +153,11 @@ class Delivery:
             return []  # acknowledgements and updates change nothing for devices
         out: list[Outgoing] = []
         victims = self._victims_of(alert, order)
-        if kind in ("zone_violation", "contact_violation", "zone_prealert", "contact_prealert"):
+        if kind in WARNS_VICTIM:
             level = "clear" if ended else ("prealert" if kind.endswith("prealert") else "alert")
             for device in victims:
                 out.append(self._send(alert, device, level, VICTIM_TEXT[level], now, victim=True))
-        if kind == "panic" and first:
+        if kind == AlertType.PANIC and first:
             device = alert["device_id"]
             out.append(self._send(alert, device, "alert", VICTIM_TEXT["panic"], now, victim=True))
         offender = order.offender.device_id

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, fields
 from typing import Any
 
+from emon.alerts.model import AlertType
 from emon.orders import Order
 from emon.storage import Store, as_bytes
 from emon.storage.chain import content_digest
@@ -25,7 +26,15 @@ log = logging.getLogger("emon.retention")
 
 DAY_MS = 86_400_000
 #: alerts whose surroundings are kept as evidence
-EVIDENCE_TYPES = frozenset({"zone_violation", "contact_violation", "tamper", "panic", "shielding"})
+EVIDENCE_TYPES = frozenset(
+    {
+        AlertType.ZONE_VIOLATION,
+        AlertType.CONTACT_VIOLATION,
+        AlertType.TAMPER,
+        AlertType.PANIC,
+        AlertType.SHIELDING,
+    }
+)
 HOLD_MARGIN_MS = 15 * 60_000
 OPEN_END = 2**62
 _HELD_MESSAGE = (
