@@ -20,17 +20,19 @@ from typing import Any
 from emon import topics
 from emon.engine.base import Message
 from emon.engine.core import Engine
-from emon.engine.orders_index import OrderIndex
 from emon.engine.policy import Policy
-from emon.geofence.validation import Report, validate
+from emon.geofence.validation import Report
 from emon.ingest.messages import route, storable
-from emon.orders import Order, OrderFormatError, parse_order
-from emon.review.reminders import ReminderPolicy, due, next_event
+from emon.orders import Order
+from emon.review.reminders import ReminderPolicy
+from emon.service.alertbook import AlertBook
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
 from emon.service.delivery import Delivery, Outgoing
 from emon.service.health import device_health
 from emon.service.metrics import Metrics
+from emon.service.orderbook import OrderBook, Registered
+from emon.service.reminder_schedule import ReminderSchedule
 from emon.service.retention import Retention, holds_for, order_holds, prune
 from emon.service.webhooks import Webhooks
 from emon.storage import Store, Writer
@@ -41,10 +43,6 @@ from emon.timeutil import Millis, format_ts
 
 log = logging.getLogger("emon.runtime")
 
-#: operator states outrank what the engine says, except that an ended
-#: condition is shown as ended until someone resolves it
-_RANK = {"open": 0, "acknowledged": 1, "ended": 2, "resolved": 3}
-
 
 def now_ms() -> Millis:
     return time.time_ns() // 1_000_000
@@ -53,21 +51,6 @@ def now_ms() -> Millis:
 def _json_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """JSON columns are written as text (SQLite TEXT, PostgreSQL JSONB)."""
     return tuple(json.dumps(v) if isinstance(v, dict | list) else v for v in row)
-
-
-def enforceable_alone(order: Order) -> None:
-    """Compile one order as the engine would (zones, devices, timers), so that
-    an order the engine cannot take is refused before it joins the others."""
-    OrderIndex.build([order])
-    int(order.silence_limit_ms)
-
-
-@dataclass
-class Registered:
-    order: Order
-    body: dict[str, Any]
-    version: int
-    report: Report
 
 
 @dataclass
@@ -91,30 +74,50 @@ class Runtime:
     policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
-        self.orders: dict[str, Registered] = {}
-        self.alerts: dict[str, dict[str, Any]] = {}
+        #: the parts, each its own module: orders in, alerts shown, reminders due
+        self.book = OrderBook(self.store)
+        self.alert_book = AlertBook()
+        self.schedule = ReminderSchedule(
+            self.reminders, {r["reminder_id"]: r for r in self.store.reminders()}
+        )
         self.engine = self._engine(now_ms())
         self.inbox: asyncio.Queue[Message] = asyncio.Queue(self.queue_limit)
         self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
-        self.subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self.recovering = False
         #: what keeps the service from being whole, by subject ("order OM-1",
         #: "timers", ...): shown by /healthz as degraded, with the reason
         self.problems: dict[str, str] = {}
-        #: orders that could not be loaded or built, kept out of the engine
-        self.quarantined: dict[str, str] = {}
         self._stale = False
-        self._versions: dict[str, int] | None = None
         #: broker acknowledgements waiting for their message to be stored
         self._acks: dict[int, Callable[[], object]] = {}
         self._reminders_checked: Millis = 0
-        #: per order, when a reminder or the lapse may next fall due
-        self._reminder_next: dict[str, Millis] = {}
-        self.reminders_sent: dict[str, dict[str, Any]] = {
-            r["reminder_id"]: r for r in self.store.reminders()
-        }
         head = self.store.chain_head()
         self.chain = Chain(*head) if head else Chain()
+
+    # the parts' state, as readers and tests have always reached it
+    @property
+    def orders(self) -> dict[str, Registered]:
+        return self.book.orders
+
+    @orders.setter
+    def orders(self, orders: dict[str, Registered]) -> None:
+        self.book.orders = orders
+
+    @property
+    def quarantined(self) -> dict[str, str]:
+        return self.book.quarantined
+
+    @property
+    def alerts(self) -> dict[str, dict[str, Any]]:
+        return self.alert_book.alerts
+
+    @property
+    def subscribers(self) -> set[asyncio.Queue[dict[str, Any]]]:
+        return self.alert_book.subscribers
+
+    @property
+    def reminders_sent(self) -> dict[str, dict[str, Any]]:
+        return self.schedule.sent
 
     def _engine(self, start: Millis) -> Engine:
         engine = Engine(
@@ -131,32 +134,25 @@ class Runtime:
     def put_order(self, body: dict[str, Any]) -> tuple[Report, bool]:
         """Register or replace an order. Returns the validation report and
         whether it was registered (unusable orders are refused)."""
-        report = validate(body)
-        if not report.usable:
+        report, registered = self.book.admit(body)
+        if registered is None:
             return report, False
-        order = parse_order(body)
-        try:
-            enforceable_alone(order)
-        except Exception as exc:  # a shape the engine cannot compile: refused, never stored
-            raise OrderFormatError(f"the engine cannot enforce this order: {exc}") from exc
-        self.quarantined.pop(order.order_id, None)
-        self.problems.pop(f"order {order.order_id}", None)
-        version = self._next_version(order.order_id)
-        self.orders[order.order_id] = Registered(order, body, version, report)
-        self._reminder_next.pop(order.order_id, None)  # an extension moves its reminders
+        order_id = registered.order.order_id
+        self.problems.pop(f"order {order_id}", None)
+        self.schedule.moved(order_id)
         record = dict(body, _warnings=[f.to_json() for f in report.findings])
-        self._add_chained("orders", "order", [(order.order_id, version, record, now_ms(), None)])
+        row = (order_id, registered.version, record, now_ms(), None)
+        self._add_chained("orders", "order", [row])
         self._rebuild()
         return report, True
 
     def revoke_order(self, order_id: str) -> bool:
-        registered = self.orders.pop(order_id, None)
-        if registered is None:
+        revoked = self.book.revoke(order_id)
+        if revoked is None:
             return False
-        version = self._next_version(order_id)
-        self._add_chained(
-            "orders", "order", [(order_id, version, registered.body, now_ms(), now_ms())]
-        )
+        registered, version = revoked
+        row = (order_id, version, registered.body, now_ms(), now_ms())
+        self._add_chained("orders", "order", [row])
         self._rebuild()
         return True
 
@@ -174,36 +170,15 @@ class Runtime:
         return self.engine
 
     def _engine_without_bad_orders(self, start: Millis) -> Engine:
-        """The engine for every registered order; should one fail to build
-        (nothing registered now can, but stored orders from older versions
-        might), it is set aside and the rest are enforced."""
+        """The engine for every registered order; should one fail to build,
+        it is set aside and the rest are enforced."""
         try:
             return self._engine(start)
         except Exception:
             log.exception("the engine could not be built: looking for the order that fails")
-        for order_id, registered in list(self.orders.items()):
-            try:
-                enforceable_alone(registered.order)
-            except Exception as exc:
-                self._quarantine(order_id, f"could not be built: {exc}")
+        for order_id, reason in self.book.find_unbuildable().items():
+            self.problems[f"order {order_id}"] = reason
         return self._engine(start)
-
-    def _quarantine(self, order_id: str, reason: str) -> None:
-        self.orders.pop(order_id, None)
-        self.quarantined[order_id] = reason
-        self.problems[f"order {order_id}"] = reason
-        log.error("order %s is not enforced: %s", order_id, reason)
-
-    def _next_version(self, order_id: str) -> int:
-        """Every registration and revocation is a new version of the order."""
-        versions = self._known_versions()
-        versions[order_id] = versions.get(order_id, 0) + 1
-        return versions[order_id]
-
-    def _known_versions(self) -> dict[str, int]:
-        if self._versions is None:
-            self._versions = self.store.order_versions()
-        return self._versions
 
     # -- ingest ---------------------------------------------------------------------
     async def submit(
@@ -345,21 +320,12 @@ class Runtime:
     def check_reminders(self, now: Millis) -> None:
         """Orders about to run out or lapsed: the supervisor and the OM are told
         on ``emon/v1/reminders/{reclassering|om}``, once (stored)."""
-        for order_id, registered in list(self.orders.items()):
-            # only orders whose next reminder or lapse has come: at 100k orders a
-            # full walk would hold up the event loop for most of a second
-            if self._reminder_next.get(order_id, now) > now:
-                continue
-            self._reminder_next[order_id] = next_event(registered.order, now, self.reminders)
-            reminder = due(registered.order, now, self.reminders)
-            if reminder is None or reminder["reminder_id"] in self.reminders_sent:
-                continue
-            rid = str(reminder["reminder_id"])
-            self.reminders_sent[rid] = reminder
+        for reminder in self.schedule.due_now(self.orders, now):
             payload = json.dumps(reminder).encode()
             for channel in ("reclassering", "om"):
                 self._send(Outgoing(topics.reminders(channel), payload))
-            self.writer.add("reminders", [(rid, registered.order.order_id, payload.decode(), now)])
+            row = (str(reminder["reminder_id"]), reminder["order_id"], payload.decode(), now)
+            self.writer.add("reminders", [row])
 
     def _send(self, message: Outgoing) -> None:
         self.outbox.put_nowait(message)
@@ -367,21 +333,11 @@ class Runtime:
             self.webhooks.submit(message.topic.rsplit("/", 1)[1], message.payload)
 
     def _merge(self, change: dict[str, Any]) -> dict[str, Any]:
-        known = self.alerts.get(change["alert_id"])
-        if known is None:
-            order = self._order_of(change)
-            # the order's risk travels with the alert: it orders the console's queue
-            known = self.alerts[change["alert_id"]] = dict(change, risk=order and order.risk)
-            return known
-        state = known["state"]
-        known.update(change)
-        if _RANK[state] > _RANK[change["state"]]:
-            known["state"] = state
-        return known
+        order = self._order_of(change)
+        return self.alert_book.merge(change, order.risk if order else None)
 
     def _order_of(self, alert: dict[str, Any]) -> Order | None:
-        registered = self.orders.get(alert["order_id"])
-        return registered.order if registered else None
+        return self.book.order_of(alert["order_id"])
 
     def _record(self, alert: dict[str, Any]) -> None:
         body = json.dumps(alert)
@@ -392,11 +348,7 @@ class Runtime:
             self.writer.add("holds", holds)
         seq, digest = self.chain.link("alert_change", (alert["alert_id"], now, alert))
         self.writer.add("alert_changes", [(alert["alert_id"], now, body, seq, digest)])
-        for queue in list(self.subscribers):
-            try:
-                queue.put_nowait(alert)
-            except asyncio.QueueFull:
-                self.subscribers.discard(queue)  # a stalled client is dropped, not waited on
+        self.alert_book.publish(alert)
 
     def _add_chained(self, table: str, kind: str, rows: list[tuple[Any, ...]]) -> None:
         """Store rows with their links in the evidence chain, each linked on
@@ -429,20 +381,8 @@ class Runtime:
     ) -> dict[str, Any]:
         """An operator acknowledges, assigns or resolves an alert (resolving
         needs a note); police dispatch confirms it has taken it on."""
-        alert = self.alerts[alert_id]
         now = now_ms()
-        if action == "ack" and alert["state"] == "open":
-            alert["state"] = "acknowledged"
-        elif action == "resolve":
-            alert["state"] = "resolved"
-            alert["classification"] = extra.get("classification")
-        elif action == "assign":
-            alert["assigned_to"] = extra["to"]
-        elif action == "confirm":
-            alert["dispatch_confirmed"] = {"by": actor, "at": format_ts(now)}
-        alert.setdefault("actions", []).append(
-            {"action": action, "note": note, "actor": actor, "at": format_ts(now), **extra}
-        )
+        alert = self.alert_book.act(alert_id, action, note, actor, now, **extra)
         self._add_chained("actions", "action", [(alert_id, action, note, actor, now)])
         self._record(alert)
         return alert
@@ -453,21 +393,9 @@ class Runtime:
         replayed through the engine (deterministic, so it comes back to the
         state it had), with alerts merged from storage and nothing re-sent."""
         for stored in self.store.orders():
-            body = {k: v for k, v in stored.items() if k != "_warnings"}
-            try:
-                order = parse_order(body)
-                enforceable_alone(order)
-            except Exception as exc:  # stored by an older version: the rest still start
-                self._quarantine(str(body.get("order_id")), f"could not be loaded: {exc}")
-                continue
-            version = self._known_versions().get(order.order_id, 1)
-            # the findings were kept at registration: no need to validate again
-            report = (
-                Report.stored(order.order_id, stored["_warnings"])
-                if "_warnings" in stored
-                else validate(body)
-            )
-            self.orders[order.order_id] = Registered(order, body, version, report)
+            reason = self.book.load(stored)
+            if reason is not None:
+                self.problems[f"order {stored.get('order_id')}"] = reason
         for alert in self.store.alerts():
             self.alerts[alert["alert_id"]] = alert
         since = now_ms() - int(window_s * 1000)
@@ -552,7 +480,4 @@ class Runtime:
         ]
 
     def list_alerts(self, state: str | None) -> list[dict[str, Any]]:
-        alerts = self.alerts.values()
-        if state:
-            alerts = [a for a in alerts if a["state"] == state]  # type: ignore[assignment]
-        return sorted(alerts, key=lambda a: a["detected_at"], reverse=True)
+        return self.alert_book.listed(state)

@@ -1,0 +1,70 @@
+"""Alerts as the service shows them: the engine's changes merged with what
+operators did, and the live subscribers (the console's stream).
+
+The engine says what a condition does (open, updated, ended); operators
+acknowledge, assign, confirm and resolve. An operator's state outranks the
+engine's, except that an ended condition shows as ended until resolved.
+Storage is the caller's: this book holds no IO.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from emon.timeutil import format_ts
+
+#: operator states outrank what the engine says, except that an ended
+#: condition is shown as ended until someone resolves it
+_RANK = {"open": 0, "acknowledged": 1, "ended": 2, "resolved": 3}
+
+
+@dataclass
+class AlertBook:
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
+
+    def merge(self, change: dict[str, Any], risk: str | None) -> dict[str, Any]:
+        """An engine change into the alert as shown (the order's risk travels
+        with it: it orders the console's queue)."""
+        known = self.alerts.get(change["alert_id"])
+        if known is None:
+            known = self.alerts[change["alert_id"]] = dict(change, risk=risk)
+            return known
+        state = known["state"]
+        known.update(change)
+        if _RANK[state] > _RANK[change["state"]]:
+            known["state"] = state
+        return known
+
+    def act(
+        self, alert_id: str, action: str, note: str, actor: str, now: int, **extra: Any
+    ) -> dict[str, Any]:
+        """An operator acknowledges, assigns or resolves an alert; police
+        dispatch confirms it has taken it on."""
+        alert = self.alerts[alert_id]
+        if action == "ack" and alert["state"] == "open":
+            alert["state"] = "acknowledged"
+        elif action == "resolve":
+            alert["state"] = "resolved"
+            alert["classification"] = extra.get("classification")
+        elif action == "assign":
+            alert["assigned_to"] = extra["to"]
+        elif action == "confirm":
+            alert["dispatch_confirmed"] = {"by": actor, "at": format_ts(now)}
+        alert.setdefault("actions", []).append(
+            {"action": action, "note": note, "actor": actor, "at": format_ts(now), **extra}
+        )
+        return alert
+
+    def publish(self, alert: dict[str, Any]) -> None:
+        for queue in list(self.subscribers):
+            try:
+                queue.put_nowait(alert)
+            except asyncio.QueueFull:
+                self.subscribers.discard(queue)  # a stalled client is dropped, not waited on
+
+    def listed(self, state: str | None) -> list[dict[str, Any]]:
+        alerts = [a for a in self.alerts.values() if not state or a["state"] == state]
+        return sorted(alerts, key=lambda a: a["detected_at"], reverse=True)
