@@ -138,13 +138,22 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         host, http_port = settings.http_host_port
     except ValueError as exc:
         raise StartupError(str(exc)) from exc
-    try:
+    try:  # every setting is checked before anything starts
         config = settings.service_config()
         owntracks_keys = keys_from_config(config.get("owntracks", {}))
         policy = policy_from(config.get("policy", {}))
         oidc = Oidc.from_env(settings.env)
-    except (OSError, ValueError) as exc:
-        raise StartupError(f"configuration: {exc}") from exc
+        routing = routing_from_config(config.get("routing", {}))
+        retention = Retention.from_config(config.get("retention", {}))
+        reminders = reminder_policy(config.get("reminders", {}))
+        webhooks = Webhooks(
+            [
+                Webhook(w["url"], tuple(w.get("channels", ALL)), w.get("secret"))
+                for w in config.get("webhooks", [])
+            ]
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StartupError(f"configuration: {type(exc).__name__}: {exc}") from exc
     http_socket = bind_http(host, http_port)
     port = embedded_broker_port(settings.broker_port) if settings.mqtt_url is None else 0
     token_source = settings.ensure_admin_token()
@@ -161,12 +170,6 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     store = open_store(settings.database_url, settings.workdir)
     store.migrate()
     writer = Writer(store, settings.workdir / "emon-spool.jsonl")
-    webhooks = Webhooks(
-        [
-            Webhook(w["url"], tuple(w.get("channels", ALL)), w.get("secret"))
-            for w in config.get("webhooks", [])
-        ]
-    )
     anchors = AnchorLog(
         settings.workdir / ANCHORS_FILE,
         anchor_key(settings.workdir, settings.env.raw("EMON_ANCHOR_KEY")),
@@ -175,7 +178,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         store,
         writer,
         Delivery(
-            routing_from_config(config.get("routing", {})),
+            routing,
             resend_after_s=settings.resend_after_s,
             max_attempts=settings.max_attempts,
             owntracks_keys=owntracks_keys,
@@ -185,8 +188,8 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         batch_max=settings.batch_max,
         batch_wait_s=settings.batch_wait_s,
         queue_limit=settings.queue_limit,
-        retention=Retention.from_config(config.get("retention", {})),
-        reminders=reminder_policy(config.get("reminders", {})),
+        retention=retention,
+        reminders=reminders,
         policy=policy,
     )
     replayed = runtime.recover(settings.recovery_window_s)
