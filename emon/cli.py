@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--http", help="HOST:PORT for the API and console (default 127.0.0.1:8080)")
     serve.add_argument(
+        "--nats",
+        help="nats://HOST:PORT[,nats://...]: run as a worker taking device messages from NATS "
+        "JetStream (devices speak MQTT to the NATS servers' MQTT listener); or EMON_NATS_URL",
+    )
+    serve.add_argument(
         "--broker-port",
         type=_port,
         help="port of the embedded MQTT broker on 127.0.0.1 (default 1883, or the next free "
@@ -205,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             settings = Settings.from_args(
-                args.mqtt, args.database, args.http, args.config, args.broker_port
-            )
+                args.mqtt, args.database, args.http, args.config, args.broker_port,
+                nats=args.nats,
+            )  # fmt: skip
         except ValueError as exc:
             print(f"emon serve: {exc}", file=sys.stderr)
             return 2

@@ -186,8 +186,11 @@ def create_app(
     def healthz() -> JSONResponse:
         problems = dict(runtime.problems)
         problems.update({f"task {name}": why for name, why in health.get("tasks", {}).items()})
-        ok = bool(health.get("mqtt")) and runtime.writer.healthy and not problems
-        body = {"status": "ok" if ok else "degraded", "mqtt": bool(health.get("mqtt")),
+        links = {"mqtt": bool(health.get("mqtt"))}
+        if "nats" in health:  # a worker on NATS JetStream
+            links["nats"] = bool(health["nats"])
+        ok = all(links.values()) and runtime.writer.healthy and not problems
+        body = {"status": "ok" if ok else "degraded", **links,
                 "database": runtime.writer.healthy, "orders": len(runtime.orders),
                 "problems": problems}  # fmt: skip
         return JSONResponse(body, status_code=200)

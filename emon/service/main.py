@@ -21,6 +21,7 @@ from emon.service.auth import Oidc, TokenBook
 from emon.service.console import ConsoleSettings
 from emon.service.delivery import ALL, Delivery, Outgoing, routing_from_config
 from emon.service.mqtt import run_mqtt
+from emon.service.nats_intake import run_nats
 from emon.service.retention import Retention
 from emon.service.runtime import Runtime, now_ms
 from emon.service.settings import Settings
@@ -195,6 +196,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     replayed = runtime.recover(settings.recovery_window_s)
     health: dict[str, Any] = {"mqtt": False}
     connected = asyncio.Event()
+    nats_connected = asyncio.Event()
     tokens = TokenBook(settings.admin_token, settings.env.get("EMON_TOKENS"), oidc)
     console = ConsoleSettings.from_config(config.get("console", {}), settings.env)
     app = create_app(runtime, tokens, health, console)
@@ -212,11 +214,10 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
 
     async def watch_connection() -> None:
         while True:
-            await connected.wait()
-            health["mqtt"] = True
-            while connected.is_set():
-                await asyncio.sleep(0.5)
-            health["mqtt"] = False
+            await asyncio.sleep(0.2)
+            health["mqtt"] = connected.is_set()
+            if settings.nats_urls:
+                health["nats"] = nats_connected.is_set()
 
     def publish_head(payload: bytes) -> None:
         runtime.outbox.put_nowait(Outgoing(ANCHOR_TOPIC, payload))
@@ -228,8 +229,18 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             (
                 "mqtt",
                 run_mqtt(
-                    settings.mqtt_url, runtime, settings.mqtt_client_id, connected, settings.env
+                    settings.mqtt_url,
+                    runtime,
+                    settings.mqtt_client_id,
+                    connected,
+                    settings.env,
+                    intake=not settings.nats_urls,
                 ),
+            ),
+            *(
+                [("nats", run_nats(settings.nats_urls, runtime, nats_connected))]
+                if settings.nats_urls
+                else []
             ),
             ("ingest", runtime.run_ingest()),
             ("timers", runtime.run_timers()),
@@ -240,6 +251,9 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         )
     ]
     database = settings.database_url or f"sqlite:///{settings.workdir / 'emon.db'}"
+    nats_text = (
+        f"NATS {', '.join(map(_redact, settings.nats_urls))}, " if settings.nats_urls else ""
+    )
     serving = asyncio.create_task(server.serve(sockets=[http_socket]))
     try:
         while not server.started and not serving.done():
@@ -249,6 +263,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
                 f"emon serving: {'https' if https_cert else 'http'}://{host}:{http_port} "
                 "(console /, API docs /docs), "
                 f"MQTT {_redact(settings.mqtt_url)}{' (embedded)' if broker else ''}, "
+                f"{nats_text}"
                 f"database {_redact(database)}; "
                 f"{len(runtime.orders)} orders, {replayed} messages recovered",
                 flush=True,

@@ -24,8 +24,11 @@ async def run_mqtt(
     client_id: str,
     connected: asyncio.Event,
     env: Config | None = None,
+    intake: bool = True,
 ) -> None:
-    """Forever: connect, subscribe, pump messages both ways; back off on loss."""
+    """Forever: connect, subscribe, pump messages both ways; back off on loss.
+    Without ``intake`` (device messages come from NATS JetStream) it only
+    sends, at QoS 1, on a persistent session."""
     endpoint = mqtt_endpoint(url)
     host, port = endpoint.host, endpoint.port
     backoff = 0.5
@@ -39,7 +42,7 @@ async def run_mqtt(
                 # so a crash before that gets them redelivered, not lost
                 paho = client._client
                 paho.manual_ack_set(True)
-                for topic in SUBSCRIPTIONS:
+                for topic in SUBSCRIPTIONS if intake else ():
                     await client.subscribe(topic, qos=1)
                 log.info("connected to %s://%s:%d", "mqtts" if endpoint.tls else "mqtt", host, port)
                 connected.set()

@@ -15,6 +15,8 @@ from emon.config import Config, load_file
 class Settings:
     #: None: start an embedded broker
     mqtt_url: str | None = None
+    #: NATS servers to take device messages from (JetStream); empty: MQTT intake
+    nats_urls: list[str] = field(default_factory=list)
     #: None: an embedded SQLite database in the working directory
     database_url: str | None = None
     http: str = "127.0.0.1:8080"
@@ -45,13 +47,21 @@ class Settings:
         config: str | None = None,
         broker_port: int | None = None,
         env: Config | None = None,
+        nats: str | None = None,
     ) -> Settings:
         """Flags first, then the environment, then the defaults; a bad value
         is a ValueError naming the variable."""
         env = env or Config()
         config_path = Path(config) if config else env.get("EMON_CONFIG")
+        nats_urls = [u.strip() for u in (nats or env.get("EMON_NATS_URL") or "").split(",")]
+        nats_urls = [u for u in nats_urls if u]
+        mqtt_url = mqtt or env.get("EMON_MQTT_URL")
+        if nats_urls and not mqtt_url:
+            # what emon sends goes out through the NATS server's MQTT listener
+            mqtt_url = env.get("EMON_NATS_MQTT_URL") or nats_mqtt_url(nats_urls[0])
         return cls(
-            mqtt_url=mqtt or env.get("EMON_MQTT_URL"),
+            mqtt_url=mqtt_url,
+            nats_urls=nats_urls,
             database_url=database or env.get("EMON_DATABASE_URL"),
             http=http or env.get("EMON_HTTP"),
             broker_port=broker_port or env.get("EMON_BROKER_PORT"),
@@ -98,6 +108,14 @@ class Settings:
 
 
 ADMIN_TOKEN_FILE = "emon-admin-token"
+
+
+def nats_mqtt_url(nats_url: str) -> str:
+    """A NATS server's MQTT listener, by default: the same host, port 1883."""
+    parsed = urlparse(nats_url)
+    if parsed.scheme not in ("nats", "tls") or not parsed.hostname:
+        raise ValueError(f"--nats {nats_url!r}: expected nats://HOST:PORT")
+    return f"mqtt://{parsed.hostname}:1883"
 
 
 @dataclass(frozen=True)
