@@ -20,6 +20,7 @@ from emon.service.api import create_app
 from emon.service.auth import Oidc, TokenBook
 from emon.service.console import ConsoleSettings
 from emon.service.delivery import ALL, Delivery, Outgoing, routing_from_config
+from emon.service.embedded import EmbeddedError, EmbeddedNats
 from emon.service.mqtt import run_mqtt
 from emon.service.nats_intake import run_nats
 from emon.service.retention import Retention
@@ -37,7 +38,6 @@ from emon.storage.anchor import (
 )
 
 log = logging.getLogger("emon")
-ANONYMOUS = "amqtt.plugins.authentication.AnonymousAuthPlugin"
 
 
 class _Server(uvicorn.Server):
@@ -102,30 +102,6 @@ def bind_http(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_embedded_broker(port: int) -> Any:
-    """amqtt in-process: enough for one machine and a demo, not for production
-    (a few thousand messages a second); production uses Mosquitto via --mqtt.
-    It listens on loopback only and takes any client: see the README."""
-    from amqtt.broker import Broker
-
-    broker = Broker(
-        {
-            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
-            },
-        }
-    )
-    try:
-        await broker.start()
-    except Exception as exc:  # amqtt wraps the OSError of a taken port
-        raise StartupError(
-            f"the embedded MQTT broker cannot listen on 127.0.0.1:{port} ({exc}); choose "
-            "another port with --broker-port PORT"
-        ) from exc
-    return broker
-
-
 Companion = Callable[[Runtime, Settings, Callable[[], None]], Coroutine[Any, Any, None]]
 
 
@@ -133,7 +109,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     """Run the service; ``companion`` (the demo) runs beside it with the
     runtime, the settings and a function that stops everything."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("amqtt", "transitions", "uvicorn.access"):
+    for noisy in ("uvicorn.access", "nats"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         host, http_port = settings.http_host_port
@@ -160,12 +136,16 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     token_source = settings.ensure_admin_token()
     broker = None
     if settings.mqtt_url is None:
-        broker = await start_embedded_broker(port)
+        try:
+            broker = await asyncio.to_thread(EmbeddedNats.start, settings.workdir, port)
+        except EmbeddedError as exc:
+            raise StartupError(f"{exc}; choose another port with --broker-port PORT") from exc
         settings.mqtt_url = f"mqtt://127.0.0.1:{port}"
+        settings.nats_urls = [broker.url]
         log.warning(
-            "the embedded broker on 127.0.0.1:%d is for a demo on one machine: any local "
-            "program may read and publish every topic; use Mosquitto with `emon provision` "
-            "or NATS for real devices",
+            "the embedded broker (NATS, MQTT on 127.0.0.1:%d) is for a demo on one machine: "
+            "any local program may read and publish every topic; use Mosquitto with "
+            "`emon provision`, or NATS servers of your own, for real devices",
             port,
         )
     store = open_store(settings.database_url, settings.workdir)
@@ -300,7 +280,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         anchor_once(store.chain_head(), anchors, lambda payload: None, now_ms())
         store.close()
         if broker is not None:
-            await broker.shutdown()
+            broker.stop()
 
 
 def _supervised(
