@@ -88,8 +88,14 @@ async def run_nats(
         js = client.jetstream()
         await ensure_stream(js, replicas)
 
+        async def acknowledge(message: Any) -> None:
+            try:
+                await message.ack()
+            except Exception:  # the connection went: the message comes again, deduplicated
+                log.debug("could not acknowledge %s", message.subject)
+
         def acknowledger(message: Any) -> Callable[[], object]:
-            return lambda: loop.create_task(message.ack())
+            return lambda: loop.create_task(acknowledge(message))
 
         async def on_message(message: Any) -> None:
             await runtime.submit(
