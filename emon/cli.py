@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the live service (MQTT in and out, storage, HTTP API and console)",
         description=(
-            "Run emon as a service. Without flags it starts an embedded MQTT broker and an "
+            "Run emon as a service. Without flags it starts an embedded broker (a NATS server "
+            "with JetStream and an MQTT listener for the devices, loopback only) and an "
             "embedded SQLite database (emon.db in the working directory). Each flag also reads "
             "from the environment: EMON_MQTT_URL, EMON_DATABASE_URL, EMON_HTTP, "
             "EMON_BROKER_PORT. The admin bearer token is EMON_ADMIN_TOKEN; without it the token "
