@@ -156,16 +156,16 @@ class Delivery:
         if kind in WARNS_VICTIM:
             level = "clear" if ended else ("prealert" if kind.endswith("prealert") else "alert")
             for device in victims:
-                out.append(self._send(alert, device, level, VICTIM_TEXT[level], now, victim=True))
+                out.extend(self._send(alert, device, level, VICTIM_TEXT[level], now, victim=True))
         if kind == AlertType.PANIC and first:
             device = alert["device_id"]
-            out.append(self._send(alert, device, "alert", VICTIM_TEXT["panic"], now, victim=True))
+            out.extend(self._send(alert, device, "alert", VICTIM_TEXT["panic"], now, victim=True))
         offender = order.offender.device_id
         if offender and kind in OFFENDER_TEXT:
             level, text = (
                 ("clear", OFFENDER_TEXT["clear"]) if ended else ("prealert", OFFENDER_TEXT[kind])
             )
-            out.append(self._send(alert, offender, level, text, now, victim=False))
+            out.extend(self._send(alert, offender, level, text, now, victim=False))
         return out
 
     def _victims_of(self, alert: dict[str, Any], order: Order) -> list[str]:
@@ -176,7 +176,7 @@ class Delivery:
 
     def _send(
         self, alert: dict[str, Any], device: str, level: str, text: str, now: Millis, victim: bool
-    ) -> Outgoing:
+    ) -> list[Outgoing]:
         nid = str(uuid.uuid5(_NAMESPACE, f"{alert['alert_id']}|{device}|{level}"))
         confirmable = not owntracks.is_owntracks(device)
         record = Pending(nid, alert["alert_id"], device, level, text, now, 1, victim,
@@ -185,7 +185,10 @@ class Delivery:
             self.pending[nid] = record
         self._remember(record)
         self.changed.append(record)
-        return self._message(record)
+        if confirmable:
+            return [self._message(record)]
+        # the contract's notification as for every device, and the command its app shows
+        return [self._message(record), self._command(record)]
 
     def _unconfirmable(self, sent: list[Pending], now: Millis) -> list[Outgoing]:
         """The centre is told at once, and once an alert, that a victim was
@@ -209,13 +212,16 @@ class Delivery:
         while len(self.by_alert) > HISTORY_ALERTS:
             self.by_alert.popitem(last=False)
 
+    def _command(self, record: Pending) -> Outgoing:
+        """The warning as a remote command the OwnTracks app shows (encrypted
+        with its secret where it has one)."""
+        payload = owntracks.warning_command(record.text)
+        key = self.owntracks_keys.get(record.device_id)
+        if key is not None:
+            payload = owntracks.encrypt(key, payload)
+        return Outgoing(owntracks.command_topic(record.device_id), payload)
+
     def _message(self, record: Pending) -> Outgoing:
-        if not record.confirmable:
-            payload = owntracks.warning_command(record.text)
-            key = self.owntracks_keys.get(record.device_id)
-            if key is not None:
-                payload = owntracks.encrypt(key, payload)
-            return Outgoing(owntracks.command_topic(record.device_id), payload)
         body = {
             "notification_id": record.notification_id,
             "alert_id": record.alert_id,

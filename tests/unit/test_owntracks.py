@@ -112,11 +112,14 @@ def test_the_phone_is_warned_once_on_its_cmd_topic_and_the_centre_told_to_phone_
     (escalation,) = [json.loads(m.payload) for m in out if m.topic == "emon/v1/alerts/monitoring"
                      and b"notification_" in m.payload]  # fmt: skip
     assert escalation["type"] == "notification_unconfirmable"
-    assert not any(m.topic.startswith("emon/v1/notify/") for m in out)
+    # and the contract's notification on emon/v1/notify/{device_id}, as for every device
+    (note,) = [json.loads(m.payload) for m in out if m.topic == f"emon/v1/notify/{PHONE}"]
+    assert note["level"] == "alert" and note["text"] == inner["content"]
     # nothing waits for a confirmation that cannot come: no re-send, no second escalation
     assert delivery.pending == {}
     for now in (31_000, 61_000, 91_000, 200_000):
         assert delivery.tick(now) == []
+    assert not any(m.topic.startswith("emon/v1/notify/") for m in delivery.tick(400_000))
     ended = delivery.on_alert(alert(state="ended", ended="x"), PHONE_ORDER, 300_000)
     assert [m.topic for m in ended if m.topic == f"{PHONE}/cmd"] == [f"{PHONE}/cmd"]
     assert not any(b"notification_" in m.payload for m in ended)  # an ending needs no call
