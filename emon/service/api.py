@@ -32,6 +32,9 @@ from emon.service.limits import BodyLimit
 from emon.service.review_api import review_router
 from emon.service.runtime import Runtime
 
+#: the share of the engine's queue that, waiting, means the service is behind
+BEHIND_SHARE = 0.5
+
 
 def create_app(
     runtime: Runtime,
@@ -189,9 +192,15 @@ def create_app(
         links = {"mqtt": bool(health.get("mqtt"))}
         if "nats" in health:  # a worker on NATS JetStream
             links["nats"] = bool(health["nats"])
+        backlog = runtime.inbox.qsize()
+        if backlog >= runtime.queue_limit * BEHIND_SHARE:
+            problems["backlog"] = (
+                f"{backlog} messages wait for the engine (intake pauses at {runtime.queue_limit})"
+            )
         ok = all(links.values()) and runtime.writer.healthy and not problems
         body = {"status": "ok" if ok else "degraded", **links,
                 "database": runtime.writer.healthy, "orders": len(runtime.orders),
+                "backlog": backlog, "storage_backlog": runtime.writer.depth,
                 "problems": problems}  # fmt: skip
         return JSONResponse(body, status_code=200)
 

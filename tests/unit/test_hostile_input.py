@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emon.engine.base import Message
 from emon.service.api import create_app
 from emon.service.auth import TokenBook
 from emon.service.limits import MAX_BODY_BYTES
@@ -253,3 +254,14 @@ def test_fuzzed_query_times_are_never_a_server_error(api, start, end):
     for path in ("/api/v1/evidence/verify", "/api/v1/orders/OM-t/compliance",
                  "/api/v1/orders/OM-t/closest-approach", "/api/v1/orders/OM-t/evidence"):  # fmt: skip
         assert client.get(path, params=params, headers=ADMIN).status_code < 500
+
+
+def test_healthz_says_when_the_service_is_behind(api):
+    client, runtime = api
+    assert client.get("/healthz").json()["backlog"] == 0
+    runtime.queue_limit = 10
+    for k in range(6):
+        runtime.inbox.put_nowait(Message(k, "emon/v1/fix/am-1", b"{}"))
+    health = client.get("/healthz").json()
+    assert health["status"] == "degraded" and health["backlog"] == 6
+    assert "backlog" in health["problems"]
