@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
-from fastapi.testclient import TestClient
 
-from emon.service.api import create_app
-from emon.service.auth import TokenBook
-from emon.service.runtime import Runtime
-from emon.storage import SqliteStore, Writer
 from simulators.scenarios import ROTTERDAM, base_order
-
-TOKENS = {"operator": "t-op", "police": "t-po", "reclassering": "t-re", "om": "t-om"}
+from tests.unit.service_app import TOKENS, service_app
 
 
 @pytest.fixture
 def api(tmp_path):
-    book = tmp_path / "tokens.json"
-    book.write_text(json.dumps({"tokens": [
-        {"token": t, "role": r, "name": f"{r} person"} for r, t in TOKENS.items()
-    ]}))  # fmt: skip
-    store = SqliteStore(tmp_path / "emon.db")
-    store.migrate()
-    runtime = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    client, runtime = service_app(tmp_path)
     runtime.alerts["A-1"] = {
         "alert_id": "A-1", "type": "panic", "severity": "critical", "state": "open",
         "order_id": ORDER["order_id"], "case_id": ORDER["case_id"], "device_id": "vd-0001",
         "zone_id": None, "started_at": "2026-11-28T12:00:00.000Z",
         "detected_at": "2026-11-28T12:00:00.000Z", "ended_at": None, "late": False, "details": {},
     }  # fmt: skip
-    app = create_app(runtime, TokenBook("t-admin", book), {"mqtt": True})
-    return TestClient(app), runtime
+    return client, runtime
 
 
 ORDER = base_order(ROTTERDAM)

@@ -13,13 +13,9 @@ from fastapi.testclient import TestClient
 
 from emon.review.evidence import for_period
 from emon.review.whatif import patched_order
-from emon.service.api import create_app
-from emon.service.auth import TokenBook
-from emon.service.runtime import Runtime
-from emon.storage import SqliteStore, Writer
 from simulators.scenarios import ROTTERDAM, base_order
+from tests.unit.service_app import TOKENS, service_app
 
-TOKENS = {"operator": "t-op", "police": "t-po", "reclassering": "t-re", "om": "t-om"}
 ORDER = base_order(ROTTERDAM, contact_ban={"distance_m": 1000, "prealert_m": 2000})
 ORDER["offender"]["residence"] = {"type": "Point", "coordinates": [4.40, 51.90]}
 ORDER["offender"]["places"] = [{"name": "work", "geometry": {"type": "Point",
@@ -29,14 +25,8 @@ ADDRESS = ORDER["victims"][0]["address"]["coordinates"]
 
 @pytest.fixture
 def api(tmp_path):
-    book = tmp_path / "tokens.json"
-    book.write_text(json.dumps({"tokens": [
-        {"token": t, "role": r, "name": f"{r} person"} for r, t in TOKENS.items()
-    ]}))  # fmt: skip
-    store = SqliteStore(tmp_path / "emon.db")
-    store.migrate()
-    runtime = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
-    client = TestClient(create_app(runtime, TokenBook("t-admin", book), {"mqtt": True}))
+    client, runtime = service_app(tmp_path)
+    store = runtime.store
     assert client.put(f"/api/v1/orders/{ORDER['order_id']}", json=ORDER,
                       headers={"Authorization": "Bearer t-om"}).status_code == 200  # fmt: skip
     store.write({"orders": runtime.writer.pending["orders"]})  # as the writer would
