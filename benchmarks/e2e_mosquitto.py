@@ -23,6 +23,7 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import socket
 import subprocess
 import sys
 import tempfile
@@ -76,8 +77,14 @@ def start_nats(workdir: Path) -> subprocess.Popen[bytes]:
     )
     broker = subprocess.Popen([binary, "-c", str(workdir / "nats.conf")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    time.sleep(1.0)
-    return broker
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", BROKER_PORT), timeout=0.5).close()
+            return broker
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the NATS server did not start")
 
 
 def publisher(devices: list[tuple[str, float, float, float, bool]], rate: float, seconds: float,
@@ -192,6 +199,7 @@ def run_rate(rate: int, seconds: float, n_orders: int, kind: str = "mosquitto") 
     server.terminate()
     server.wait(timeout=30)
     broker.terminate()
+    broker.wait(timeout=30)  # its ports free before the next rate's broker
     sent_at = {(d, s): t for d, s, t in published}
     latencies = []
     while not notified.empty():

@@ -35,6 +35,9 @@ DURABLE = "emon-worker"
 MAX_AGE_S = 7 * 86_400.0
 #: messages handed out but not yet stored and acknowledged (the in-flight window)
 MAX_ACK_PENDING = 20_000
+#: a second worker on the same stream stands by and tries again this often (it
+#: takes over once the first is gone: one active worker until partitions are shared)
+STANDBY_RETRY_S = 2.0
 #: redelivered if not acknowledged within this: what a killed worker had not
 #: stored comes again to the next one this soon (the writer stores, or spools
 #: to disk, within a fraction of a second; a backlog past this is delivered
@@ -68,6 +71,7 @@ async def run_nats(
 ) -> None:
     """Forever: connect (any of the servers), keep the stream, feed the runtime."""
     import nats
+    import nats.js.errors
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
     loop = asyncio.get_running_loop()
@@ -107,8 +111,17 @@ async def run_nats(
             max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.ALL,
             filter_subjects=SUBJECTS,
         )  # fmt: skip
-        await js.subscribe(SUBJECTS[0], durable=DURABLE, stream=STREAM, config=config,
-                           cb=on_message, manual_ack=True)  # fmt: skip
+        while True:
+            try:
+                await js.subscribe(SUBJECTS[0], durable=DURABLE, stream=STREAM, config=config,
+                                   cb=on_message, manual_ack=True)  # fmt: skip
+                break
+            except nats.js.errors.Error as exc:
+                if "already bound" not in str(exc):
+                    raise
+                # another worker consumes: stand by, and take over when it is gone
+                log.warning("another worker consumes %s; standing by", STREAM)
+                await asyncio.sleep(STANDBY_RETRY_S)
         connected.set()
         log.info("consuming %s from %s", STREAM, ", ".join(urls))
         await asyncio.Event().wait()
