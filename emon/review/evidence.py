@@ -10,6 +10,7 @@ self-contained HTML page, a PDF, and the data as GeoJSON, GeoPackage and CSV.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ from emon.orders import as_seen_by
 from emon.review.decision import decision_trail
 from emon.storage import Store
 from emon.storage.chain import verify_period
-from emon.storage.ledger import ACTIONS, ALERT_CHANGES, FIXES, MESSAGES, ORDERS, ShownRow
+from emon.storage.ledger import ACTIONS, ALERT_CHANGES, FIXES, ORDERS, ShownRow
 from emon.timeutil import Millis, format_ts, parse_ts
 
 #: the period shown around one alert
@@ -118,6 +119,21 @@ def _collect(
     messages = store.messages_on(
         [t for d in devices for t in topics.device_topics(d)], start, end
     ) if devices else []  # fmt: skip
+    # every row the report shows is read once, with its link, and checked
+    # against it: a fix moved or a zone changed cannot stand beside "intact"
+    shown = store.shown_rows(ORDERS, "order_id = %s AND version = %s", [order_id, version])
+    shown += [
+        ("message", seq, h, (recv, topic, payload)) for recv, topic, payload, seq, h in messages
+    ]
+    fixes = _chained_fixes(store, devices, start, end)
+    victim_fixes: list[ShownRow] = []
+    if include_victim:
+        victims = [v["device_id"] for v in order.get("victims", []) if v.get("device_id")]
+        victim_fixes = _chained_fixes(store, victims, start, end)
+    shown += fixes + victim_fixes
+    for alert in alerts:
+        shown += store.shown_rows(ALERT_CHANGES, "alert_id = %s", [alert["alert_id"]])
+        shown += store.shown_rows(ACTIONS, "alert_id = %s", [alert["alert_id"]])
     bundle = Bundle(
         title=title,
         order_id=order_id,
@@ -127,43 +143,24 @@ def _collect(
         start=start,
         end=end,
         alerts=[dict(a, decision=decision_trail(a, policy)) for a in alerts],
-        fixes=[_fix(r) for r in store.fixes_between(devices, start, end)] if devices else [],
+        fixes=[_fix(content) for *_, content in fixes],
         messages=[_message(r) for r in messages],
         chain=verify_period(store, start, end).to_json(),
         generated_at=now,
+        victim_fixes=[_fix(content) for *_, content in victim_fixes],
     )
-    # the rows this report shows, each checked against its own link: a fix
-    # moved or a zone changed in the database cannot stand beside "intact"
-    shown = _shown(store, order_id, version, devices, [a["alert_id"] for a in alerts], start, end)
     bundle.chain["shown"] = store.check_rows(shown)
     bundle.chain["intact"] = bundle.chain["intact"] and bundle.chain["shown"]["intact"]
-    if include_victim:
-        victims = [v["device_id"] for v in order.get("victims", []) if v.get("device_id")]
-        if victims:
-            bundle.victim_fixes = [_fix(r) for r in store.fixes_between(victims, start, end)]
     return bundle
 
 
-def _shown(
-    store: Store,
-    order_id: str,
-    version: int,
-    devices: list[str],
-    alert_ids: list[str],
-    start: Millis,
-    end: Millis,
-) -> list[ShownRow]:
-    rows = store.shown_rows(ORDERS, "order_id = %s AND version = %s", [order_id, version])
+def _chained_fixes(store: Store, devices: list[str], start: Millis, end: Millis) -> list[ShownRow]:
+    """These devices' fixes of the period, by time, each with its link."""
+    rows: list[ShownRow] = []
     for device in devices:
-        rows += store.shown_rows(FIXES, "device_id = %s AND ts >= %s AND ts <= %s",
-                                 [device, start, end])  # fmt: skip
-        names = topics.device_topics(device)
-        marks = ", ".join(["%s"] * len(names))
-        rows += store.shown_rows(MESSAGES, f"topic IN ({marks}) AND recv >= %s AND recv <= %s",
-                                 [*names, start, end])  # fmt: skip
-    for alert_id in alert_ids:
-        rows += store.shown_rows(ALERT_CHANGES, "alert_id = %s", [alert_id])
-        rows += store.shown_rows(ACTIONS, "alert_id = %s", [alert_id])
+        rows += store.shown_rows(
+            FIXES, "device_id = %s AND ts >= %s AND ts <= %s ORDER BY ts", [device, start, end]
+        )
     return rows
 
 
@@ -178,7 +175,7 @@ def order_in_force(store: Store, order_id: str, at: Millis) -> tuple[int, dict[s
     return version, {k: v for k, v in body.items() if k != "_warnings"}
 
 
-def _fix(row: tuple[Any, ...]) -> dict[str, Any]:
+def _fix(row: Sequence[Any]) -> dict[str, Any]:
     device_id, seq, ts, recv, lat, lon, acc, batt = row
     return {"device_id": device_id, "seq": int(seq), "ts": format_ts(int(ts)),
             "received": format_ts(int(recv)), "lat": lat, "lon": lon, "acc_m": acc,
