@@ -188,6 +188,7 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         problems = dict(runtime.problems)
+        problems.update({f"order {order}": why for order, why in runtime.quarantined.items()})
         problems.update({f"task {name}": why for name, why in health.get("tasks", {}).items()})
         links = {"mqtt": bool(health.get("mqtt"))}
         if "nats" in health:  # a worker on NATS JetStream

@@ -68,7 +68,7 @@ class OrderBook:
 
     def load(self, stored: dict[str, Any]) -> str | None:
         """An order as storage holds it (at start-up): registered, or
-        quarantined with the reason returned."""
+        quarantined (the reason returned, and kept in ``quarantined``)."""
         body = {k: v for k, v in stored.items() if k != "_warnings"}
         try:
             order = parse_order(body)

@@ -84,8 +84,8 @@ class Runtime:
         self.inbox: asyncio.Queue[Message] = asyncio.Queue(self.queue_limit)
         self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
         self.recovering = False
-        #: what keeps the service from being whole, by subject ("order OM-1",
-        #: "timers", ...): shown by /healthz as degraded, with the reason
+        #: what keeps the service from being whole, by subject ("timers", ...):
+        #: shown by /healthz as degraded, with the reason (beside the quarantined orders)
         self.problems: dict[str, str] = {}
         self._stale = False
         #: broker acknowledgements waiting for their message to be stored
@@ -138,7 +138,6 @@ class Runtime:
         if registered is None:
             return report, False
         order_id = registered.order.order_id
-        self.problems.pop(f"order {order_id}", None)
         self.schedule.moved(order_id)
         record = dict(body, _warnings=[f.to_json() for f in report.findings])
         row = (order_id, registered.version, record, now_ms(), None)
@@ -176,8 +175,7 @@ class Runtime:
             return self._engine(start)
         except Exception:
             log.exception("the engine could not be built: looking for the order that fails")
-        for order_id, reason in self.book.find_unbuildable().items():
-            self.problems[f"order {order_id}"] = reason
+        self.book.find_unbuildable()
         return self._engine(start)
 
     # -- ingest ---------------------------------------------------------------------
@@ -346,29 +344,29 @@ class Runtime:
         holds = holds_for(alert, self._order_of(alert))
         if holds:
             self.writer.add("holds", holds)
-        seq, digest = self.chain.link("alert_change", (alert["alert_id"], now, alert))
-        self.writer.add("alert_changes", [(alert["alert_id"], now, body, seq, digest)])
+        self._add_chained("alert_changes", "alert_change", [(alert["alert_id"], now, alert)])
         self.alert_book.publish(alert)
 
     def _add_chained(self, table: str, kind: str, rows: list[tuple[Any, ...]]) -> None:
         """Store rows with their links in the evidence chain, each linked on
-        its content as it will read back (see emon/service/ledger.py)."""
+        its content as it will read back (see emon/storage/ledger.py)."""
         link = self.chain.link
         self.writer.add(table, [(*_json_text(row), *link(kind, link_fields(kind, row)))
                                 for row in rows])  # fmt: skip
 
     def _store_notifications(self) -> None:
         changed = self.delivery.drain_changed()
-        if changed:
-            self.writer.add("notifications", [p.row() for p in changed])
-            now = now_ms()
-            states = [(p.notification_id, now, notification_body(p.row())) for p in changed]
-            self._add_chained("notification_changes", "notification", states)
+        if not changed:
+            return
+        now = now_ms()
+        self.writer.add("notifications", [p.row() for p in changed])
+        states = [(p.notification_id, now, notification_body(p.row())) for p in changed]
+        self._add_chained("notification_changes", "notification", states)
         for record in changed:
             alert = self.alerts.get(record.alert_id)
             if record.escalated and alert is not None and "escalation" not in alert:
                 alert["escalation"] = {
-                    "at": format_ts(now_ms()),
+                    "at": format_ts(now),
                     "device_id": record.device_id,
                     "action": "phone the victim",
                     # unconfirmable: her device (an OwnTracks phone) cannot acknowledge
@@ -393,9 +391,7 @@ class Runtime:
         replayed through the engine (deterministic, so it comes back to the
         state it had), with alerts merged from storage and nothing re-sent."""
         for stored in self.store.orders():
-            reason = self.book.load(stored)
-            if reason is not None:
-                self.problems[f"order {stored.get('order_id')}"] = reason
+            self.book.load(stored)  # one that no longer loads is quarantined, not fatal
         for alert in self.store.alerts():
             self.alerts[alert["alert_id"]] = alert
         since = now_ms() - int(window_s * 1000)
