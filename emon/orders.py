@@ -179,8 +179,8 @@ def _check_point(label: str, point: dict[str, Any]) -> None:
 
 
 def _count_positions(value: Any) -> int:
-    """How many positions a GeoJSON coordinates value holds (without recursion
-    limits: its depth is at most four for the types a zone may have)."""
+    """How many positions a GeoJSON coordinates value holds, walked with a
+    stack rather than recursion (a hostile nesting cannot exhaust it)."""
     if not isinstance(value, list):
         return 0
     if value and all(isinstance(v, int | float) for v in value):
@@ -197,17 +197,15 @@ def _count_positions(value: Any) -> int:
     return count
 
 
-_KNOWN_FIELDS: dict[type, dict[str, type | None]] = {
-    Order: {"offender": Offender, "victims": Victim, "zones": ZoneSpec, "contact_ban": None},
-    Offender: {"residence": None},
-    Victim: {"address": None},
-    ZoneSpec: {"geometry": None, "schedule": None},
+#: the parts of an order that are models of their own (their unknown fields count too)
+_NESTED: dict[type, dict[str, type]] = {
+    Order: {"offender": Offender, "victims": Victim, "zones": ZoneSpec, "contact_ban": ContactBan},
 }
 
 
 def _unknown_fields(data: Any, model: type, path: str) -> dict[str, int]:
-    """Encoded size of each field of ``data`` (and of its offender, victims
-    and zones) that ``model`` does not declare, by its path."""
+    """Encoded size of each field of ``data`` (and of its offender, victims,
+    zones and contact ban) that ``model`` does not declare, by its path."""
     if not isinstance(data, dict):
         return {}
     declared = set(model.__struct_fields__)  # type: ignore[attr-defined]
@@ -216,10 +214,8 @@ def _unknown_fields(data: Any, model: type, path: str) -> dict[str, int]:
         for key, value in data.items()
         if key not in declared
     }
-    for field, inner in _KNOWN_FIELDS.get(model, {}).items():
+    for field, inner in _NESTED.get(model, {}).items():
         value = data.get(field)
-        if inner is None:
-            continue
         if isinstance(value, list):
             for i, item in enumerate(value):
                 out.update(_unknown_fields(item, inner, f"{path}{field}[{i}]."))
