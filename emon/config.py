@@ -61,7 +61,9 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("EMON_MQTT_URL", "URL", None, "broker URL (`mqtt://` or `mqtts://`, credentials in it); unset: the embedded broker"),
     Key("EMON_NATS_URL", "URLs", None, "`nats://host:port[,nats://...]`: take device messages from NATS JetStream (a worker)"),
-    Key("EMON_NATS_MQTT_URL", "URL", None, "with NATS: its MQTT listener, where emon sends at QoS 1; unset: the first NATS host, port 1883"),
+    Key("EMON_NATS_MQTT_URL", "URLs", None, "with NATS: its MQTT listeners (comma-separated, tried in turn), where emon sends at QoS 1; unset: every NATS host, port 1883"),
+    Key("EMON_PARTITIONS", "count", "32", "with NATS: partitions the protection groups are spread over; the same on every worker", _count),
+    Key("EMON_NATS_REPLICAS", "count", "1", "with NATS: copies of the stream and buckets (3 on a three-node cluster)", _count),
     Key("EMON_DATABASE_URL", "URL", None, "`postgresql://...` or `sqlite:///path`; unset: `./emon.db`"),
     Key("EMON_HTTP", "HOST:PORT", "127.0.0.1:8080", "where the API and the console listen"),
     Key("EMON_BROKER_PORT", "port", None, "the embedded broker's port; unset: 1883 or the next free one up to 1899", _port),

@@ -30,7 +30,7 @@ from emon.service.deps import (
 )
 from emon.service.limits import BodyLimit
 from emon.service.review_api import review_router
-from emon.service.runtime import Runtime
+from emon.service.runtime import ElsewhereUnavailable, Runtime
 
 #: the share of the engine's queue that, waiting, means the service is behind
 BEHIND_SHARE = 0.5
@@ -53,6 +53,11 @@ def create_app(
     )
     app.add_middleware(BodyLimit)
     app.state.tokens = tokens
+
+    @app.exception_handler(ElsewhereUnavailable)
+    def elsewhere_unavailable(_: Request, exc: ElsewhereUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
+
     console = console or ConsoleSettings()
 
     @app.get("/api/v1/whoami")
@@ -203,6 +208,8 @@ def create_app(
                 "database": runtime.writer.healthy, "orders": len(runtime.orders),
                 "backlog": backlog, "storage_backlog": runtime.writer.depth,
                 "problems": problems}  # fmt: skip
+        if "cluster" in health:  # this worker's slot and partitions
+            body["cluster"] = health["cluster"]
         return JSONResponse(body, status_code=200)
 
     @app.get("/metrics")

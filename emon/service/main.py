@@ -18,11 +18,11 @@ from emon.ingest.owntracks import keys_from_config
 from emon.review.reminders import reminder_policy
 from emon.service.api import create_app
 from emon.service.auth import Oidc, TokenBook
+from emon.service.cluster import join_cluster
 from emon.service.console import ConsoleSettings
 from emon.service.delivery import ALL, Delivery, Outgoing, routing_from_config
 from emon.service.embedded import EmbeddedError, EmbeddedNats
 from emon.service.mqtt import run_mqtt
-from emon.service.nats_intake import run_nats
 from emon.service.retention import Retention
 from emon.service.runtime import Runtime, now_ms
 from emon.service.settings import Settings
@@ -173,10 +173,21 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         reminders=reminders,
         policy=policy,
     )
-    replayed = runtime.recover(settings.recovery_window_s)
     health: dict[str, Any] = {"mqtt": False}
     connected = asyncio.Event()
     nats_connected = asyncio.Event()
+    stopping: list[Callable[[], None]] = []
+    member = None
+    if settings.nats_urls:  # a worker: its slot before anything is chained
+        member = await join_cluster(
+            settings.nats_urls, runtime, nats_connected, settings.partitions,
+            settings.nats_replicas, settings.recovery_window_s,
+            lambda: stopping[0](),
+        )  # fmt: skip
+        member.health = health
+        if not settings.mqtt_client_id_set:  # a session of its own per slot
+            settings.mqtt_client_id = f"emon-worker-{member.slot}"
+    replayed = runtime.recover(settings.recovery_window_s)
     tokens = TokenBook(settings.admin_token, settings.env.get("EMON_TOKENS"), oidc)
     console = ConsoleSettings.from_config(config.get("console", {}), settings.env)
     app = create_app(runtime, tokens, health, console)
@@ -191,6 +202,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    stopping.append(lambda: setattr(server, "should_exit", True))
 
     async def watch_connection() -> None:
         while True:
@@ -202,6 +214,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     def publish_head(payload: bytes) -> None:
         runtime.outbox.put_nowait(Outgoing(ANCHOR_TOPIC, payload))
 
+    slot = member.slot if member is not None else 0
     writing = asyncio.create_task(writer.run())
     tasks = [
         _supervised(name, job, health)
@@ -217,17 +230,13 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
                     intake=not settings.nats_urls,
                 ),
             ),
-            *(
-                [("nats", run_nats(settings.nats_urls, runtime, nats_connected))]
-                if settings.nats_urls
-                else []
-            ),
+            *([("cluster", member.run())] if member is not None else []),
             ("ingest", runtime.run_ingest()),
             ("timers", runtime.run_timers()),
             ("retention", runtime.run_retention()),
             ("connection", watch_connection()),
             ("webhooks", webhooks.run()),
-            ("anchoring", run_anchoring(store, anchors, publish_head, now_ms)),
+            ("anchoring", run_anchoring(store, anchors, publish_head, now_ms, slot=slot)),
         )
     ]
     database = settings.database_url or f"sqlite:///{settings.workdir / 'emon.db'}"
@@ -277,7 +286,10 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         await writing
         # the last head, now that everything is stored: a truncation after a
         # clean stop shows too
-        anchor_once(store.chain_head(), anchors, lambda payload: None, now_ms())
+        anchor_once(store.chain_head(slot), anchors, lambda payload: None, now_ms())
+        if member is not None:
+            await member.leave()  # everything is stored: the others take over now
+            await member.client.close()
         store.close()
         if broker is not None:
             broker.stop()

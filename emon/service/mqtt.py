@@ -28,11 +28,16 @@ async def run_mqtt(
 ) -> None:
     """Forever: connect, subscribe, pump messages both ways; back off on loss.
     Without ``intake`` (device messages come from NATS JetStream) it only
-    sends, at QoS 1, on a persistent session."""
-    endpoint = mqtt_endpoint(url)
-    host, port = endpoint.host, endpoint.port
+    sends, at QoS 1, on a persistent session. ``url`` may list several
+    (``mqtt://a:1883,mqtt://b:1883``: the MQTT listeners of a NATS cluster,
+    which keeps the session whichever node holds it): tried in turn."""
+    endpoints = [mqtt_endpoint(u.strip()) for u in url.split(",") if u.strip()]
     backoff = 0.5
+    attempt = 0
     while True:
+        endpoint = endpoints[attempt % len(endpoints)]
+        host, port = endpoint.host, endpoint.port
+        attempt += 1
         try:
             async with aiomqtt.Client(
                 host, port, identifier=client_id, clean_session=False, keepalive=30,
@@ -64,9 +69,13 @@ async def run_mqtt(
                     publisher.cancel()
         except aiomqtt.MqttError as exc:
             connected.clear()
-            log.warning("MQTT connection lost (%s); retrying in %.1f s", exc, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            # the next listener at once; round them all again only after a back-off
+            pause = backoff if attempt % len(endpoints) == 0 else 0.1
+            log.warning("MQTT connection to %s:%d lost (%s); retrying in %.1f s",
+                        host, port, exc, pause)  # fmt: skip
+            await asyncio.sleep(pause)
+            if attempt % len(endpoints) == 0:
+                backoff = min(backoff * 2, 30.0)
 
 
 async def _publish(client: aiomqtt.Client, runtime: Runtime) -> None:

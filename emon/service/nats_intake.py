@@ -1,28 +1,32 @@
 """Device messages from NATS JetStream: the contract's MQTT, carried by NATS.
 
-Devices speak MQTT to the MQTT listener of a NATS server; NATS maps the topic
-``emon/v1/fix/am-1`` to the subject ``emon.v1.fix.am-1``. The stream
+Devices speak MQTT to the MQTT listener of any NATS server; NATS maps the
+topic ``emon/v1/fix/am-1`` to the subject ``emon.v1.fix.am-1``. The stream
 ``emon-devices`` keeps every device message for a week, so nothing is lost
-while no worker runs, and a durable push consumer feeds the runtime. Each
-message is acknowledged only once stored (as a QoS 1 message is with an MQTT
-broker), so a killed worker's unacknowledged messages come again.
+while no worker runs.
+
+Every worker reads the whole stream with an ordered consumer (no
+acknowledgements: the fastest way nats-py reads) and takes the messages of
+the partitions it holds. How far each partition is stored is written in the
+same transaction as its messages (``partition_marks``), so whoever holds a
+partition next takes up exactly there: nothing lost, nothing stored twice.
+A message's time is the stream's (when NATS took it), so a message read again
+after a failover is judged exactly as it would have been the first time.
 
 What emon sends out goes back through the NATS server's MQTT listener at
 QoS 1 (``emon/service/mqtt.py``): measured on NATS 2.15, a NATS core publish
 reaches an MQTT QoS 1 subscriber at QoS 0 and is lost while it is offline,
 where an MQTT QoS 1 publish waits in its session.
-
-This is one worker; sharing the partitions among several is the next step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from emon.service.runtime import Runtime
+from emon.service.runtime import Runtime, now_ms
+from emon.timeutil import Millis
 
 log = logging.getLogger("emon.nats")
 
@@ -30,19 +34,15 @@ STREAM = "emon-devices"
 #: what devices publish (never what emon publishes, which the stream must not echo back)
 SUBJECTS = ["emon.v1.fix.*", "emon.v1.fixes.*", "emon.v1.event.*", "emon.v1.ack.*",
             "owntracks.*.*"]  # fmt: skip
-DURABLE = "emon-worker"
 #: a week: a day-long outage of every worker is survived with room to spare
 MAX_AGE_S = 7 * 86_400.0
-#: messages handed out but not yet stored and acknowledged (the in-flight window)
-MAX_ACK_PENDING = 20_000
-#: a second worker on the same stream stands by and tries again this often (it
-#: takes over once the first is gone: one active worker until partitions are shared)
-STANDBY_RETRY_S = 2.0
-#: redelivered if not acknowledged within this: what a killed worker had not
-#: stored comes again to the next one this soon (the writer stores, or spools
-#: to disk, within a fraction of a second; a backlog past this is delivered
-#: twice and the engine drops the repeated (device, seq))
-ACK_WAIT_S = 10.0
+#: a backlog this long (messages still to come) means the intake is catching up:
+#: the engine's clock then follows the stream, not the wall (see Runtime.clock_hold)
+BACKLOG = 1000
+#: and a message this old (ms) behind the wall clock too
+BEHIND_MS = 2000
+#: messages handed to the callback but not yet taken (nats-py's buffer)
+PENDING_LIMIT = 200_000
 
 
 def subject_to_topic(subject: str) -> str:
@@ -66,65 +66,87 @@ async def ensure_stream(js: Any, replicas: int) -> None:
         await js.add_stream(config)
 
 
-async def run_nats(
-    urls: list[str], runtime: Runtime, connected: asyncio.Event, replicas: int = 1
-) -> None:
-    """Forever: connect (any of the servers), keep the stream, feed the runtime."""
-    import nats
-    import nats.js.errors
-    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+class Intake:
+    """The stream into the runtime, for the partitions this worker holds.
 
-    loop = asyncio.get_running_loop()
+    ``taken`` holds, per partition the intake hands on, the last stream
+    sequence handed on: a message at or below it (read again after a
+    restart of the consumer) is skipped."""
 
-    async def disconnected() -> None:
-        connected.clear()
-        log.warning("NATS connection lost; reconnecting")
+    def __init__(self, js: Any, runtime: Runtime) -> None:
+        self.js = js
+        self.runtime = runtime
+        self.taken: dict[int, int] = {}
+        #: the last stream sequence the current consumer delivered, and the
+        #: last handed in as a position marker
+        self.position = 0
+        self._marked = 0
+        self._subscription: Any = None
+        self._generation = 0
+        self._behind: Millis | None = None
+        runtime.clock_hold = lambda: self._behind
 
-    async def reconnected() -> None:
-        connected.set()
-        log.info("NATS connection back")
+    async def restart(self) -> None:
+        """Read from just after the earliest position of a partition held."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
 
-    client = await nats.connect(
-        servers=urls, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-        disconnected_cb=disconnected, reconnected_cb=reconnected,
-    )  # fmt: skip
-    try:
-        js = client.jetstream()
-        await ensure_stream(js, replicas)
-
-        async def acknowledge(message: Any) -> None:
+        self._generation += 1
+        generation = self._generation
+        if self._subscription is not None:
             try:
-                await message.ack()
-            except Exception:  # the connection went: the message comes again, deduplicated
-                log.debug("could not acknowledge %s", message.subject)
-
-        def acknowledger(message: Any) -> Callable[[], object]:
-            return lambda: loop.create_task(acknowledge(message))
+                await self._subscription.unsubscribe()
+            except Exception:  # the connection went: the server drops it anyway
+                log.debug("could not unsubscribe the old consumer")
+            self._subscription = None
+        self.position = self._marked = 0
+        if not self.taken:
+            self._behind = None
+            return
+        start = min(self.taken.values()) + 1
+        config = ConsumerConfig(filter_subjects=SUBJECTS, deliver_policy=DeliverPolicy.ALL)
+        if start > 1:
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = start
 
         async def on_message(message: Any) -> None:
-            await runtime.submit(
-                subject_to_topic(message.subject), message.data, acknowledger(message)
-            )
+            if generation == self._generation:
+                await self._take(message)
+                self.position = message.metadata.sequence.stream
 
-        config = ConsumerConfig(
-            durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT_S,
-            max_ack_pending=MAX_ACK_PENDING, deliver_policy=DeliverPolicy.ALL,
-            filter_subjects=SUBJECTS,
+        self._subscription = await self.js.subscribe(
+            SUBJECTS[0], stream=STREAM, ordered_consumer=True, config=config, cb=on_message,
+            pending_msgs_limit=PENDING_LIMIT, pending_bytes_limit=-1,
         )  # fmt: skip
-        while True:
-            try:
-                await js.subscribe(SUBJECTS[0], durable=DURABLE, stream=STREAM, config=config,
-                                   cb=on_message, manual_ack=True)  # fmt: skip
-                break
-            except nats.js.errors.Error as exc:
-                if "already bound" not in str(exc):
-                    raise
-                # another worker consumes: stand by, and take over when it is gone
-                log.warning("another worker consumes %s; standing by", STREAM)
-                await asyncio.sleep(STANDBY_RETRY_S)
-        connected.set()
-        log.info("consuming %s from %s", STREAM, ", ".join(urls))
-        await asyncio.Event().wait()
-    finally:
-        connected.clear()
-        await client.close()
+        log.info("reading %s from sequence %d for %d partitions", STREAM, start, len(self.taken))
+
+    async def _take(self, message: Any) -> None:
+        meta = message.metadata
+        seq = meta.sequence.stream
+        topic = subject_to_topic(message.subject)
+        partition = self.runtime.shard.of_topic(topic)
+        last = self.taken.get(partition)
+        if last is None or seq <= last:
+            return  # another worker's, or read again after a restart
+        recv = int(meta.timestamp.timestamp() * 1000)
+        behind = meta.num_pending > BACKLOG and recv < now_ms() - BEHIND_MS
+        self._behind = recv if behind else None
+        self.taken[partition] = seq
+        # an unsubscribe cancels this callback: the message is handed on all the same
+        await asyncio.shield(
+            self.runtime.submit(topic, message.data, recv=recv, mark=(partition, seq))
+        )
+
+    async def mark(self) -> None:
+        """Every partition handed on has all its messages up to the consumer's
+        position handed in: marked so (stored after them), so a partition
+        without traffic does not hold the next reader back to its last message."""
+        if self.position <= self._marked:
+            return
+        position = self._marked = self.position
+        for partition, seq in self.taken.items():
+            self.taken[partition] = max(seq, position)
+        await self.runtime.mark_position(dict(self.taken))
+
+    async def stop(self) -> None:
+        self.taken.clear()
+        await self.restart()

@@ -66,7 +66,7 @@ class OrderBook:
             return None
         return registered, self.next_version(order_id)
 
-    def load(self, stored: dict[str, Any]) -> str | None:
+    def load(self, stored: dict[str, Any], version: int | None = None) -> str | None:
         """An order as storage holds it (at start-up): registered, or
         quarantined (the reason returned, and kept in ``quarantined``)."""
         body = {k: v for k, v in stored.items() if k != "_warnings"}
@@ -77,7 +77,7 @@ class OrderBook:
             reason = f"could not be loaded: {exc}"
             self.quarantine(str(body.get("order_id")), reason)
             return reason
-        version = self.known_versions().get(order.order_id, 1)
+        version = version or self.known_versions().get(order.order_id, 1)
         # the findings were kept at registration: no need to validate again
         report = (
             Report.stored(order.order_id, stored["_warnings"])
@@ -86,6 +86,19 @@ class OrderBook:
         )
         self.orders[order.order_id] = Registered(order, body, version, report)
         return None
+
+    def apply(self, order_id: str, record: dict[str, Any] | None, version: int) -> bool:
+        """A version registered (``record``) or revoked (None) by another worker
+        of the cluster, which stored it: taken here unless already known."""
+        versions = self.known_versions()
+        if version <= versions.get(order_id, 0):
+            return False
+        versions[order_id] = version
+        if record is None:
+            self.orders.pop(order_id, None)
+        else:
+            self.load(record, version)
+        return True
 
     def quarantine(self, order_id: str, reason: str) -> None:
         self.orders.pop(order_id, None)

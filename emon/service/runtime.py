@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emon import topics
+from emon.cluster.shard import Shard
 from emon.engine.base import Message
 from emon.engine.core import Engine
 from emon.engine.policy import Policy
@@ -25,6 +26,7 @@ from emon.geofence.validation import Report
 from emon.ingest.messages import route, storable
 from emon.orders import Order
 from emon.review.reminders import ReminderPolicy
+from emon.service import recovery
 from emon.service.alertbook import AlertBook
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
@@ -42,6 +44,15 @@ from emon.storage.ledger import link_fields, notification_body
 from emon.timeutil import Millis, format_ts
 
 log = logging.getLogger("emon.runtime")
+
+
+class ElsewhereUnavailable(Exception):
+    """The worker that holds an alert did not answer (a cluster in the middle
+    of a handover): the action is not taken; the caller may try again."""
+
+
+#: the topic of a position marker in the inbox (never a device's: see mark_position)
+POSITION = "\x00position"
 
 
 def now_ms() -> Millis:
@@ -72,6 +83,15 @@ class Runtime:
     anchors: AnchorLog | None = None
     #: the engine's thresholds (the config file's ``policy`` section)
     policy: Policy = field(default_factory=Policy)
+    #: the partitions held here (all of them for one service alone; see emon/cluster)
+    shard: Shard = field(default_factory=Shard)
+    #: told of every alert change recorded here (a cluster's other workers show it too)
+    on_record: Callable[[dict[str, Any]], None] | None = None
+    #: told of every order version registered (its record) or revoked (None) here
+    on_order: Callable[[str, dict[str, Any] | None, int], None] | None = None
+    #: an operator's action on an alert another worker holds: taken there
+    #: (alert id, action, note, actor, extra) -> the alert as it is now
+    forward_act: Callable[[str, str, str, str, dict[str, Any]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         #: the parts, each its own module: orders in, alerts shown, reminders due
@@ -80,7 +100,7 @@ class Runtime:
         self.schedule = ReminderSchedule(
             self.reminders, {r["reminder_id"]: r for r in self.store.reminders()}
         )
-        self.engine = self._engine(now_ms())
+        self.engine = self.new_engine(now_ms())
         self.inbox: asyncio.Queue[Message] = asyncio.Queue(self.queue_limit)
         self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
         self.recovering = False
@@ -90,9 +110,24 @@ class Runtime:
         self._stale = False
         #: broker acknowledgements waiting for their message to be stored
         self._acks: dict[int, Callable[[], object]] = {}
+        #: stream positions (partition, sequence) of messages not yet processed:
+        #: stored with them, in the same transaction (see emon/service/nats_intake.py)
+        self._marks: dict[int, tuple[int, int]] = {}
+        self._positions: dict[int, dict[int, int]] = {}
+        #: while the intake catches up on a backlog, the engine's clock goes no
+        #: further than the backlog has (no false silence after an outage)
+        self.clock_hold: Callable[[], Millis | None] = lambda: None
+        #: held while a batch or a tick runs, and while partitions change hands
+        self.exclusive = asyncio.Lock()
+        #: messages handed in, and processed: a handover waits for those taken
+        self.received = 0
+        self.processed = 0
         self._reminders_checked: Millis = 0
-        head = self.store.chain_head()
-        self.chain = Chain(*head) if head else Chain()
+        self.use_chain_slot(0)
+
+    def use_chain_slot(self, slot: int) -> None:
+        """Continue the evidence chain of this worker slot (one service alone: 0)."""
+        self.chain = Chain.resume(slot, self.store.chain_head(slot))
 
     # the parts' state, as readers and tests have always reached it
     @property
@@ -119,9 +154,10 @@ class Runtime:
     def reminders_sent(self) -> dict[str, dict[str, Any]]:
         return self.schedule.sent
 
-    def _engine(self, start: Millis) -> Engine:
+    def new_engine(self, start: Millis) -> Engine:
+        """An engine for the orders of the partitions held here."""
         engine = Engine(
-            [r.order for r in self.orders.values()],
+            [r.order for r in self.orders.values() if self.shard.owns_order(r.order)],
             policy=self.policy,
             start=start,
             owntracks_keys=self.owntracks_keys,
@@ -143,6 +179,8 @@ class Runtime:
         row = (order_id, registered.version, record, now_ms(), None)
         self._add_chained("orders", "order", [row])
         self._rebuild()
+        if self.on_order is not None:
+            self.on_order(order_id, record, registered.version)
         return report, True
 
     def revoke_order(self, order_id: str) -> bool:
@@ -153,7 +191,16 @@ class Runtime:
         row = (order_id, version, registered.body, now_ms(), now_ms())
         self._add_chained("orders", "order", [row])
         self._rebuild()
+        if self.on_order is not None:
+            self.on_order(order_id, None, version)
         return True
+
+    def order_elsewhere(self, order_id: str, record: dict[str, Any] | None, version: int) -> None:
+        """An order version another worker registered (or revoked) and stored."""
+        if self.book.apply(order_id, record, version):
+            if record is not None:
+                self.schedule.moved(order_id)
+            self._rebuild()
 
     def _rebuild(self) -> None:
         """Orders changed: the engine is rebuilt before the next message or
@@ -163,34 +210,45 @@ class Runtime:
     def _current_engine(self) -> Engine:
         if self._stale:
             self._stale = False
+            self.shard.remap(r.order for r in self.orders.values())
             old = self.engine
             self.engine = self._engine_without_bad_orders(old.clock)
-            self._after_engine(self.engine.carry_over(old))
+            self.after_engine(self.engine.carry_over(old))
         return self.engine
 
     def _engine_without_bad_orders(self, start: Millis) -> Engine:
         """The engine for every registered order; should one fail to build,
         it is set aside and the rest are enforced."""
         try:
-            return self._engine(start)
+            return self.new_engine(start)
         except Exception:
             log.exception("the engine could not be built: looking for the order that fails")
         self.book.find_unbuildable()
-        return self._engine(start)
+        return self.new_engine(start)
 
     # -- ingest ---------------------------------------------------------------------
     async def submit(
-        self, topic: str, payload: bytes, ack: Callable[[], object] | None = None
+        self,
+        topic: str,
+        payload: bytes,
+        ack: Callable[[], object] | None = None,
+        recv: Millis | None = None,
+        mark: tuple[int, int] | None = None,
     ) -> None:
         """Called by the MQTT client for each message. When the engine falls
         behind, this waits (back-pressure to the broker, which holds QoS 1
-        messages for our persistent session) rather than dropping anything."""
-        message = Message(now_ms(), topic, payload)
+        messages for our persistent session) rather than dropping anything.
+        ``recv``: when the broker took it (a stream's time), else now;
+        ``mark``: its (partition, stream sequence), stored with it."""
+        message = Message(now_ms() if recv is None else recv, topic, payload)
+        self.received += 1
         if self.inbox.full():
             self.metrics.overload.inc()
         await self.inbox.put(message)
         if ack is not None:
             self._acks[id(message)] = ack
+        if mark is not None:
+            self._marks[id(message)] = mark
 
     async def run_ingest(self) -> None:
         while True:
@@ -204,10 +262,21 @@ class Runtime:
                     batch.append(await asyncio.wait_for(self.inbox.get(), timeout))
                 except TimeoutError:
                     break
-            self.process(batch)
+            async with self.exclusive:
+                self.process(batch)
+            self.processed += len(batch)
+
+    async def processed_up_to(self, received: int) -> None:
+        """Until every message handed in so far has been through the engine."""
+        while self.processed < received:
+            await asyncio.sleep(0.01)
 
     def process(self, batch: list[Message]) -> None:
         started = time.perf_counter()
+        if self._marks or self._positions:
+            batch = self._store_marks(batch)
+            if not batch:
+                return
         link = self.chain.link
         kept = [(m.recv, m.topic, storable(m.topic, m.payload)) for m in batch]
         self.writer.add("messages", [(*row, *link("message", row)) for row in kept])
@@ -220,6 +289,33 @@ class Runtime:
         self._evaluate(batch)
         self.metrics.evaluation.observe(time.perf_counter() - started)
         self.metrics.messages.inc(len(batch))
+
+    async def mark_position(self, marks: dict[int, int]) -> None:
+        """The stream positions up to which every message of these partitions
+        has been handed in (a partition without traffic moves on too): stored
+        once what came before is."""
+        message = Message(0, POSITION, b"")
+        self._positions[id(message)] = marks
+        self.received += 1
+        await self.inbox.put(message)
+
+    def _store_marks(self, batch: list[Message]) -> list[Message]:
+        """How far each partition's messages are stored: in the same write as
+        the messages, so a new owner takes up exactly where storage ends.
+        The batch without its position markers."""
+        latest: dict[int, int] = {}
+        kept = []
+        for m in batch:
+            marks = [self._marks.pop(id(m))] if id(m) in self._marks else []
+            if m.topic == POSITION:
+                marks = list(self._positions.pop(id(m), {}).items())
+            else:
+                kept.append(m)
+            for partition, seq in marks:
+                latest[partition] = max(seq, latest.get(partition, 0))
+        if latest:
+            self.writer.add("partition_marks", sorted(latest.items()))
+        return kept
 
     def _evaluate(self, batch: list[Message]) -> None:
         """Through the engine. Should it fail on something no check foresaw,
@@ -236,7 +332,7 @@ class Runtime:
                 self._evaluate([message])
             return
         self._store_engine_output()
-        self._after_engine(changes)
+        self.after_engine(changes)
 
     async def run_timers(self, period_s: float = 1.0) -> None:
         """Silence, re-sends, escalations, reminders, every second. A tick
@@ -244,7 +340,8 @@ class Runtime:
         while True:
             await asyncio.sleep(period_s)
             try:
-                self.tick(now_ms())
+                async with self.exclusive:
+                    self.tick(now_ms())
             except Exception as exc:
                 log.exception("a timer tick failed")
                 self.metrics.engine_errors.inc()
@@ -253,7 +350,10 @@ class Runtime:
                 self.problems.pop("timers", None)
 
     def tick(self, now: Millis) -> None:
-        self._after_engine(self._current_engine().advance(now))
+        held = self.clock_hold()
+        if held is not None:
+            now = min(now, held)
+        self.after_engine(self._current_engine().advance(now))
         if now - self._reminders_checked >= self.reminder_period_ms:
             self._reminders_checked = now
             self.check_reminders(now)
@@ -287,7 +387,7 @@ class Runtime:
             self.metrics.fixes.inc(len(fixes))
 
     # -- alerts -----------------------------------------------------------------------
-    def _after_engine(self, changes: list[dict[str, Any]]) -> None:
+    def after_engine(self, changes: list[dict[str, Any]]) -> None:
         for change in changes:
             alert = self._merge(change)
             if self.recovering:
@@ -318,7 +418,8 @@ class Runtime:
     def check_reminders(self, now: Millis) -> None:
         """Orders about to run out or lapsed: the supervisor and the OM are told
         on ``emon/v1/reminders/{reclassering|om}``, once (stored)."""
-        for reminder in self.schedule.due_now(self.orders, now):
+        held = {k: r for k, r in self.orders.items() if self.shard.owns_order(r.order)}
+        for reminder in self.schedule.due_now(held, now):
             payload = json.dumps(reminder).encode()
             for channel in ("reclassering", "om"):
                 self._send(Outgoing(topics.reminders(channel), payload))
@@ -326,6 +427,13 @@ class Runtime:
             self.writer.add("reminders", [row])
 
     def _send(self, message: Outgoing) -> None:
+        """Sent once what it follows from is stored (the writer flushes at once
+        for it): a worker that dies before that never sent it, and the worker
+        that takes over sends it once; one that dies after sent it, and the
+        stored alert and notification keep the next from sending it again."""
+        self.writer.after_durable([lambda: self._send_now(message)])
+
+    def _send_now(self, message: Outgoing) -> None:
         self.outbox.put_nowait(message)
         if self.webhooks is not None and message.topic.startswith(topics.ALERTS):
             self.webhooks.submit(message.topic.rsplit("/", 1)[1], message.payload)
@@ -346,6 +454,19 @@ class Runtime:
             self.writer.add("holds", holds)
         self._add_chained("alert_changes", "alert_change", [(alert["alert_id"], now, alert)])
         self.alert_book.publish(alert)
+        if self.on_record is not None:
+            self.on_record(alert)
+
+    def shown_elsewhere(self, alert: dict[str, Any]) -> None:
+        """An alert recorded by the worker that holds its partition: shown here too."""
+        if alert["alert_id"] in self.alerts and self.owns_alert(alert):
+            return  # ours: this worker's record is the one that counts
+        self.alerts[alert["alert_id"]] = alert
+        self.alert_book.publish(alert)
+
+    def owns_alert(self, alert: dict[str, Any]) -> bool:
+        order = self._order_of(alert)
+        return self.shard.whole or (order is not None and self.shard.owns_order(order))
 
     def _add_chained(self, table: str, kind: str, rows: list[tuple[Any, ...]]) -> None:
         """Store rows with their links in the evidence chain, each linked on
@@ -379,6 +500,8 @@ class Runtime:
     ) -> dict[str, Any]:
         """An operator acknowledges, assigns or resolves an alert (resolving
         needs a note); police dispatch confirms it has taken it on."""
+        if self.forward_act is not None and not self.owns_alert(self.alerts[alert_id]):
+            return self.forward_act(alert_id, action, note, actor, extra)
         now = now_ms()
         alert = self.alert_book.act(alert_id, action, note, actor, now, **extra)
         self._add_chained("actions", "action", [(alert_id, action, note, actor, now)])
@@ -387,51 +510,9 @@ class Runtime:
 
     # -- recovery -----------------------------------------------------------------------
     def recover(self, window_s: float) -> int:
-        """Orders from storage, then the stored messages of the recent past
-        replayed through the engine (deterministic, so it comes back to the
-        state it had), with alerts merged from storage and nothing re-sent."""
-        for stored in self.store.orders():
-            self.book.load(stored)  # one that no longer loads is quarantined, not fatal
-        for alert in self.store.alerts():
-            self.alerts[alert["alert_id"]] = alert
-        since = now_ms() - int(window_s * 1000)
-        self.recovering = True
-        replayed = 0
-        try:
-            batch: list[Message] = []
-            first = True
-            for recv, topic, payload in self.store.messages_since(since):
-                if first:
-                    self.engine = self._engine(recv)
-                    first = False
-                batch.append(Message(recv, topic, payload))
-                if len(batch) >= 5000:
-                    replayed += self._replay(batch)
-                    batch = []
-            replayed += self._replay(batch)
-            if first:
-                self.engine = self._engine(now_ms())
-        finally:
-            self.recovering = False
-        self.engine.rejections.drain()
-        self.engine.drain_accepted()
-        victims = {
-            v.device_id for r in self.orders.values() for v in r.order.victims if v.device_id
-        }
-        self.delivery.restore(self.store.unacknowledged(), {d for d in victims if d})
-        self.delivery.drain_changed()
-        log.info(
-            "recovered %d orders, %d alerts, %d messages",
-            len(self.orders),
-            len(self.alerts),
-            replayed,
-        )
-        return replayed
-
-    def _replay(self, batch: list[Message]) -> int:
-        if batch:
-            self._after_engine(self.engine.handle_batch(batch))
-        return len(batch)
+        """Orders and alerts from storage, and the engine's state from the
+        stored messages of the recent past (emon/service/recovery.py)."""
+        return recovery.recover(self, window_s, now_ms())
 
     def audit(self, who: Principal, action: str, subject: str, detail: str = "") -> None:
         """A person read location data (or other protected data): recorded."""

@@ -33,6 +33,12 @@ class Settings:
     batch_wait_s: float = 0.02
     resend_after_s: float = 30.0
     max_attempts: int = 3
+    #: with NATS: the partitions protection groups are spread over (the same on
+    #: every worker of a cluster), and the copies NATS keeps of the stream
+    partitions: int = 32
+    nats_replicas: int = 1
+    #: the MQTT client id was chosen (else a worker takes one per slot)
+    mqtt_client_id_set: bool = False
     #: the JSON configuration file (its sections: emon/config.py)
     config_path: Path | None = None
     #: where every other setting comes from (an injectable environment)
@@ -58,7 +64,7 @@ class Settings:
         mqtt_url = mqtt or env.get("EMON_MQTT_URL")
         if nats_urls and not mqtt_url:
             # what emon sends goes out through the NATS server's MQTT listener
-            mqtt_url = env.get("EMON_NATS_MQTT_URL") or nats_mqtt_url(nats_urls[0])
+            mqtt_url = env.get("EMON_NATS_MQTT_URL") or ",".join(map(nats_mqtt_url, nats_urls))
         return cls(
             mqtt_url=mqtt_url,
             nats_urls=nats_urls,
@@ -67,6 +73,9 @@ class Settings:
             broker_port=broker_port or env.get("EMON_BROKER_PORT"),
             admin_token=env.raw("EMON_ADMIN_TOKEN") or "",
             mqtt_client_id=env.get("EMON_MQTT_CLIENT_ID"),
+            mqtt_client_id_set=env.raw("EMON_MQTT_CLIENT_ID") is not None,
+            partitions=env.get("EMON_PARTITIONS"),
+            nats_replicas=env.get("EMON_NATS_REPLICAS"),
             queue_limit=env.get("EMON_QUEUE_LIMIT"),
             resend_after_s=env.get("EMON_RESEND_AFTER_S"),
             config_path=config_path,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from emon import topics
+from emon.storage.chain import CHAIN_BLOCK, chain_slot
 
 ANCHORS_FILE = "emon-chain-anchors.jsonl"
 KEY_FILE = "emon-anchor-key"
@@ -114,12 +115,22 @@ def anchor_problems(
     """The latest anchor and those of the period, against what the store holds."""
     if not anchors:
         return []
+    problems: list[dict[str, Any]] = []
+    for slot in sorted({chain_slot(a.seq) for a in anchors}):  # each chain on its own
+        problems += _slot_problems(store, slot, [a for a in anchors if chain_slot(a.seq) == slot],
+                                   start, end)  # fmt: skip
+    return problems
+
+
+def _slot_problems(
+    store: Any, slot: int, anchors: list[Anchor], start: int, end: int
+) -> list[dict[str, Any]]:
     chosen = {a.seq: a for a in anchors if start <= a.at <= end}
     latest = max(anchors, key=lambda a: a.seq)
     chosen[latest.seq] = latest
     problems: list[dict[str, Any]] = []
-    head = store.chain_head()
-    stored_seq = head[0] if head else 0
+    head = store.chain_head(slot)
+    stored_seq = head[0] if head else slot * CHAIN_BLOCK
     if stored_seq < latest.seq:
         problems.append({"seq": stored_seq + 1, "to_seq": latest.seq, "problem": "truncated",
                          "anchored_at": latest.at})  # fmt: skip
@@ -150,12 +161,14 @@ async def run_anchoring(
     publish: Callable[[bytes], None],
     now: Callable[[], int],
     period_s: float = ANCHOR_EVERY_S,
+    slot: int = 0,
 ) -> None:
     """Forever: anchor the stored head (what the database holds, not what the
-    writer still queues) and publish it."""
+    writer still queues) of this service's chain (its worker slot) and publish it."""
     while True:
         await asyncio.sleep(period_s)
-        anchor_once(await asyncio.to_thread(store.chain_head), log, publish, now())
+        head = await asyncio.to_thread(store.chain_head, slot)
+        anchor_once(head, log, publish, now())
 
 
 def anchor_once(

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 GENESIS = "0" * 64
+#: each worker of a cluster keeps a chain of its own (two writers cannot share
+#: one hash chain): worker slot k numbers its links from k * CHAIN_BLOCK + 1.
+#: One service alone is slot 0, numbered 1, 2, ... as ever.
+CHAIN_BLOCK = 10**12
 _SEP = b"\x1f"
 
 
@@ -52,12 +56,28 @@ def next_hash(previous: str, content: str) -> str:
     return hashlib.sha256(f"{previous}|{content}".encode()).hexdigest()
 
 
+def chain_slot(seq: int) -> int:
+    """The worker slot whose chain a link number belongs to."""
+    return (seq - 1) // CHAIN_BLOCK
+
+
+def chain_start(seq: int) -> int:
+    """The number of the first link of the chain that ``seq`` belongs to."""
+    return chain_slot(seq) * CHAIN_BLOCK + 1
+
+
 @dataclass
 class Chain:
-    """The writer's end of the chain (one per service: the event loop orders it)."""
+    """The writer's end of the chain (one per service or worker slot: the
+    event loop orders it)."""
 
     seq: int = 0
     head: str = GENESIS
+
+    @classmethod
+    def resume(cls, slot: int, head: tuple[int, str] | None) -> Chain:
+        """The chain of a worker slot, from its last stored link (or its start)."""
+        return cls(*head) if head else cls(slot * CHAIN_BLOCK)
 
     def link(self, kind: str, fields: Sequence[Any]) -> tuple[int, str]:
         self.seq += 1
@@ -109,13 +129,33 @@ def verify_period(
     the chain's links, the latest-state tables against their last change, and
     (given by the caller, see emon/storage/anchor.py) the heads anchored outside."""
     links = store.chain_links(start, end)
-    first = next((link.seq for link in links if link.seq is not None), None)
-    previous = None
-    if first is not None and first > 1:
-        previous = (first - 1, store.chain_hash(first - 1))
-    verdict = verify(links, previous)
+    verdict = verify_chains(links, store.chain_hash)
     verdict.problems += store.latest_state_problems(start, end)
     verdict.problems += anchor_problems
+    return verdict
+
+
+def verify_chains(links: Sequence[Link], hash_at: Callable[[int], str | None]) -> Verdict:
+    """Links of one or several chains (a cluster's worker slots), each checked
+    from the link before its first here (``hash_at`` finds it) or its start."""
+    by_chain: dict[int, list[Link]] = {}
+    unchained = [link for link in links if link.seq is None or link.hash is None]
+    for link in links:
+        if link.seq is not None and link.hash is not None:
+            by_chain.setdefault(chain_start(link.seq), []).append(link)
+    if not by_chain:
+        return verify(unchained, None)
+    verdict = Verdict()
+    for n, (start, chained) in enumerate(sorted(by_chain.items())):
+        first = chained[0].seq
+        assert first is not None
+        previous = (first - 1, hash_at(first - 1)) if first != start else None
+        part = verify(chained + (unchained if n == 0 else []), previous)
+        verdict.checked += part.checked
+        verdict.pruned += part.pruned
+        verdict.problems += part.problems
+        verdict.first_seq = part.first_seq if verdict.first_seq is None else verdict.first_seq
+        verdict.last_seq, verdict.head = part.last_seq, part.head
     return verdict
 
 
@@ -125,9 +165,13 @@ def verify(links: Iterable[Link], previous: tuple[int, str | None] | None) -> Ve
     ``altered`` (content or hash changed), ``missing`` (numbers skipped: rows
     deleted), ``unchained`` (a row without a link: inserted by hand). When the
     link before the first is gone, it is reported missing and the first link
-    is taken as it stands."""
+    is taken as it stands. One chain: see ``verify_chains`` for several."""
     verdict = Verdict()
-    expected_seq, prev_hash = (previous[0] + 1, previous[1]) if previous else (1, GENESIS)
+    links = list(links)
+    first = next((link.seq for link in links if link.seq is not None), 1)
+    expected_seq, prev_hash = (
+        (previous[0] + 1, previous[1]) if previous else (chain_start(first), GENESIS)
+    )
     if previous is not None and prev_hash is None:
         verdict.problems.append({"seq": previous[0], "problem": "missing"})
     for link in links:

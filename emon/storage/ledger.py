@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from emon.storage.chain import Link, content_digest, next_hash
+from emon.storage.chain import CHAIN_BLOCK, Link, content_digest, next_hash
 
 Row = tuple[Any, ...]
 Read = Callable[[str, Sequence[Any]], list[Row]]
@@ -84,18 +84,18 @@ def link_fields(kind: str, row: Sequence[Any]) -> tuple[Any, ...]:
     return BY_KIND[kind].content(row)
 
 
-def head(read: Read) -> tuple[int, str] | None:
+def head(read: Read, slot: int = 0) -> tuple[int, str] | None:
+    """The last link of one chain (a cluster keeps one per worker slot)."""
+    lo, hi = slot * CHAIN_BLOCK, (slot + 1) * CHAIN_BLOCK
     heads = [
         row
-        for spec in CHAINED
+        for table in [spec.table for spec in CHAINED] + ["pruned_links"]
         for row in read(
-            f"SELECT chain_seq, hash FROM {spec.table} WHERE chain_seq = "
-            f"(SELECT max(chain_seq) FROM {spec.table})",
-            [],
+            f"SELECT chain_seq, hash FROM {table} WHERE chain_seq = (SELECT max(chain_seq) "
+            f"FROM {table} WHERE chain_seq > %s AND chain_seq <= %s)",
+            [lo, hi],
         )
     ]
-    heads += read("SELECT chain_seq, hash FROM pruned_links WHERE chain_seq = "
-                  "(SELECT max(chain_seq) FROM pruned_links)", [])  # fmt: skip
     return max(((int(seq), str(h)) for seq, h in heads if seq is not None), default=None)
 
 

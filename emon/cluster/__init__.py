@@ -1,0 +1,1 @@
+"""emon on several machines: partitions by protection group, leases, the NATS worker."""
