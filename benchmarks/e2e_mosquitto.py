@@ -1,9 +1,11 @@
 """End to end through Mosquitto, or NATS: sustained fixes/s, loss, and alert latency.
 
     python -m benchmarks.e2e_mosquitto [--rates 1000 10000] [--seconds 20] [--broker nats]
+        [--workers 2 --database postgresql://...]
 
 With ``--broker nats`` the devices speak MQTT to a NATS server's MQTT listener
-and `emon serve --nats` takes their messages from JetStream (one worker).
+and `emon serve --nats` takes their messages from JetStream; ``--workers N``
+starts N workers sharing the partitions and one PostgreSQL database.
 
 Starts its own Mosquitto with ``deploy/mosquitto.conf`` (the stock default of
 1,000 queued messages drops QoS 1 messages silently under load) and `emon
@@ -120,29 +122,64 @@ def publisher(devices: list[tuple[str, float, float, float, bool]], rate: float,
     sent.put(published)
 
 
-def run_rate(rate: int, seconds: float, n_orders: int, kind: str = "mosquitto") -> dict[str, Any]:
+def start_workers(
+    workdir: Path, kind: str, count: int, database: str | None, rate: int
+) -> tuple[list[subprocess.Popen[bytes]], list[httpx.Client]]:
+    """``count`` emon workers (one unless NATS), each with its own folder and port."""
+    servers, apis = [], []
+    for w in range(count):
+        folder = workdir / f"w{w}"
+        folder.mkdir()
+        http_port = 18000 + (rate + 37 * w) % 1000 + int(time.time()) % 500
+        env = dict(
+            os.environ, EMON_ADMIN_TOKEN=TOKEN, EMON_NATS_MQTT_URL=f"mqtt://127.0.0.1:{BROKER_PORT}",
+            EMON_MQTT_CLIENT_ID=f"bench-{uuid.uuid4().hex[:6]}",
+        )  # fmt: skip
+        intake = (["--nats", f"nats://127.0.0.1:{NATS_PORT}"] if kind == "nats"
+                  else ["--mqtt", f"mqtt://127.0.0.1:{BROKER_PORT}"])  # fmt: skip
+        storage = ["--database", database] if database else []
+        servers.append(subprocess.Popen(
+            [sys.executable, "-m", "emon", "serve", *intake, *storage,
+             "--http", f"127.0.0.1:{http_port}"],
+            cwd=folder, env=env, stdout=(folder / "serve.log").open("w"), stderr=subprocess.STDOUT,
+        ))  # fmt: skip
+        api = httpx.Client(base_url=f"http://127.0.0.1:{http_port}",
+                           headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)  # fmt: skip
+        for _ in range(150):
+            try:
+                if api.get("/healthz").json()["mqtt"]:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        apis.append(api)
+    return servers, apis
+
+
+def _stored(apis: list[httpx.Client]) -> int:
+    """Fixes stored, over every worker (each counts its own)."""
+    total = 0
+    for api in apis:
+        metrics = api.get("/metrics").text
+        total += int(float(next(line.split()[1] for line in metrics.splitlines()
+                                if line.startswith("emon_fixes_total"))))  # fmt: skip
+    return total
+
+
+def run_rate(
+    rate: int,
+    seconds: float,
+    n_orders: int,
+    kind: str = "mosquitto",
+    workers: int = 1,
+    database: str | None = None,
+) -> dict[str, Any]:
+    """One rate through ``kind`` with ``workers`` emon workers (several only
+    on NATS, sharing ``database``, a PostgreSQL URL; else SQLite per run)."""
     workdir = Path(tempfile.mkdtemp(prefix="emon-bench-"))
     broker = start_broker(workdir, kind)
-    http_port = 18000 + rate % 1000 + int(time.time()) % 500
-    env = dict(
-        os.environ, EMON_ADMIN_TOKEN=TOKEN, EMON_MQTT_CLIENT_ID=f"bench-{uuid.uuid4().hex[:6]}",
-        EMON_NATS_MQTT_URL=f"mqtt://127.0.0.1:{BROKER_PORT}",
-    )  # fmt: skip
-    intake = (["--nats", f"nats://127.0.0.1:{NATS_PORT}"] if kind == "nats"
-              else ["--mqtt", f"mqtt://127.0.0.1:{BROKER_PORT}"])  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "emon", "serve", *intake, "--http", f"127.0.0.1:{http_port}"],
-        cwd=workdir, env=env, stdout=(workdir / "serve.log").open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    api = httpx.Client(base_url=f"http://127.0.0.1:{http_port}",
-                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)  # fmt: skip
-    for _ in range(100):
-        try:
-            if api.get("/healthz").json()["mqtt"]:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    servers, apis = start_workers(workdir, kind, workers, database, rate)
+    api = apis[0]
     tag = uuid.uuid4().hex[:4]
     orders = fleet_orders(n_orders, seed=rate)
     devices = []
@@ -172,14 +209,17 @@ def run_rate(rate: int, seconds: float, n_orders: int, kind: str = "mosquitto") 
     watcher.subscribe("emon/v1/alerts/monitoring", qos=1)
     watcher.loop_start()
 
-    workers = max(1, min(6, rate // 2000 + 1))
+    if workers > 1:  # every worker has the orders and holds its share of partitions
+        time.sleep(8)
+    publishers = max(1, min(6, rate // 2000 + 1))
     sent: Any = mp.Queue()
     start_at = time.time() + 2
     procs = [
         mp.Process(
-            target=publisher, args=(devices[w::workers], rate / workers, seconds, sent, start_at)
+            target=publisher,
+            args=(devices[w::publishers], rate / publishers, seconds, sent, start_at),
         )
-        for w in range(workers)
+        for w in range(publishers)
     ]
     for p in procs:
         p.start()
@@ -188,16 +228,16 @@ def run_rate(rate: int, seconds: float, n_orders: int, kind: str = "mosquitto") 
         p.join()
     stored = 0
     for _ in range(120):  # let the engine and storage catch up
-        metrics = api.get("/metrics").text
-        stored = int(float(next(line.split()[1] for line in metrics.splitlines()
-                                if line.startswith("emon_fixes_total"))))  # fmt: skip
+        stored = _stored(apis)
         if stored >= len(published):
             break
         time.sleep(0.5)
     time.sleep(1)
     watcher.loop_stop()
-    server.terminate()
-    server.wait(timeout=30)
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.wait(timeout=30)
     broker.terminate()
     broker.wait(timeout=30)  # its ports free before the next rate's broker
     sent_at = {(d, s): t for d, s, t in published}
@@ -211,6 +251,8 @@ def run_rate(rate: int, seconds: float, n_orders: int, kind: str = "mosquitto") 
                 latencies.append(received - sent_at[key])
     lat_ms = np.array(latencies) * 1000
     return {
+        "broker": kind,
+        "workers": workers,
         "rate_target": rate,
         "published": len(published),
         "achieved_rate": round(len(published) / seconds),
@@ -230,8 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--broker", choices=("mosquitto", "nats"), default="mosquitto")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="emon workers (NATS only; they share --database)")  # fmt: skip
+    parser.add_argument("--database", help="postgresql://... shared by the workers")
     args = parser.parse_args(argv)
-    results = [run_rate(rate, args.seconds, args.orders, args.broker) for rate in args.rates]
+    if args.workers > 1 and (args.broker != "nats" or not args.database):
+        parser.error("several workers need --broker nats and a shared --database")
+    results = [run_rate(rate, args.seconds, args.orders, args.broker, args.workers, args.database)
+               for rate in args.rates]  # fmt: skip
     for r in results:
         print(
             f"{r['rate_target']:>6}/s target: {r['achieved_rate']:>6}/s published, "

@@ -55,10 +55,15 @@ RENEW_S = 1.0
 #: leases not renewed for this long are given up before they can lapse (a
 #: lapsed lease may be taken by another worker: two must never hold one)
 LEASE_SAFE_S = LEASE_TTL_S - 2 * RENEW_S
+#: a bucket or stream request not answered within this fails (a step fails
+#: fast while a bucket has no leader, and the leases' age is checked)
+REQUEST_TIMEOUT_S = 2.0
 #: an operator's action waits this long for the worker holding the alert
 ACT_TIMEOUT_S = 5.0
 #: slots a cluster may have (workers at once)
 MAX_SLOTS = 1024
+#: free slots in a row after which no live worker is looked for further up
+SLOT_GAP = 8
 
 
 def _worker_name() -> str:
@@ -136,6 +141,7 @@ class Member:
                     await self.step()
                     self._renewed_at = time.monotonic()
                     await self.intake.mark()
+                    await self.intake.watch()
                 except Exception as exc:  # NATS away for a moment: the next step
                     log.warning("cluster step failed: %s", exc)
                     if self._held and time.monotonic() - self._renewed_at > LEASE_SAFE_S:
@@ -206,21 +212,25 @@ class Member:
         return False
 
     async def _workers(self) -> list[str]:
-        from nats.js.errors import KeyNotFoundError, NoKeysError
+        """The live workers: the holders of the slots. Slots are claimed lowest
+        first, so they are read in order until a few in a row are free (not
+        with ``keys()``, whose watcher waits without end while the bucket has
+        no leader)."""
+        from nats.js.errors import KeyNotFoundError
 
-        try:
-            keys = await self.slots.keys()
-        except NoKeysError:
-            return [self.name]
-        names = []
-        for key in keys:
+        names, free, slot = [], 0, 0
+        while free < SLOT_GAP and slot < MAX_SLOTS:
             try:
-                entry = await self.slots.get(key)
+                entry = await self.slots.get(f"slot.{slot}")
+                if entry.value:
+                    names.append(entry.value.decode())
+                    free = 0
+                else:
+                    free += 1
             except KeyNotFoundError:
-                continue
-            if entry.value:
-                names.append(entry.value.decode())
-        return names
+                free += 1
+            slot += 1
+        return names or [self.name]
 
     async def _claim(self, partition: int) -> bool:
         from nats.js.errors import KeyWrongLastSequenceError
@@ -240,9 +250,7 @@ class Member:
             marks = await asyncio.to_thread(runtime.store.partition_marks)
             runtime.shard.owned.update(partitions)
             replayed = recovery.rebuild(runtime, self.recovery_window_s, now_ms())
-            for p in partitions:
-                self.intake.taken[p] = marks.get(p, 0)
-        await self.intake.restart()
+        await self.intake.restart({p: marks.get(p, 0) for p in partitions})
         log.info("took partitions %s (%d messages replayed from storage)", partitions, replayed)
 
     async def _give_up(self, partitions: list[int], lease: bool) -> None:
@@ -379,7 +387,7 @@ async def join_cluster(
         except Exception as exc:  # a worker without NATS has nothing to do: wait for it
             log.warning("NATS %s not reachable (%s); trying again", ", ".join(urls), exc)
             await asyncio.sleep(2.0)
-    js = client.jetstream()
+    js = client.jetstream(timeout=REQUEST_TIMEOUT_S)
     await ensure_stream(js, replicas)
     member = Member(client, js, runtime, partitions, replicas, recovery_window_s, stop)
     await member.join()

@@ -41,6 +41,8 @@ MAX_AGE_S = 7 * 86_400.0
 BACKLOG = 1000
 #: and a message this old (ms) behind the wall clock too
 BEHIND_MS = 2000
+#: checks (one a second) without progress while the stream has more: a stall
+STALL_CHECKS = 3
 #: messages handed to the callback but not yet taken (nats-py's buffer)
 PENDING_LIMIT = 200_000
 
@@ -81,17 +83,23 @@ class Intake:
         #: last handed in as a position marker
         self.position = 0
         self._marked = 0
+        self._watched = 0
+        self._stalls = 0
         self._subscription: Any = None
         self._generation = 0
         self._behind: Millis | None = None
         runtime.clock_hold = lambda: self._behind
 
-    async def restart(self) -> None:
-        """Read from just after the earliest position of a partition held."""
+    async def restart(self, gained: dict[int, int] | None = None) -> None:
+        """Read from just after the earliest position of a partition held;
+        ``gained``: partitions to hand on from now, with their stored marks
+        (added only once the old consumer can hand on nothing more, else it
+        would hand on their newer messages before the older ones it skipped)."""
         from nats.js.api import ConsumerConfig, DeliverPolicy
 
         self._generation += 1
         generation = self._generation
+        self.taken.update(gained or {})
         if self._subscription is not None:
             try:
                 await self._subscription.unsubscribe()
@@ -109,8 +117,12 @@ class Intake:
             config.opt_start_seq = start
 
         async def on_message(message: Any) -> None:
+            if generation != self._generation:
+                return
+            await self._take(message)
+            # not if the consumer was restarted meanwhile: this one's position
+            # may be far past where the new one starts (see ``mark``)
             if generation == self._generation:
-                await self._take(message)
                 self.position = message.metadata.sequence.stream
 
         self._subscription = await self.js.subscribe(
@@ -135,6 +147,23 @@ class Intake:
         await asyncio.shield(
             self.runtime.submit(topic, message.data, recv=recv, mark=(partition, seq))
         )
+
+    async def watch(self) -> None:
+        """Read again should the consumer stall: the stream has messages past
+        its position and it has not moved for ``STALL_CHECKS`` checks (seen
+        after a stream leader's death: the ordered consumer delivered nothing more)."""
+        if not self.taken:
+            return
+        info = await self.js.stream_info(STREAM)
+        if info.state.last_seq <= self.position or self.position != self._watched:
+            self._watched, self._stalls = self.position, 0
+            return
+        self._stalls += 1
+        if self._stalls >= STALL_CHECKS:
+            log.warning("the consumer stalled at %d of %d; reading again", self.position,
+                        info.state.last_seq)  # fmt: skip
+            self._stalls = 0
+            await self.restart()
 
     async def mark(self) -> None:
         """Every partition handed on has all its messages up to the consumer's

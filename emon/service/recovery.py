@@ -42,6 +42,9 @@ def rebuild(runtime: Runtime, window_s: float, now: Millis) -> int:
     stored first (the caller flushes the writer)."""
     shard = runtime.shard
     shard.remap(r.order for r in runtime.orders.values())
+    if not shard.whole:  # the last holder stored its alerts (operator actions too): those count
+        for alert in runtime.store.alerts():
+            runtime.alerts[alert["alert_id"]] = alert
     since = now - int(window_s * 1000)
     runtime.recovering = True
     replayed = 0

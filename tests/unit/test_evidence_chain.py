@@ -157,3 +157,35 @@ def test_later_reminders_and_the_lapse_come_when_due(tmp_path):
                  if (r["type"], r["days_before"]) not in seen]  # fmt: skip
     assert seen == [("order_expiring", 28), ("order_expiring", 14), ("order_expiring", 3),
                     ("order_lapsed", None)]  # fmt: skip
+
+
+def test_workers_of_a_cluster_keep_a_chain_each_and_every_one_verifies(tmp_path):
+    """Two writers cannot share one hash chain: worker slot k numbers its links
+    from k * CHAIN_BLOCK + 1. The store holds both; each verifies from its own
+    start, a change in either is found, and each continues where it stopped."""
+    from emon.storage.chain import CHAIN_BLOCK
+
+    store, first, now = stored_runtime(tmp_path)
+    second = Runtime(store, Writer(store, tmp_path / "spool2.jsonl"))
+    second.use_chain_slot(1)
+    for k in range(3):
+        fix = {"seq": k + 1, "ts": format_ts(now + k * 1000), "lat": LAT + 0.1, "lon": LON}
+        second.process([Message(now + k * 1000, "emon/v1/fix/am-other", json.dumps(fix).encode())])
+    asyncio.run(second.writer.flush())
+    whole = (now - 1000, now + 10**7)
+    verdict = verify_period(store, *whole)
+    assert verdict.intact, verdict.problems
+    assert store.chain_head(0) == (first.chain.seq, first.chain.head)
+    assert store.chain_head(1) == (second.chain.seq, second.chain.head)
+    assert second.chain.seq == CHAIN_BLOCK + 3
+    # a later period that starts inside both chains checks each from its link before
+    assert verify_period(store, now + 1, now + 10**7).intact
+
+    again = Runtime(store, Writer(store, tmp_path / "spool3.jsonl"))
+    again.use_chain_slot(1)  # a worker that takes the slot later goes on from its head
+    assert (again.chain.seq, again.chain.head) == (second.chain.seq, second.chain.head)
+
+    store.db.execute("UPDATE messages SET payload = ? WHERE chain_seq = ?",
+                     (b"{}", CHAIN_BLOCK + 2))  # fmt: skip
+    problems = verify_period(store, *whole).problems
+    assert [(p["seq"], p["problem"]) for p in problems] == [(CHAIN_BLOCK + 2, "altered")]
