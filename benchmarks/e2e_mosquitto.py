@@ -156,6 +156,19 @@ def start_workers(
     return servers, apis
 
 
+def _wait_shared(apis: list[httpx.Client], timeout_s: float = 60.0) -> None:
+    """Until every partition is held and every worker holds some."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        held = [api.get("/healthz").json().get("cluster", {}) for api in apis]
+        if all(h.get("partitions") for h in held) and sum(
+            len(h["partitions"]) for h in held
+        ) == held[0].get("of"):
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the partitions were not shared out: {held}")
+
+
 def _stored(apis: list[httpx.Client]) -> int:
     """Fixes stored, over every worker (each counts its own)."""
     total = 0
@@ -209,8 +222,8 @@ def run_rate(
     watcher.subscribe("emon/v1/alerts/monitoring", qos=1)
     watcher.loop_start()
 
-    if workers > 1:  # every worker has the orders and holds its share of partitions
-        time.sleep(8)
+    if kind == "nats":  # every worker holds its share of the partitions before the load
+        _wait_shared(apis)
     publishers = max(1, min(6, rate // 2000 + 1))
     sent: Any = mp.Queue()
     start_at = time.time() + 2

@@ -10,7 +10,9 @@ Writes results.json, results.md and PNG plots to --out:
    ratio to emon.
 2. End to end through Mosquitto (deploy/mosquitto.conf) into `emon serve` and
    out as victim notifications, at increasing rates until saturation: fixes/s
-   sustained, loss, latency from publish to notification (p50, p99, max).
+   sustained, loss, latency from publish to notification (p50, p99, max); then
+   the same for Mosquitto and one worker, NATS and one worker, NATS and two
+   workers, on PostgreSQL (EMON_BENCH_POSTGRES, default the local server).
 3. How cost grows: throughput and memory against devices (1k to 1M), zones per
    offender (1 to 50), polygon vertices (4 to 10k) and contact-ban pairs, each
    point in a fresh process, with the growth exponent observed.
@@ -68,12 +70,15 @@ def side_by_side(n_orders: int, n_fixes: int, n_slow: int) -> Result:
 
 
 # -- 2. end to end ----------------------------------------------------------------------
-def end_to_end(rates: list[int], seconds: float, n_orders: int) -> Result:
+def end_to_end(
+    rates: list[int], seconds: float, n_orders: int, kind: str = "mosquitto", workers: int = 1,
+    database: str | None = None,
+) -> Result:  # fmt: skip
     from benchmarks.e2e_mosquitto import run_rate
 
     points = []
     for rate in rates:
-        point = run_rate(rate, seconds, n_orders)
+        point = run_rate(rate, seconds, n_orders, kind, workers, database)
         points.append(point)
         print(f"  e2e {rate}/s: {point}", flush=True)
         saturated = (
@@ -90,6 +95,35 @@ def end_to_end(rates: list[int], seconds: float, n_orders: int) -> Result:
             (p["achieved_rate"] for p in sustained), default=0
         ),
     }
+
+
+# -- 2b. the cluster --------------------------------------------------------------------
+#: the configurations compared, each on the same PostgreSQL
+CLUSTER_CONFIGS = (("mosquitto", 1), ("nats", 1), ("nats", 2))
+
+
+def cluster(rates: list[int], seconds: float, n_orders: int) -> Result:
+    """Sustained fixes/s (nothing lost, p99 under 250 ms) for Mosquitto and one
+    worker, NATS and one worker, NATS and two workers, in one run, each into a
+    fresh PostgreSQL database (the workers of a cluster share one)."""
+    import uuid
+
+    import psycopg
+
+    admin_url = os.environ.get("EMON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/")
+    rows = []
+    for kind, workers in CLUSTER_CONFIGS:
+        name = f"emon_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin_url + "postgres", autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        try:
+            print(f"  {kind}, {workers} worker(s)", flush=True)
+            result = end_to_end(rates, seconds, n_orders, kind, workers, admin_url + name)
+        finally:
+            with psycopg.connect(admin_url + "postgres", autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        rows.append({"broker": kind, "workers": workers, **result})
+    return {"rows": rows}
 
 
 # -- 3. growth ---------------------------------------------------------------------------
@@ -330,6 +364,16 @@ def markdown(results: Result) -> str:
         ]
         lines.append(f"\nSustained with no loss and p99 under 250 ms: "
                      f"{e2e['sustained_fixes_per_s_p99_under_250ms']:,} fixes/s.")  # fmt: skip
+    clustered = results.get("cluster")
+    if clustered:
+        lines += ["\n## Mosquitto or NATS, one worker or two (PostgreSQL)\n",
+                  "| broker | workers | sustained fixes/s (none lost, p99 < 250 ms) "
+                  "| points (offered/s: p99 ms, lost) |", "|---|---:|---:|---|"]  # fmt: skip
+        for row in clustered["rows"]:
+            points = "; ".join(f"{p['rate_target']:,}: {p['latency_p99_ms']}, {p['lost']}"
+                               for p in row["points"])  # fmt: skip
+            sustained = row["sustained_fixes_per_s_p99_under_250ms"]
+            lines.append(f"| {row['broker']} | {row['workers']} | {sustained:,} | {points} |")
     for kind, grown in results.get("growth", {}).items():
         lines += [f"\n## Against {kind}: time per fix {grown['time_per_fix_grows_as']}, "
                   f"memory {grown['memory_grows_as']}\n",
@@ -356,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["side", "e2e", "growth", "recovery"],
+                        choices=["side", "e2e", "cluster", "growth", "recovery"],
                         help="parts not to run (their last results in --out are kept)")  # fmt: skip
     args = parser.parse_args(argv)
     quick = args.quick
@@ -379,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
         print("end to end", flush=True)
         rates = [1000, 5000] if quick else [1000, 2000, 5000, 10_000, 15_000, 20_000]
         results["end_to_end"] = end_to_end(rates, 6 if quick else 15, 1000)
+    if "cluster" not in args.skip:
+        print("cluster", flush=True)
+        rates = [2000, 5000] if quick else [2000, 5000, 10_000, 15_000]
+        results["cluster"] = cluster(rates, 6 if quick else 15, 1000)
     if "growth" not in args.skip:
         print("growth", flush=True)
         devices = [1000, 10_000, 100_000] if quick else [1000, 10_000, 100_000, 1_000_000]

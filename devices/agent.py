@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ log = logging.getLogger("emon.devices")
 #: where the device is at a given wall-clock time: (lat, lon, accuracy in m)
 PositionSource = Callable[[float], tuple[float, float, float]]
 BATCH_LIMIT = 500
+#: notification ids remembered to drop repeats (a few days of warnings)
+SEEN_LIMIT = 1000
 
 
 @dataclass
@@ -61,6 +64,7 @@ class DeviceAgent:
     sent: int = 0
     uploaded_batches: int = 0
     _client: aiomqtt.Client | None = None
+    _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     # -- what subclasses name ---------------------------------------------------------
     @property
@@ -78,6 +82,17 @@ class DeviceAgent:
 
     def on_notification(self, body: dict[str, Any], now: float) -> None:
         self.shown.append(Shown(body["level"], body["text"], now, body["level"] != "clear"))
+
+    def first_time(self, body: dict[str, Any]) -> bool:
+        """A notification id seen before is a repeat (a re-send, or a worker
+        that took over and sent it again): acknowledged again, shown once."""
+        notification_id = str(body.get("notification_id"))
+        if notification_id in self._seen:
+            return False
+        self._seen[notification_id] = None
+        while len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return True
 
     # -- running ----------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -153,6 +168,7 @@ class DeviceAgent:
             body = json.loads(bytes(message.payload))
         except (TypeError, ValueError):
             return
-        self.on_notification(body, time.time())
+        if self.first_time(body):
+            self.on_notification(body, time.time())
         ack = {"notification_id": body.get("notification_id")}
         await client.publish(topics.ack(self.device_id), json.dumps(ack), qos=1)

@@ -427,13 +427,10 @@ class Runtime:
             self.writer.add("reminders", [row])
 
     def _send(self, message: Outgoing) -> None:
-        """Sent once what it follows from is stored (the writer flushes at once
-        for it): a worker that dies before that never sent it, and the worker
-        that takes over sends it once; one that dies after sent it, and the
-        stored alert and notification keep the next from sending it again."""
-        self.writer.after_durable([lambda: self._send_now(message)])
-
-    def _send_now(self, message: Outgoing) -> None:
+        """At once, not after storage (waiting for the writer cost 0.6-0.7 s
+        at 2,000 fixes/s here): a worker killed between sending a warning and
+        storing it makes the next one send it again, with the same
+        notification id, which devices drop as a repeat."""
         self.outbox.put_nowait(message)
         if self.webhooks is not None and message.topic.startswith(topics.ALERTS):
             self.webhooks.submit(message.topic.rsplit("/", 1)[1], message.payload)

@@ -8,7 +8,6 @@ import json
 import time
 
 from emon.cluster.shard import Shard
-from emon.engine.base import Message
 from emon.service import recovery
 from emon.service.runtime import Runtime
 from emon.storage import SqliteStore, Writer
@@ -88,8 +87,7 @@ def test_a_partition_taken_over_is_rebuilt_from_storage_and_nothing_is_sent_agai
     asyncio.run(_feed(first, "t", [3000, 500, 400, 300], partition=0))
     (alert,) = first.alerts.values()
     assert alert["state"] == "open"
-    sent = first.outbox.qsize()
-    assert sent  # the victim's warning and the centre's alert, once stored
+    assert first.outbox.qsize()  # the victim's warning and the centre's alert
 
     second = _runtime(tmp_path, "second")  # the same database
     second.recover(3600)  # what a worker does when it gains the partition
@@ -99,17 +97,6 @@ def test_a_partition_taken_over_is_rebuilt_from_storage_and_nothing_is_sent_agai
     assert [a["alert_id"] for a in second.alerts.values() if a["type"] == alert["type"]] == [
         alert["alert_id"]
     ]
-
-
-def test_nothing_goes_out_before_what_it_follows_from_is_stored(tmp_path):
-    rt = _runtime(tmp_path)
-    rt.put_order(_order("s"))
-    for seq, metres in enumerate([3000, 500, 400, 300], 1):
-        topic, payload = _fix("s", seq, metres)
-        rt.process([Message(NOW + seq * 5000, topic, payload)])
-    assert rt.alerts and rt.outbox.empty()
-    asyncio.run(rt.writer.flush())
-    assert not rt.outbox.empty()
 
 
 def test_an_order_version_from_another_worker_is_taken_once_and_never_an_older_one(tmp_path):
