@@ -60,7 +60,10 @@ class StartupError(Exception):
 
 
 def _bindable(host: str, port: int) -> bool:
+    """Free as the broker binds it (SO_REUSEADDR, as NATS does): a port whose
+    last connections wait in TIME_WAIT after a stop is free to listen on."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return True
@@ -286,13 +289,16 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         await writing
         # the last head, now that everything is stored: a truncation after a
         # clean stop shows too
-        anchor_once(store.chain_head(slot), anchors, lambda payload: None, now_ms())
-        if member is not None:
-            await member.leave()  # everything is stored: the others take over now
-            await member.client.close()
-        store.close()
-        if broker is not None:
-            broker.stop()
+        try:
+            anchor_once(store.chain_head(slot), anchors, lambda payload: None, now_ms())
+            if member is not None:
+                await member.leave()  # everything is stored: the others take over now
+                with contextlib.suppress(Exception):
+                    await member.client.close()
+        finally:  # the broker's ports are free when the process ends, whatever happened
+            store.close()
+            if broker is not None:
+                broker.stop()
 
 
 def _supervised(

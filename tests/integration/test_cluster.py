@@ -36,15 +36,15 @@ from tests.integration.test_nats import nats_server_binary
 from tests.integration.test_serve import POSTGRES, need_service
 
 PARTITIONS = 8
-#: the zone is 1,000 m; an offender starts 3 km out, comes 250 m closer a
+#: the zone is 1,000 m; an offender starts 2 km out, comes 250 m closer a
 #: second and stays 500 m inside
-START_M, STEP_M, INSIDE_M, ZONE_M = 3000.0, 250.0, 500.0, 1000.0
+START_M, STEP_M, INSIDE_M, ZONE_M = 2000.0, 250.0, 500.0, 1000.0
 #: the policy's confirmation span here (10 s by default): the runs are shorter
 CONFIRM_S = 3.0
 #: the contract's aim: a victim is warned within this of the first fix inside
 WARNED_WITHIN_S = 20.0
 #: every worker stopped this long (the issue's minute: EMON_TEST_OUTAGE_S=60)
-OUTAGE_S = float(os.environ.get("EMON_TEST_OUTAGE_S", "15"))
+OUTAGE_S = float(os.environ.get("EMON_TEST_OUTAGE_S", "10"))
 
 
 class NatsCluster:
@@ -411,14 +411,14 @@ def _scenario(
     workers: Workers,
     nodes: list[int],
     disrupt: Callable[[Fleet], float | None],
-    at_s: float = 6.0,
+    at_s: float = 4.0,
     as_streamed: bool = False,
 ) -> float:
-    # the first offender is inside after 10 s, the last after 15 s and for 9 s
+    # the first offender is inside after 6 s, the last after 11 s and for 7 s
     fleet = Fleet(workers.cluster, nodes, count=6, stagger_s=1.0)
     try:
         _register(workers, fleet)
-        driving = fleet.run(24.0)
+        driving = fleet.run(18.0)
         time.sleep(at_s)
         back_at = disrupt(fleet)
         driving.join()
@@ -452,7 +452,7 @@ def test_an_operator_action_on_any_worker_reaches_the_alert_where_it_is_held(wor
     fleet = Fleet(workers.cluster, [0], count=2, stagger_s=0.0)
     try:
         _register(workers, fleet)
-        fleet.run(15.0).join()
+        fleet.run(11.0).join()
         _check(workers, fleet)
     finally:
         fleet.close()
@@ -502,7 +502,7 @@ def test_every_worker_restarted_in_turn_loses_nothing(workers):
             workers.running[index].stop()
             workers.start(index)
 
-    worst = _scenario(workers, [0, 1], rolling, at_s=3.0)
+    worst = _scenario(workers, [0, 1], rolling, at_s=2.0)
     print(f"rolling restart: worst warning {worst:.1f} s after the first fix inside")
     workers.wait_balanced()
 
@@ -516,7 +516,7 @@ def test_every_worker_stopped_for_a_while_then_back_loses_nothing(workers):
             workers.start(index)
         return back
 
-    worst = _scenario(workers, [0, 1], outage, at_s=3.0)
+    worst = _scenario(workers, [0, 1], outage, at_s=2.0)
     print(f"{OUTAGE_S:.0f} s with no worker: worst warning {worst:.1f} s after the first fix "
           "inside or the return")  # fmt: skip
     workers.wait_balanced()
