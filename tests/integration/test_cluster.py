@@ -31,9 +31,17 @@ import pytest
 
 from emon.timeutil import format_ts
 from simulators.movement import offset
-from tests.integration.serve import LAT, LON, Serve, free_port, order_for, reachable
+from tests.integration.serve import (
+    LAT,
+    LON,
+    Serve,
+    free_port,
+    order_for,
+    reachable,
+    scratch_database,
+)
 from tests.integration.test_nats import nats_server_binary
-from tests.integration.test_serve import POSTGRES, need_service
+from tests.integration.test_serve import POSTGRES
 
 PARTITIONS = 8
 #: the zone is 1,000 m; an offender starts 2 km out, comes 250 m closer a
@@ -188,13 +196,8 @@ class Workers:
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    need_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"emon_cluster_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES + "postgres", autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield POSTGRES + name
-    with psycopg.connect(POSTGRES + "postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch_database(POSTGRES, "emon_cluster") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

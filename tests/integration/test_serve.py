@@ -22,7 +22,15 @@ from emon.service.runtime import Runtime
 from emon.storage import PostgresStore, Writer, ledger
 from emon.storage.chain import verify_period
 from emon.timeutil import format_ts
-from tests.integration.serve import TOKEN, Device, Serve, approach, need_service, order_for
+from tests.integration.serve import (
+    TOKEN,
+    Device,
+    Serve,
+    approach,
+    need_service,
+    order_for,
+    scratch_database,
+)
 
 
 def journey(serve: Serve, suffix: str) -> dict:
@@ -110,13 +118,8 @@ POSTGRES = f"postgresql://postgres:{SECRET}@127.0.0.1:5432/"
 
 @pytest.fixture
 def database():
-    need_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"emon_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES + "postgres", autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield POSTGRES + name
-    with psycopg.connect(POSTGRES + "postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch_database(POSTGRES, "emon_test") as url:
+        yield url
 
 
 def test_mosquitto_and_postgresql_with_messages_sent_while_down(tmp_path, database):
