@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--nats",
         help="nats://HOST:PORT[,nats://...]: run as a worker taking device messages from NATS "
-        "JetStream (devices speak MQTT to the NATS servers' MQTT listener); or EMON_NATS_URL",
+        "JetStream (devices speak MQTT to the NATS servers' MQTT listener); or EMON_NATS_URL. "
+        "Start any number of workers with the same NATS and --database postgresql://...: they "
+        "share the partitions (EMON_PARTITIONS) and take over a dead one's within 10 s; "
+        "EMON_NATS_REPLICAS=3 on a three-node cluster",
     )
     serve.add_argument(
         "--broker-port",
