@@ -1,7 +1,7 @@
 """The partitions this service holds, and whether a device, order or topic is among them.
 
 One service alone holds the one partition there is (everything). A worker of
-a cluster holds those its leases give it (emon/cluster/leases.py); the map
+a cluster holds those its leases give it (emon/service/cluster.py); the map
 from devices to partitions follows the orders (emon/cluster/partitioning.py).
 """
 

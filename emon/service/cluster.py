@@ -266,20 +266,20 @@ class Member:
         for p in partitions:
             revision = self._held.pop(p, None)
             if lease and revision is not None:
-                try:
-                    await self.leases.delete(f"p.{p}", last=revision)
-                except Exception as exc:  # it lapses by its TTL all the same
-                    log.warning("could not release partition %d: %s", p, exc)
+                await self._release(p, revision)
         log.info("gave up partitions %s", partitions)
+
+    async def _release(self, partition: int, revision: int) -> None:
+        try:
+            await self.leases.delete(f"p.{partition}", last=revision)
+        except Exception as exc:  # it lapses by its TTL all the same
+            log.warning("could not release partition %d: %s", partition, exc)
 
     async def leave(self) -> None:
         """A clean stop (everything stored already): partitions and slot freed
         at once, so the others take over without waiting for the TTL."""
         for p, revision in list(self._held.items()):
-            try:
-                await self.leases.delete(f"p.{p}", last=revision)
-            except Exception:
-                log.debug("partition %d lapses by its TTL", p)
+            await self._release(p, revision)
         self._held.clear()
         try:
             await self.slots.delete(f"slot.{self.slot}", last=self._slot_revision)

@@ -179,13 +179,13 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     health: dict[str, Any] = {"mqtt": False}
     connected = asyncio.Event()
     nats_connected = asyncio.Event()
-    stopping: list[Callable[[], None]] = []
     member = None
     if settings.nats_urls:  # a worker: its slot before anything is chained
         member = await join_cluster(
             settings.nats_urls, runtime, nats_connected, settings.partitions,
             settings.nats_replicas, settings.recovery_window_s,
-            lambda: stopping[0](),
+            # late bound: the server is made below, long before a slot can lapse
+            lambda: setattr(server, "should_exit", True),
         )  # fmt: skip
         member.health = health
         if not settings.mqtt_client_id_set:  # a session of its own per slot
@@ -205,7 +205,6 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    stopping.append(lambda: setattr(server, "should_exit", True))
 
     async def watch_connection() -> None:
         while True:

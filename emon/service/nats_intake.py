@@ -175,7 +175,3 @@ class Intake:
         for partition, seq in self.taken.items():
             self.taken[partition] = max(seq, position)
         await self.runtime.mark_position(dict(self.taken))
-
-    async def stop(self) -> None:
-        self.taken.clear()
-        await self.restart()

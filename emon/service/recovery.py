@@ -28,8 +28,6 @@ def recover(runtime: Runtime, window_s: float, now: Millis) -> int:
     """At start-up: orders and alerts from storage, then the engine's state."""
     for stored in runtime.store.orders():
         runtime.book.load(stored)  # one that no longer loads is quarantined, not fatal
-    for alert in runtime.store.alerts():
-        runtime.alerts[alert["alert_id"]] = alert
     replayed = rebuild(runtime, window_s, now)
     log.info("recovered %d orders, %d alerts, %d messages",
              len(runtime.orders), len(runtime.alerts), replayed)  # fmt: skip
@@ -37,14 +35,14 @@ def recover(runtime: Runtime, window_s: float, now: Millis) -> int:
 
 
 def rebuild(runtime: Runtime, window_s: float, now: Millis) -> int:
-    """The engine for the orders this service holds, from the stored messages
-    of its partitions since ``now - window_s``. Everything processed must be
-    stored first (the caller flushes the writer)."""
+    """The alerts as stored, and the engine for the orders this service holds,
+    from the stored messages of its partitions since ``now - window_s``.
+    Everything processed must be stored first (the caller flushes the writer)."""
     shard = runtime.shard
     shard.remap(r.order for r in runtime.orders.values())
-    if not shard.whole:  # the last holder stored its alerts (operator actions too): those count
-        for alert in runtime.store.alerts():
-            runtime.alerts[alert["alert_id"]] = alert
+    # as stored (on a handover: the last holder stored its alerts, operator actions too)
+    for alert in runtime.store.alerts():
+        runtime.alerts[alert["alert_id"]] = alert
     since = now - int(window_s * 1000)
     runtime.recovering = True
     replayed = 0
