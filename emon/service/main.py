@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import signal
 import socket
@@ -271,6 +272,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
                 tasks.append(asyncio.create_task(accompany()))
         await serving
     finally:
+        log.info("stopping: HTTP first, then the background jobs, then storage")
         if not serving.done():
             server.should_exit = True
             with contextlib.suppress(Exception):
@@ -284,8 +286,10 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         if runtime.inbox.qsize():
             pending = [runtime.inbox.get_nowait() for _ in range(runtime.inbox.qsize())]
             runtime.process(pending)
+        log.info("stopping: background jobs ended; storing what is pending")
         await writer.close()
         await writing
+        log.info("stopping: everything stored")
         # the last head, now that everything is stored: a truncation after a
         # clean stop shows too
         try:
@@ -327,6 +331,9 @@ def _redact(url: str) -> str:
 
 
 def run(settings: Settings) -> int:
+    # `kill -USR1` prints every thread's stack to stderr: what a stuck
+    # service waits on, without stopping it
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         asyncio.run(serve(settings))
     except StartupError as exc:

@@ -136,7 +136,14 @@ class Serve:
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=20)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired as slow:
+                self.process.send_signal(signal.SIGUSR1)  # the stacks, into the log
+                time.sleep(1)
+                self.process.kill()
+                log = self.log.read_text()[-8000:]
+                raise AssertionError(f"emon serve did not stop:\n{log}") from slow
 
 
 class Device:

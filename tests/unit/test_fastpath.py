@@ -49,7 +49,7 @@ def test_scenarios_give_identical_results(name, batch, tmp_path):
     same(scenario.orders, scenario_messages(scenario, tmp_path), batch)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 500), st.floats(0.0, 0.5))
 def test_random_fleets_give_identical_results(seed, batch, stray):
     orders = fleet_orders(20, seed=seed)

@@ -61,7 +61,7 @@ def payloads(draw: st.DrawFn) -> bytes:
 ENGINE = Engine([parse_order(ORDER)], start=T0)
 
 
-@settings(max_examples=2000, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.tuples(st.sampled_from(TOPICS), payloads()), min_size=1, max_size=20))
 def test_no_message_crashes_the_engine_and_each_is_accounted_for(batch):
     before = accounted(ENGINE)
@@ -95,7 +95,7 @@ def test_a_hundred_thousand_corrupted_messages():
     assert engine.rejections.total > 50_000 and engine.stats["fixes"] > 1000
 
 
-@settings(max_examples=1500, suppress_health_check=list(HealthCheck))
+@settings(max_examples=800, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_the_order_parser_and_validator_never_crash(data):
     order = json.loads(json.dumps(ORDER))
