@@ -179,6 +179,14 @@ def _stored(apis: list[httpx.Client]) -> int:
     return total
 
 
+def _drain_rate(samples: list[tuple[float, int]]) -> int | None:
+    """Fixes stored per second while a backlog was still left after the load."""
+    if len(samples) < 3:
+        return None
+    (t0, n0), (t1, n1) = samples[0], samples[-1]
+    return round((n1 - n0) / (t1 - t0))
+
+
 def run_rate(
     rate: int,
     seconds: float,
@@ -240,10 +248,12 @@ def run_rate(
     for p in procs:
         p.join()
     stored = 0
-    for _ in range(120):  # let the engine and storage catch up
+    catching_up: list[tuple[float, int]] = []  # (time, stored) while behind
+    for _ in range(240):  # let the engine and storage catch up
         stored = _stored(apis)
         if stored >= len(published):
             break
+        catching_up.append((time.time(), stored))
         time.sleep(0.5)
     time.sleep(1)
     watcher.loop_stop()
@@ -271,6 +281,8 @@ def run_rate(
         "achieved_rate": round(len(published) / seconds),
         "stored": stored,
         "lost": max(0, len(published) - stored),
+        # how fast a backlog went once the load ended (fixes/s; None: none was left)
+        "drain_rate": _drain_rate(catching_up),
         "violations_notified": len(latencies),
         "latency_p50_ms": round(float(np.percentile(lat_ms, 50)), 1) if len(lat_ms) else None,
         "latency_p99_ms": round(float(np.percentile(lat_ms, 99)), 1) if len(lat_ms) else None,
@@ -300,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             f"publish to victim notification p50 {r['latency_p50_ms']} ms, "
             f"p99 {r['latency_p99_ms']} ms, max {r['latency_max_ms']} ms "
             f"({r['violations_notified']} violations)"
+            + (f"; backlog drained at {r['drain_rate']}/s" if r["drain_rate"] else "")
         )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

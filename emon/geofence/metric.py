@@ -61,10 +61,19 @@ class Metric:
 
 @lru_cache(maxsize=512)
 def _transformer(lon: float, lat: float, inverse: bool) -> Transformer:
-    crs = f"+proj=aeqd +lat_0={lat} +lon_0={lon} +ellps=WGS84 +units=m"
-    if inverse:
-        return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    """Degrees (WGS84) to metres of the equidistant projection, or back. A
+    PROJ pipeline, not ``from_crs``: the same operation (WGS84 longitude and
+    latitude are the ellipsoid's, in degrees) made without PROJ's database
+    search, which took 20 ms a transformer here against 0.08 ms, several per
+    order validated."""
+    aeqd = f"+proj=aeqd +lat_0={lat} +lon_0={lon} +ellps=WGS84"
+    to_radians = "+proj=unitconvert +xy_in=deg +xy_out=rad"
+    steps = (
+        f"+step +inv {aeqd} +step +inv {to_radians}"
+        if inverse
+        else (f"+step {to_radians} +step {aeqd}")
+    )
+    return Transformer.from_pipeline(f"+proj=pipeline {steps}")
 
 
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

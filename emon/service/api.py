@@ -30,7 +30,7 @@ from emon.service.deps import (
 )
 from emon.service.limits import BodyLimit
 from emon.service.review_api import review_router
-from emon.service.runtime import ElsewhereUnavailable, Runtime
+from emon.service.runtime import ElsewhereUnavailable, Runtime, now_ms
 
 #: the share of the engine's queue that, waiting, means the service is behind
 BEHIND_SHARE = 0.5
@@ -203,10 +203,17 @@ def create_app(
             problems["backlog"] = (
                 f"{backlog} messages wait for the engine (intake pauses at {runtime.queue_limit})"
             )
+        behind_s = runtime.behind_s(now_ms())
+        if behind_s:
+            problems["behind"] = (
+                f"catching up: judging messages {behind_s:.0f} s old, "
+                f"{runtime.stream_backlog} still to read"
+            )
         ok = all(links.values()) and runtime.writer.healthy and not problems
         body = {"status": "ok" if ok else "degraded", **links,
                 "database": runtime.writer.healthy, "orders": len(runtime.orders),
                 "backlog": backlog, "storage_backlog": runtime.writer.depth,
+                "behind_s": round(behind_s, 1), "stream_backlog": runtime.stream_backlog,
                 "problems": problems}  # fmt: skip
         if "cluster" in health:  # this worker's slot and partitions
             body["cluster"] = health["cluster"]

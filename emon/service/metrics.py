@@ -28,6 +28,13 @@ class Metrics:
             registry=r,
         )  # fmt: skip
         self.store_queue = Gauge("emon_store_queue_depth", "rows waiting for storage", registry=r)
+        self.behind = Gauge(
+            "emon_intake_behind_seconds",
+            "how old the messages being judged are while a backlog is read (0: live)", registry=r,
+        )  # fmt: skip
+        self.stream_backlog = Gauge(
+            "emon_stream_backlog", "messages in the NATS stream still to be read", registry=r
+        )
         self.store_healthy = Gauge(
             "emon_store_healthy", "1 when the database takes writes", registry=r
         )

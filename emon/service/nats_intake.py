@@ -189,7 +189,10 @@ class Intake:
         recv = int(meta.timestamp.timestamp() * 1000)
         behind = meta.num_pending > BACKLOG and recv < now_ms() - BEHIND_MS
         self._behind = recv if behind else None
+        self.runtime.stream_backlog = meta.num_pending
         self.taken[partition] = seq
+        if self.runtime.offer(topic, message.data, recv, (partition, seq)):
+            return  # the usual case: room in the inbox, nothing to wait for
         # an unsubscribe cancels this callback: the message is handed on all the same
         await asyncio.shield(
             self.runtime.submit(topic, message.data, recv=recv, mark=(partition, seq))

@@ -53,6 +53,9 @@ class ElsewhereUnavailable(Exception):
 
 #: the topic of a position marker in the inbox (never a device's: see mark_position)
 POSITION = "\x00position"
+#: how many times a micro-batch looks for more messages within its wait
+#: (``batch_wait_s``): a batch that fills early goes early
+BATCH_LOOKS = 4
 
 
 def now_ms() -> Millis:
@@ -117,6 +120,8 @@ class Runtime:
         #: while the intake catches up on a backlog, the engine's clock goes no
         #: further than the backlog has (no false silence after an outage)
         self.clock_hold: Callable[[], Millis | None] = lambda: None
+        #: messages in the stream still to be read (the NATS intake says)
+        self.stream_backlog = 0
         #: held while a batch or a tick runs, and while partitions change hands
         self.exclusive = asyncio.Lock()
         #: messages handed in, and processed: a handover waits for those taken
@@ -250,18 +255,29 @@ class Runtime:
         if mark is not None:
             self._marks[id(message)] = mark
 
+    def offer(self, topic: str, payload: bytes, recv: Millis, mark: tuple[int, int]) -> bool:
+        """``submit`` without waiting, for a caller that reads faster than a
+        coroutine a message allows: False (nothing taken) when the inbox is full."""
+        if self.inbox.full():
+            return False
+        message = Message(recv, topic, payload)
+        self.received += 1
+        self.inbox.put_nowait(message)
+        self._marks[id(message)] = mark
+        return True
+
     async def run_ingest(self) -> None:
         while True:
             batch = [await self.inbox.get()]
-            deadline = asyncio.get_running_loop().time() + self.batch_wait_s
-            while len(batch) < self.batch_max:
-                timeout = deadline - asyncio.get_running_loop().time()
-                if timeout <= 0:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.batch_wait_s
+            while True:  # what has come, then a little more (no task a message)
+                while len(batch) < self.batch_max and not self.inbox.empty():
+                    batch.append(self.inbox.get_nowait())
+                left = deadline - loop.time()
+                if len(batch) >= self.batch_max or left <= 0:
                     break
-                try:
-                    batch.append(await asyncio.wait_for(self.inbox.get(), timeout))
-                except TimeoutError:
-                    break
+                await asyncio.sleep(min(left, self.batch_wait_s / BATCH_LOOKS))
             async with self.exclusive:
                 self.process(batch)
             self.processed += len(batch)
@@ -349,7 +365,14 @@ class Runtime:
             else:
                 self.problems.pop("timers", None)
 
+    def behind_s(self, now: Millis) -> float:
+        """How old (s) the messages being judged are while a backlog is read."""
+        held = self.clock_hold()
+        return max(0.0, (now - held) / 1000) if held is not None else 0.0
+
     def tick(self, now: Millis) -> None:
+        self.metrics.behind.set(self.behind_s(now))
+        self.metrics.stream_backlog.set(self.stream_backlog)
         held = self.clock_hold()
         if held is not None:
             now = min(now, held)

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from emon.service.runtime import now_ms
 from simulators.scenarios import ROTTERDAM, base_order
 from tests.unit.service_app import TOKENS, service_app
 
@@ -175,3 +176,23 @@ def test_review_questions_that_cannot_be_answered_are_not_server_errors(api):
     assert closest.status_code == 422 and "offender device" in closest.json()["detail"]
     runtime.alerts["C-1"] = dict(runtime.alerts["A-1"], alert_id="C-1", order_id="OM-UNSTORED")
     assert client.get("/api/v1/alerts/C-1/evidence", headers=admin).status_code == 404
+
+
+def test_a_worker_catching_up_on_a_backlog_says_so(api):
+    """While the intake reads a backlog (the engine's clock held at the
+    messages' time), /healthz and /metrics say how far behind it is."""
+    client, runtime = api
+    assert client.get("/healthz").json()["behind_s"] == 0
+    now = now_ms()
+    runtime.clock_hold = lambda: now - 90_000
+    runtime.stream_backlog = 40_000
+    body = client.get("/healthz").json()
+    assert body["status"] == "degraded" and 89 <= body["behind_s"] <= 95
+    assert body["stream_backlog"] == 40_000 and "40000 still to read" in body["problems"]["behind"]
+    runtime.tick(now)
+    metrics = client.get("/metrics").text
+    assert "emon_stream_backlog 40000.0" in metrics
+    behind = next(line for line in metrics.splitlines() if line.startswith("emon_intake_behind"))
+    assert 89 <= float(behind.split()[1]) <= 95
+    runtime.clock_hold = lambda: None  # caught up
+    assert "behind" not in client.get("/healthz").json()["problems"]
