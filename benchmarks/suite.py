@@ -24,6 +24,7 @@ Numbers are for this machine (written into the results); compare ratios.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -31,7 +32,8 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +74,16 @@ def side_by_side(n_orders: int, n_fixes: int, n_slow: int) -> Result:
 # -- 2. end to end ----------------------------------------------------------------------
 def end_to_end(
     rates: list[int], seconds: float, n_orders: int, kind: str = "mosquitto", workers: int = 1,
-    database: str | None = None,
+    database: Callable[[], AbstractContextManager[str | None]] = contextlib.nullcontext,
 ) -> Result:  # fmt: skip
+    """``database``: a fresh one for each rate (a run's orders and stream
+    positions must not reach the next), or None for SQLite."""
     from benchmarks.e2e_mosquitto import run_rate
 
     points = []
     for rate in rates:
-        point = run_rate(rate, seconds, n_orders, kind, workers, database)
+        with database() as url:
+            point = run_rate(rate, seconds, n_orders, kind, workers, url)
         points.append(point)
         print(f"  e2e {rate}/s: {point}", flush=True)
         saturated = (
@@ -111,17 +116,22 @@ def cluster(rates: list[int], seconds: float, n_orders: int) -> Result:
     import psycopg
 
     admin_url = os.environ.get("EMON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/")
-    rows = []
-    for kind, workers in CLUSTER_CONFIGS:
+
+    @contextlib.contextmanager
+    def fresh() -> Iterator[str]:
         name = f"emon_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(admin_url + "postgres", autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {name}")
         try:
-            print(f"  {kind}, {workers} worker(s)", flush=True)
-            result = end_to_end(rates, seconds, n_orders, kind, workers, admin_url + name)
+            yield admin_url + name
         finally:
             with psycopg.connect(admin_url + "postgres", autocommit=True) as admin:
                 admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    rows = []
+    for kind, workers in CLUSTER_CONFIGS:
+        print(f"  {kind}, {workers} worker(s)", flush=True)
+        result = end_to_end(rates, seconds, n_orders, kind, workers, fresh)
         rows.append({"broker": kind, "workers": workers, **result})
     return {"rows": rows}
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi_offline import FastAPIOffline
 from prometheus_client import generate_latest
@@ -156,8 +156,11 @@ def create_app(
         return runtime.act(alert_id, "confirm", str((body or {}).get("note") or ""), who.name)
 
     @app.get("/api/v1/devices/health")
-    def devices_health(_: ReadDevices) -> list[dict[str, Any]]:
-        return runtime.device_health()
+    def devices_health(_: ReadDevices, response: Response) -> list[dict[str, Any]]:
+        rows, unanswered = runtime.device_board()
+        if unanswered:  # a worker of the cluster did not answer: its devices are missing
+            response.headers["X-Emon-Unanswered"] = ", ".join(unanswered)
+        return rows
 
     @app.get("/api/v1/alerts/stream")
     async def stream(request: Request, who: ReadAlerts) -> StreamingResponse:

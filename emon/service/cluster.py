@@ -36,6 +36,7 @@ from typing import Any
 from emon.cluster.partitioning import plan
 from emon.cluster.shard import Shard
 from emon.service import recovery
+from emon.service.auth import Principal
 from emon.service.nats_intake import Intake
 from emon.service.runtime import ElsewhereUnavailable, Runtime, now_ms
 from emon.storage.chain import CHAIN_BLOCK
@@ -47,6 +48,10 @@ LEASES = "emon-partitions"
 ORDERS = "emon-orders"
 ALERTS_SUBJECT = "emon.cluster.alerts"
 ACT_SUBJECT = "emon.cluster.act"
+#: the worker holding an alert answers with its case view
+CASE_SUBJECT = "emon.cluster.case"
+#: every worker answers with the device board's rows of the devices it holds
+BOARD_SUBJECT = "emon.cluster.board"
 #: a lease (and a slot) not renewed for this long is free: a SIGKILLed worker's
 #: partitions are taken within this and one step (the issue asks 10 s)
 LEASE_TTL_S = 6.0
@@ -60,6 +65,8 @@ LEASE_SAFE_S = LEASE_TTL_S - 2 * RENEW_S
 REQUEST_TIMEOUT_S = 2.0
 #: an operator's action waits this long for the worker holding the alert
 ACT_TIMEOUT_S = 5.0
+#: the device board waits this long for the other workers' rows
+BOARD_TIMEOUT_S = 2.0
 #: slots a cluster may have (workers at once)
 MAX_SLOTS = 1024
 #: free slots in a row after which no live worker is looked for further up
@@ -95,6 +102,8 @@ class Member:
         self._slot_revision = 0
         self._renewed_at = time.monotonic()
         self._loop = asyncio.get_running_loop()
+        #: the live workers, as the last step found them
+        self._workers_seen: list[str] = []
 
     # -- joining ------------------------------------------------------------------
     async def join(self) -> None:
@@ -115,8 +124,12 @@ class Member:
         runtime.on_record = self._announce_alert
         runtime.on_order = self._announce_order
         runtime.forward_act = self._forward_act
+        runtime.boards_elsewhere = self._boards_elsewhere
+        runtime.case_elsewhere = self._case_elsewhere
         await self.client.subscribe(ALERTS_SUBJECT, cb=self._alert_elsewhere)
         await self.client.subscribe(ACT_SUBJECT, cb=self._act_here)
+        await self.client.subscribe(BOARD_SUBJECT, cb=self._board_here)
+        await self.client.subscribe(CASE_SUBJECT, cb=self._case_here)
         log.info("worker %s joined in slot %d", self.name, self.slot)
 
     async def _claim_slot(self) -> tuple[int, int]:
@@ -159,7 +172,7 @@ class Member:
 
         if not await self._renew_slot():
             return
-        workers = await self._workers()
+        workers = self._workers_seen = await self._workers()
         owners: dict[int, str] = {}
         revisions: dict[int, int] = {}
         for p in range(self.partitions):
@@ -331,19 +344,80 @@ class Member:
     def _forward_act(
         self, alert_id: str, action: str, note: str, actor: str, extra: dict[str, Any]
     ) -> dict[str, Any]:
-        """Called in an API thread: the request goes out on the event loop."""
-        body = json.dumps({"alert_id": alert_id, "action": action, "note": note,
-                           "actor": actor, "extra": extra}).encode()  # fmt: skip
-        request = self.client.request(ACT_SUBJECT, body, timeout=ACT_TIMEOUT_S)
+        body = {"alert_id": alert_id, "action": action, "note": note, "actor": actor,
+                "extra": extra}  # fmt: skip
+        alert = self._ask_holder(ACT_SUBJECT, body)
+        self.runtime.shown_elsewhere(alert)
+        return alert
+
+    def _case_elsewhere(self, alert_id: str, who: Principal) -> dict[str, Any]:
+        """The holder makes the case view (with its notifications' timers, and
+        auditing the read of any location in it) for the same person."""
+        return self._ask_holder(CASE_SUBJECT, {"alert_id": alert_id, "name": who.name,
+                                               "role": who.role})  # fmt: skip
+
+    def _ask_holder(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Called in an API thread: a request to the worker holding the alert
+        ``body`` names, sent on the event loop; 503 if it does not answer."""
+        request = self.client.request(subject, json.dumps(body).encode(), timeout=ACT_TIMEOUT_S)
         try:
             reply = asyncio.run_coroutine_threadsafe(request, self._loop).result(ACT_TIMEOUT_S + 1)
         except Exception as exc:
             raise ElsewhereUnavailable(
-                f"the worker holding alert {alert_id} did not answer: try again shortly"
+                f"the worker holding alert {body['alert_id']} did not answer: try again shortly"
             ) from exc
-        alert: dict[str, Any] = json.loads(reply.data)
-        self.runtime.shown_elsewhere(alert)
-        return alert
+        answer: dict[str, Any] = json.loads(reply.data)
+        return answer
+
+    async def _case_here(self, message: Any) -> None:
+        data = json.loads(message.data)
+        alert = self.runtime.alerts.get(data["alert_id"])
+        if alert is None or not self.runtime.owns_alert(alert):
+            return  # the holder answers
+        case = self.runtime.case(data["alert_id"], Principal(data["name"], data["role"]))
+        await message.respond(json.dumps(case).encode())
+
+    def _boards_elsewhere(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Called in an API thread: every other live worker's rows, gathered
+        on the event loop (a request with as many answers as workers)."""
+        others = [w for w in self._workers_seen if w != self.name]
+        if not others:
+            return [], []
+        gathering = asyncio.run_coroutine_threadsafe(self._gather_boards(others), self._loop)
+        try:
+            boards = gathering.result(BOARD_TIMEOUT_S + 1)
+        except Exception:  # NATS away: every other worker's devices are missing
+            log.warning("the other workers' device boards could not be asked for")
+            return [], others
+        rows = [row for board in boards.values() for row in board]
+        return rows, [w for w in others if w not in boards]
+
+    async def _gather_boards(self, others: list[str]) -> dict[str, list[dict[str, Any]]]:
+        inbox = self.client.new_inbox()
+        answers = await self.client.subscribe(inbox)
+        boards: dict[str, list[dict[str, Any]]] = {}
+        try:
+            await self.client.publish(BOARD_SUBJECT, self.name.encode(), reply=inbox)
+            deadline = self._loop.time() + BOARD_TIMEOUT_S
+            while len(boards) < len(others):
+                left = deadline - self._loop.time()
+                if left <= 0:
+                    break
+                try:
+                    answer = await answers.next_msg(timeout=left)
+                except TimeoutError:
+                    break
+                data = json.loads(answer.data)
+                boards[data["from"]] = data["rows"]
+        finally:
+            await answers.unsubscribe()
+        return boards
+
+    async def _board_here(self, message: Any) -> None:
+        if message.data.decode() == self.name or not message.reply:
+            return  # its own question
+        rows = self.runtime.device_health()
+        await message.respond(json.dumps({"from": self.name, "rows": rows}).encode())
 
     async def _act_here(self, message: Any) -> None:
         data = json.loads(message.data)
@@ -389,6 +463,11 @@ async def join_cluster(
             await asyncio.sleep(2.0)
     js = client.jetstream(timeout=REQUEST_TIMEOUT_S)
     await ensure_stream(js, replicas)
+    created = (await js.stream_info(STREAM)).created
+    epoch = int(created.timestamp() * 1000) if created is not None else 0
+    if await asyncio.to_thread(runtime.store.adopt_stream, epoch):
+        log.warning("the stored stream positions were of another %s (made again?): "
+                    "it is read from its start", STREAM)  # fmt: skip
     member = Member(client, js, runtime, partitions, replicas, recovery_window_s, stop)
     await member.join()
     connected.set()

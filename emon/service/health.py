@@ -46,8 +46,13 @@ def device_health(
         if order.active_at(now)
         for dev, role in _devices_of(order)
     ]
-    rows.sort(key=lambda r: (-r["score"], -(r["last_fix_age_s"] or 0)))
+    rows.sort(key=board_order)
     return rows
+
+
+def board_order(row: dict[str, Any]) -> tuple[float, float]:
+    """The worst first: the heaviest problems, then the longest without a fix."""
+    return (-row["score"], -(row["last_fix_age_s"] or 0))
 
 
 def _devices_of(order: CompiledOrder) -> Iterator[tuple[int, str]]:

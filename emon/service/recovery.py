@@ -39,7 +39,7 @@ def rebuild(runtime: Runtime, window_s: float, now: Millis) -> int:
     from the stored messages of its partitions since ``now - window_s``.
     Everything processed must be stored first (the caller flushes the writer)."""
     shard = runtime.shard
-    shard.remap(r.order for r in runtime.orders.values())
+    shard.remap(runtime.registered_orders())
     # as stored (on a handover: the last holder stored its alerts, operator actions too)
     for alert in runtime.store.alerts():
         runtime.alerts[alert["alert_id"]] = alert

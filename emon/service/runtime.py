@@ -31,7 +31,7 @@ from emon.service.alertbook import AlertBook
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
 from emon.service.delivery import Delivery, Outgoing
-from emon.service.health import device_health
+from emon.service.health import board_order, device_health
 from emon.service.metrics import Metrics
 from emon.service.orderbook import OrderBook, Registered
 from emon.service.reminder_schedule import ReminderSchedule
@@ -95,6 +95,12 @@ class Runtime:
     #: an operator's action on an alert another worker holds: taken there
     #: (alert id, action, note, actor, extra) -> the alert as it is now
     forward_act: Callable[[str, str, str, str, dict[str, Any]], dict[str, Any]] | None = None
+    #: an alert's case view where another worker holds it (with its
+    #: notifications' timers): made there. (alert id, who) -> the case
+    case_elsewhere: Callable[[str, Principal], dict[str, Any]] | None = None
+    #: the device board's rows of the devices other workers hold, and the
+    #: workers that did not answer in time
+    boards_elsewhere: Callable[[], tuple[list[dict[str, Any]], list[str]]] | None = None
 
     def __post_init__(self) -> None:
         #: the parts, each its own module: orders in, alerts shown, reminders due
@@ -159,10 +165,16 @@ class Runtime:
     def reminders_sent(self) -> dict[str, dict[str, Any]]:
         return self.schedule.sent
 
+    def registered_orders(self) -> list[Order]:
+        """Every order registered, as one copy: the API registers orders from
+        its threads while the event loop builds engines from them (iterating
+        the dict itself failed with "changed size during iteration")."""
+        return [r.order for r in list(self.orders.values())]
+
     def new_engine(self, start: Millis) -> Engine:
         """An engine for the orders of the partitions held here."""
         engine = Engine(
-            [r.order for r in self.orders.values() if self.shard.owns_order(r.order)],
+            [order for order in self.registered_orders() if self.shard.owns_order(order)],
             policy=self.policy,
             start=start,
             owntracks_keys=self.owntracks_keys,
@@ -215,7 +227,7 @@ class Runtime:
     def _current_engine(self) -> Engine:
         if self._stale:
             self._stale = False
-            self.shard.remap(r.order for r in self.orders.values())
+            self.shard.remap(self.registered_orders())
             old = self.engine
             self.engine = self._engine_without_bad_orders(old.clock)
             self.after_engine(self.engine.carry_over(old))
@@ -541,6 +553,8 @@ class Runtime:
     # -- reads ---------------------------------------------------------------------------
     def case(self, alert_id: str, who: Principal) -> dict[str, Any]:
         alert = self.alerts[alert_id]
+        if self.case_elsewhere is not None and not self.owns_alert(alert):
+            return self.case_elsewhere(alert_id, who)  # its notifications are held there
         sight = Sight(who.may("locations:offender"), who.may("locations:victim"))
         notifications = self.delivery.by_alert.get(alert_id, [])
         order = self._order_of(alert)
@@ -560,7 +574,19 @@ class Runtime:
         return "police" in self.delivery.channels(alert, self._order_of(alert))
 
     def device_health(self) -> list[dict[str, Any]]:
+        """The board of the devices this worker holds (every device, alone)."""
         return device_health(self._current_engine(), self.alerts.values(), now_ms())
+
+    def device_board(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """Every device's row, the worst first, wherever it is held; and the
+        workers that did not answer (their devices are missing)."""
+        rows = self.device_health()
+        if self.boards_elsewhere is None:
+            return rows, []
+        others, unanswered = self.boards_elsewhere()
+        rows += others
+        rows.sort(key=board_order)
+        return rows, unanswered
 
     def order_summaries(self) -> list[dict[str, Any]]:
         return [

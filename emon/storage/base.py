@@ -33,6 +33,7 @@ class Store(Protocol):
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]: ...
     def chain_head(self, slot: int = 0) -> tuple[int, str] | None: ...
     def partition_marks(self) -> dict[int, int]: ...
+    def adopt_stream(self, epoch: int) -> bool: ...
     def chain_links(self, start: int, end: int) -> list[Link]: ...
     def chain_hash(self, seq: int) -> str | None: ...
     def latest_state_problems(self, start: int, end: int) -> list[dict[str, Any]]: ...
@@ -41,6 +42,10 @@ class Store(Protocol):
         self, spec: ledger.Chained, where: str, params: Sequence[Any]
     ) -> list[ledger.ShownRow]: ...
     def close(self) -> None: ...
+
+
+#: the row of ``partition_marks`` holding which stream the marks are positions in
+STREAM_EPOCH = -1
 
 
 class _Reads:
@@ -98,7 +103,22 @@ class _Reads:
     def partition_marks(self) -> dict[int, int]:
         """Partition -> the stream sequence up to which its messages are stored
         (written in the same transaction as the messages: see emon/cluster)."""
-        return {int(p): int(s) for p, s in self.read("SELECT part, seq FROM partition_marks", [])}
+        rows = self.read("SELECT part, seq FROM partition_marks WHERE part >= 0", [])
+        return {int(p): int(s) for p, s in rows}
+
+    def adopt_stream(self, epoch: int) -> bool:
+        """The marks are positions in one stream, the one created at ``epoch``
+        (ms): those of another (a stream made again, a new NATS cluster on the
+        same database) would skip its first messages, so they are dropped.
+        True if they were. Safe for workers starting at once: a worker that
+        finds the epoch already adopted deletes nothing."""
+        adopted = f"EXISTS (SELECT 1 FROM partition_marks WHERE part = {STREAM_EPOCH} AND seq = %s)"
+        deleted, _ = self.maintain([
+            (f"DELETE FROM partition_marks WHERE part >= 0 AND NOT {adopted}", [epoch]),
+            (f"INSERT INTO partition_marks (part, seq) VALUES ({STREAM_EPOCH}, %s) "
+             "ON CONFLICT (part) DO UPDATE SET seq = excluded.seq", [epoch]),
+        ])  # fmt: skip
+        return deleted > 0
 
     def chain_hash(self, seq: int) -> str | None:
         return ledger.hash_at(self.read, seq)

@@ -477,6 +477,8 @@ def test_a_worker_killed_loses_nothing_and_its_partitions_move_within_10_s(worke
 
 
 def test_an_operator_action_on_any_worker_reaches_the_alert_where_it_is_held(workers):
+    """And every worker shows every alert's case (with its notifications, held
+    where the alert is) and every device on its board."""
     fleet = Fleet(workers.cluster, [0], count=2, stagger_s=0.0)
     try:
         _register(workers, fleet)
@@ -485,9 +487,18 @@ def test_an_operator_action_on_any_worker_reaches_the_alert_where_it_is_held(wor
     finally:
         fleet.close()
     first, second = workers.running
+    devices = {f"{kind}-{s}" for s in fleet.suffixes for kind in ("am", "vd")}
+    for worker in workers.running:  # every worker's board has every device, held where it is
+        board = worker.http.get("/api/v1/devices/health")
+        assert "X-Emon-Unanswered" not in board.headers
+        assert devices <= {row["device_id"] for row in board.json()}
     for suffix in fleet.suffixes:
         (alert,) = [a for a in first.http.get("/api/v1/alerts").json()
                     if a["order_id"] == f"OM-{suffix}" and a["type"] == "zone_violation"]  # fmt: skip
+        for worker in workers.running:  # the case, with its notifications, from either worker
+            case = worker.http.get(f"/api/v1/alerts/{alert['alert_id']}")
+            assert case.status_code == 200, case.text
+            assert case.json()["notifications"], "the case view lacks the notifications"
         for worker, other in ((first, second), (second, first)):
             note = f"via {worker.http_port}"
             acted = worker.http.post(f"/api/v1/alerts/{alert['alert_id']}/assign",

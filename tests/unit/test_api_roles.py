@@ -196,3 +196,21 @@ def test_a_worker_catching_up_on_a_backlog_says_so(api):
     assert 89 <= float(behind.split()[1]) <= 95
     runtime.clock_hold = lambda: None  # caught up
     assert "behind" not in client.get("/healthz").json()["problems"]
+
+
+def test_the_device_board_gathers_the_rows_other_workers_hold(api):
+    """On a cluster the board merges every worker's rows, the worst first, and
+    names a worker that did not answer."""
+    client, runtime = api
+    headers = {"Authorization": "Bearer t-op"}
+    client.put(f"/api/v1/orders/{ORDER['order_id']}", json=ORDER,
+               headers={"Authorization": "Bearer t-admin"})  # fmt: skip
+    here = client.get("/api/v1/devices/health", headers=headers).json()
+    assert len(here) == 2  # this worker's: the offender's and the victim's device
+    elsewhere = [{"device_id": "am-far", "score": 10_000, "last_fix_age_s": 5.0}]
+    runtime.boards_elsewhere = lambda: (elsewhere, ["worker-b"])
+    board = client.get("/api/v1/devices/health", headers=headers)
+    assert board.json() == elsewhere + here  # the heaviest problem first
+    assert board.headers["X-Emon-Unanswered"] == "worker-b"
+    runtime.boards_elsewhere = lambda: ([], [])
+    assert "X-Emon-Unanswered" not in client.get("/api/v1/devices/health", headers=headers).headers

@@ -64,6 +64,19 @@ def test_the_stored_mark_of_a_partition_is_written_with_its_messages(tmp_path):
     assert rt.store.count("messages") == 2  # the marker is no message
 
 
+def test_marks_of_another_stream_are_dropped_not_used(tmp_path):
+    """Positions in a stream made again (or a new NATS cluster on the same
+    database) would skip its first messages: a worker joining drops them."""
+    store = _runtime(tmp_path).store
+    assert store.adopt_stream(1000) is False  # the first stream: nothing to drop
+    store.maintain([("INSERT INTO partition_marks (part, seq) VALUES (3, 30000)", [])])
+    assert store.adopt_stream(1000) is False  # the same stream, a second worker
+    assert store.partition_marks() == {3: 30000}
+    assert store.adopt_stream(2000) is True  # another one
+    assert store.partition_marks() == {}
+    assert store.adopt_stream(2000) is False
+
+
 def test_a_worker_enforces_only_the_orders_of_the_partitions_it_holds(tmp_path):
     rt = _runtime(tmp_path)
     rt.put_order(_order("x"))
