@@ -443,8 +443,12 @@ async def join_cluster(
 
     from emon.service.nats_intake import STREAM, ensure_stream
 
+    opened: list[Any] = []  # the client, once connected
+
     async def disconnected() -> None:
         connected.clear()
+        if opened and opened[0].is_closed:
+            return  # closed at the service's stop: nothing was lost
         log.warning("NATS connection lost; reconnecting")
 
     async def reconnected() -> None:
@@ -457,6 +461,7 @@ async def join_cluster(
                 servers=urls, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                 connect_timeout=2, disconnected_cb=disconnected, reconnected_cb=reconnected,
             )  # fmt: skip
+            opened.append(client)
             break
         except Exception as exc:  # a worker without NATS has nothing to do: wait for it
             log.warning("NATS %s not reachable (%s); trying again", ", ".join(urls), exc)
