@@ -55,6 +55,11 @@ class _Server(uvicorn.Server):
 EMBEDDED_PORTS = range(1883, 1900)
 
 
+#: background jobs get this long (s) to end at a stop; the MQTT client alone
+#: may wait 10 s for a broker to confirm its disconnect (aiomqtt's timeout)
+TASKS_STOP_S = 5.0
+
+
 class StartupError(Exception):
     """Something the user can change (a taken port, an unusable flag): one
     clear line and exit status 2, never a traceback."""
@@ -280,9 +285,11 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         http_socket.close()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        _, stuck = await asyncio.wait(tasks, timeout=TASKS_STOP_S)
+        for task in stuck:  # cancelled once more: the rest of the stop goes on meanwhile
+            log.warning("background task %s did not end within %.0f s of the stop",
+                        task.get_name(), TASKS_STOP_S)  # fmt: skip
+            task.cancel()
         if runtime.inbox.qsize():
             pending = [runtime.inbox.get_nowait() for _ in range(runtime.inbox.qsize())]
             runtime.process(pending)
