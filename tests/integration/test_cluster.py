@@ -439,11 +439,11 @@ def _scenario(
     disrupt: Callable[[Fleet], float | None],
     at_s: float = 4.0,
 ) -> float:
-    # the first offender is inside after 6 s, the last after 11 s and for 7 s
-    fleet = Fleet(workers.cluster, nodes, count=6, stagger_s=1.0)
+    # the first offender is inside after 5 s, the last after 9 s and for 7 s
+    fleet = Fleet(workers.cluster, nodes, count=6, stagger_s=0.8)
     try:
         _register(workers, fleet)
-        driving = fleet.run(18.0)
+        driving = fleet.run(16.0)
         time.sleep(at_s)
         back_at = disrupt(fleet)
         driving.join()

@@ -207,7 +207,7 @@ def _with(order: dict, path: tuple, marker: str) -> dict:
     return out
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.tuples(st.sampled_from(PATHS), WILD), min_size=1, max_size=3))
 def test_fuzzed_orders_through_the_api_never_break_enforcement(tmp_path_factory, changes):
     runtime = runtime_on(tmp_path_factory.mktemp("fuzz"))
