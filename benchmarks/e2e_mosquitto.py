@@ -317,7 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker", choices=("mosquitto", "nats"), default="mosquitto")
     parser.add_argument("--workers", type=int, default=1,
                         help="emon workers (NATS only; they share --database)")  # fmt: skip
-    parser.add_argument("--database", help="postgresql://... shared by the workers")
+    parser.add_argument(
+        "--database",
+        help="postgresql://... shared by the workers (and by "
+        "every rate: give one rate a run, or use benchmarks.suite)",
+    )
     args = parser.parse_args(argv)
     if args.workers > 1 and (args.broker != "nats" or not args.database):
         parser.error("several workers need --broker nats and a shared --database")

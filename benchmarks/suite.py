@@ -32,7 +32,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -111,22 +111,12 @@ def cluster(rates: list[int], seconds: float, n_orders: int) -> Result:
     """Sustained fixes/s (nothing lost, p99 under 250 ms) for Mosquitto and one
     worker, NATS and one worker, NATS and two workers, in one run, each into a
     fresh PostgreSQL database (the workers of a cluster share one)."""
-    import uuid
-
-    import psycopg
+    from emon.storage.postgres import scratch_database
 
     admin_url = os.environ.get("EMON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/")
 
-    @contextlib.contextmanager
-    def fresh() -> Iterator[str]:
-        name = f"emon_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin_url + "postgres", autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-        try:
-            yield admin_url + name
-        finally:
-            with psycopg.connect(admin_url + "postgres", autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    def fresh() -> AbstractContextManager[str]:
+        return scratch_database(admin_url, "emon_bench")
 
     rows = []
     for kind, workers in CLUSTER_CONFIGS:

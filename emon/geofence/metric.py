@@ -68,11 +68,10 @@ def _transformer(lon: float, lat: float, inverse: bool) -> Transformer:
     order validated."""
     aeqd = f"+proj=aeqd +lat_0={lat} +lon_0={lon} +ellps=WGS84"
     to_radians = "+proj=unitconvert +xy_in=deg +xy_out=rad"
-    steps = (
-        f"+step +inv {aeqd} +step +inv {to_radians}"
-        if inverse
-        else (f"+step {to_radians} +step {aeqd}")
-    )
+    if inverse:
+        steps = f"+step +inv {aeqd} +step +inv {to_radians}"
+    else:
+        steps = f"+step {to_radians} +step {aeqd}"
     return Transformer.from_pipeline(f"+proj=pipeline {steps}")
 
 

@@ -467,9 +467,7 @@ async def join_cluster(
             log.warning("NATS %s not reachable (%s); trying again", ", ".join(urls), exc)
             await asyncio.sleep(2.0)
     js = client.jetstream(timeout=REQUEST_TIMEOUT_S)
-    await ensure_stream(js, replicas)
-    created = (await js.stream_info(STREAM)).created
-    epoch = int(created.timestamp() * 1000) if created is not None else 0
+    epoch = await ensure_stream(js, replicas)
     if await asyncio.to_thread(runtime.store.adopt_stream, epoch):
         log.warning("the stored stream positions were of another %s (made again?): "
                     "it is read from its start", STREAM)  # fmt: skip

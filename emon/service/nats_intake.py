@@ -73,10 +73,11 @@ SOURCE_DELIVER = "_emon.source.devices"
 SOURCE_HEARTBEAT_S = 1.0
 
 
-async def ensure_stream(js: Any, replicas: int) -> None:
+async def ensure_stream(js: Any, replicas: int) -> Millis:
     """``$MQTT_msgs`` (if not there yet), the durable source consumer on it,
     and ``emon-devices`` sourcing through it. Every worker calls this at start,
-    several at once: each step is idempotent for the same configuration."""
+    several at once: each step is idempotent for the same configuration.
+    Returns when ``emon-devices`` was made (ms): its positions are its own."""
     from nats.js import api
 
     await _create_or_update(js, api.StreamConfig(
@@ -88,7 +89,7 @@ async def ensure_stream(js: Any, replicas: int) -> None:
         deliver_policy=api.DeliverPolicy.ALL, filter_subjects=[MQTT_PREFIX + s for s in SUBJECTS],
         flow_control=True, idle_heartbeat=SOURCE_HEARTBEAT_S, num_replicas=replicas,
     ))  # fmt: skip
-    await _create_or_update(js, api.StreamConfig(
+    info = await _create_or_update(js, api.StreamConfig(
         name=STREAM, subjects=[], retention=api.RetentionPolicy.LIMITS,
         storage=api.StorageType.FILE, max_age=MAX_AGE_S, num_replicas=replicas,
         duplicate_window=120.0,
@@ -98,21 +99,21 @@ async def ensure_stream(js: Any, replicas: int) -> None:
             subject_transforms=[api.SubjectTransform(src=MQTT_PREFIX + ">", dest=">")],
         )],
     ))  # fmt: skip
+    return int(info.created.timestamp() * 1000) if info.created is not None else 0
 
 
-async def _create_or_update(js: Any, config: Any, keep_existing: bool = False) -> None:
+async def _create_or_update(js: Any, config: Any, keep_existing: bool = False) -> Any:
+    """The stream as it now is (its info)."""
     from nats.js.errors import BadRequestError, NotFoundError
 
     try:
-        await js.stream_info(config.name)
+        info = await js.stream_info(config.name)
     except NotFoundError:
         try:
-            await js.add_stream(config)
-            return
+            return await js.add_stream(config)
         except BadRequestError:  # another worker made it meanwhile
-            pass
-    if not keep_existing:
-        await js.update_stream(config)
+            info = await js.stream_info(config.name)
+    return info if keep_existing else await js.update_stream(config)
 
 
 class Intake:

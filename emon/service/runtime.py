@@ -262,10 +262,7 @@ class Runtime:
         if self.inbox.full():
             self.metrics.overload.inc()
         await self.inbox.put(message)
-        if ack is not None:
-            self._acks[id(message)] = ack
-        if mark is not None:
-            self._marks[id(message)] = mark
+        self._keep(message, ack, mark)
 
     def offer(self, topic: str, payload: bytes, recv: Millis, mark: tuple[int, int]) -> bool:
         """``submit`` without waiting, for a caller that reads faster than a
@@ -275,8 +272,17 @@ class Runtime:
         message = Message(recv, topic, payload)
         self.received += 1
         self.inbox.put_nowait(message)
-        self._marks[id(message)] = mark
+        self._keep(message, None, mark)
         return True
+
+    def _keep(
+        self, message: Message, ack: Callable[[], object] | None, mark: tuple[int, int] | None
+    ) -> None:
+        """What goes with a message in the inbox until it is processed."""
+        if ack is not None:
+            self._acks[id(message)] = ack
+        if mark is not None:
+            self._marks[id(message)] = mark
 
     async def run_ingest(self) -> None:
         while True:

@@ -47,17 +47,11 @@ def reachable(host: str, port: int) -> bool:
 @contextlib.contextmanager
 def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
     """A PostgreSQL database of its own (on the machine's server), dropped after."""
-    import psycopg
+    from emon.storage.postgres import scratch_database as scratch
 
     need_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url + "postgres", autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield admin_url + name
-    finally:
-        with psycopg.connect(admin_url + "postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with scratch(admin_url, prefix) as url:
+        yield url
 
 
 def need_service(name: str, host: str, port: int) -> None:
