@@ -13,6 +13,7 @@ import msgspec
 
 from emon.engine.base import Message
 from emon.engine.core import Engine
+from emon.engine.outcome import Outcome
 from emon.geofence.zones import GeometryError, compile_shape
 from emon.orders import Order, OrderFormatError, parse_order
 from emon.timeutil import Millis, TimestampError, parse_ts
@@ -113,10 +114,10 @@ def replay(
     return engine, report
 
 
-def _write(out: IO[bytes], alerts: list[dict[str, object]]) -> int:
-    for alert in alerts:
+def _write(out: IO[bytes], outcome: Outcome) -> int:
+    for alert in outcome.alerts_json():
         out.write(_encoder.encode(alert) + b"\n")
-    return len(alerts)
+    return len(outcome.alerts)
 
 
 def summary(engine: Engine, report: ReplayReport) -> str:

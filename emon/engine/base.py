@@ -15,21 +15,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from emon.alerts.model import Alert, AlertType, alert_id_for, severity_for
+from emon.alerts.model import Alert, AlertChange, AlertType
 from emon.engine.devices import DeviceTable
 from emon.engine.episode import Change, Episode, Evidence, Phase
 from emon.engine.fastpath import FastPath
 from emon.engine.orders_index import CompiledOrder, OrderIndex
+from emon.engine.outcome import AcceptedFix
 from emon.engine.policy import Policy
 from emon.geofence.frame import FloatArray
 from emon.geofence.zones import ZoneTable
 from emon.ingest.messages import Decoder, Fix
 from emon.ingest.rejections import RejectionLog
-from emon.timeutil import Millis, format_ts
+from emon.timeutil import Millis
 
 EpisodeKey = tuple[int, str, str]  # (order index, alert type, subject)
-#: (device_id, seq, ts, recv, lat, lon, acc, batt)
-AcceptedFix = tuple[str, int, int, int, float, float, float | None, float | None]
 #: Episodes that a fix can move on; while one is under way its group takes the
 #: sequential path.
 FIX_DRIVEN = frozenset(
@@ -104,7 +103,7 @@ class EngineBase:
     fast: FastPath
     use_fast_path: bool
     accepted: list[AcceptedFix] | None
-    _out: list[dict[str, Any]]
+    _out: list[AlertChange]
     _event_seqs: dict[int, set[int]]
     _power_off: dict[int, Millis]
     _suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]]
@@ -188,19 +187,11 @@ class EngineBase:
     ) -> Alert:
         offender = order.offender
         device_id = self.devices.ids[offender if offender is not None else track.dev]
-        alert = Alert(
-            alert_id_for(order.order.order_id, alert_type, key[2], started_at, episode.episodes),
-            alert_type,
-            severity_for(alert_type, order.order.risk),
-            order.order.order_id,
-            order.order.case_id,
-            zone_id,
-            device_id,
-            started_at,
-            self.clock,
-            late=track.late,
-            details={"confirming_seq": track.fix.seq, "confirming_ts": track.fix.ts, **details},
-        )
+        alert = Alert.raised(
+            order.order, alert_type, key[2], episode.episodes, device_id, started_at, self.clock,
+            zone_id, track.late,
+            {"confirming_seq": track.fix.seq, "confirming_ts": track.fix.ts, **details},
+        )  # fmt: skip
         episode.alert = alert
         self._emit(alert)
         return alert
@@ -224,9 +215,9 @@ class EngineBase:
         self._emit(alert)
 
     def _emit(self, alert: Alert) -> None:
-        self._out.append(_snapshot(alert))
+        self._out.append(alert.snapshot())
 
-    def _drain(self) -> list[dict[str, Any]]:
+    def _drain(self) -> list[AlertChange]:
         out, self._out = self._out, []
         return out
 
@@ -237,14 +228,6 @@ IDLE = Episode()
 def same(value: float | None) -> float | None:
     """A value as a zero-argument call (for lazily computed depths)."""
     return value
-
-
-def _snapshot(alert: Alert) -> dict[str, Any]:
-    data = alert.to_json()
-    for name in ("confirming_ts", "last_fix_ts"):
-        if name in data["details"]:
-            data["details"][name] = format_ts(data["details"][name])
-    return data
 
 
 def _crossing_time(track: Track, prev_depth: float | None, depth: float) -> Millis:

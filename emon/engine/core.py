@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from emon.alerts.model import Alert, AlertType
+from emon.alerts.model import Alert, AlertChange, AlertType
 from emon.engine.base import (
-    AcceptedFix,
     EpisodeKey,
     EpisodeStore,
     Message,
@@ -29,6 +28,7 @@ from emon.engine.devices import DeviceTable
 from emon.engine.episode import Episode
 from emon.engine.fastpath import FastPath, FixBatch
 from emon.engine.orders_index import OrderIndex
+from emon.engine.outcome import AcceptedFix, Outcome
 from emon.engine.policy import Policy
 from emon.engine.timers import Timers
 from emon.engine.zone_rules import ZoneRules
@@ -51,7 +51,9 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         start: Millis = 0,
         use_fast_path: bool = True,
         owntracks_keys: Mapping[str, bytes] | None = None,
+        keep_fixes: bool = False,
     ) -> None:
+        """``keep_fixes``: each outcome lists the fixes taken (for storage)."""
         self.policy = policy or Policy()
         self.index = OrderIndex.build(list(orders))
         self.zones = ZoneTable(self.index.shapes)
@@ -69,7 +71,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
             "events": 0,
             "acks": 0,
         }
-        self._out: list[dict[str, Any]] = []
+        self._out: list[AlertChange] = []
         self._event_seqs: dict[int, set[int]] = {}
         self._power_off: dict[int, Millis] = {}
         self._suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]] = {}
@@ -93,16 +95,16 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
             self._group_orders.setdefault(c.group, []).append(c.index)
         self.use_fast_path = use_fast_path
         self.fast = FastPath(self)
-        #: accepted fixes since the last drain, when a store wants them
-        self.accepted: list[AcceptedFix] | None = None
+        #: the fixes taken in this call, when a store wants them
+        self.accepted: list[AcceptedFix] | None = [] if keep_fixes else None
 
     # -- public API ------------------------------------------------------------
-    def advance(self, now: Millis) -> list[dict[str, Any]]:
+    def advance(self, now: Millis) -> Outcome:
         """Move the clock to ``now``, firing every timer due by then."""
         self._tick(now)
-        return self._drain()
+        return self._outcome()
 
-    def carry_over(self, old: Engine) -> list[dict[str, Any]]:
+    def carry_over(self, old: Engine) -> Outcome:
         """Take over the live state of an engine built for an earlier set of
         orders (an order registered, replaced or revoked). Positions, duplicate
         windows, timers and episodes carry over by device and order id; the
@@ -112,7 +114,6 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         self.stats = dict(old.stats)
         self.rejections = old.rejections
         self.decoder = old.decoder
-        self.accepted = old.accepted
         names = (
             "last_recv",
             "last_ts",
@@ -155,13 +156,14 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         for order in self.index.orders:
             if self.episodes.busy(order.index):
                 self._busy_groups.add(order.group)
-        return self._drain()
+        return self._outcome()
 
-    def handle(self, recv: Millis, topic: str, payload: bytes) -> list[dict[str, Any]]:
+    def handle(self, recv: Millis, topic: str, payload: bytes) -> Outcome:
         return self.handle_batch([Message(recv, topic, payload)])
 
-    def handle_batch(self, messages: Sequence[Message]) -> list[dict[str, Any]]:
-        """Apply messages in order; returns every alert change they caused.
+    def handle_batch(self, messages: Sequence[Message]) -> Outcome:
+        """Apply messages in order; returns every alert change they caused,
+        the fixes taken and the messages refused.
 
         Groups whose fixes provably change nothing but positions are updated in
         bulk first (``fastpath``); the rest are applied one message at a time,
@@ -213,7 +215,14 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
             self._tick(max(m.recv for m in messages))
         self.fast.remember_depths(batch, depth)
         self._update_busy(touched)
-        return self._drain()
+        return self._outcome()
+
+    def _outcome(self) -> Outcome:
+        fixes: tuple[AcceptedFix, ...] = ()
+        if self.accepted:
+            fixes = tuple(self.accepted)
+            self.accepted.clear()
+        return Outcome(tuple(self._drain()), fixes, self.rejections.drain())
 
     def _record_quiet(self, batch: FixBatch, quiet: NDArray[np.bool_]) -> None:
         assert self.accepted is not None
@@ -224,11 +233,6 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         columns = (batch.seq[k], batch.ts[k], batch.recv[k], batch.lat[k], batch.lon[k])
         seq, ts, recv, lat, lon = (c.tolist() for c in columns)
         self.accepted.extend(zip(ids, seq, ts, recv, lat, lon, acc, batt, strict=True))
-
-    def drain_accepted(self) -> list[AcceptedFix]:
-        """Fixes taken since the last call (for storage); empty unless enabled."""
-        out, self.accepted = self.accepted or [], ([] if self.accepted is not None else None)
-        return out
 
     def _tick(self, now: Millis) -> None:
         if now > self.clock:

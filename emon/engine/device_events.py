@@ -3,7 +3,7 @@ battery level fixes carry."""
 
 from __future__ import annotations
 
-from emon.alerts.model import Alert, AlertType, alert_id_for, severity_for
+from emon.alerts.model import Alert, AlertType
 from emon.engine.base import EngineBase, Message
 from emon.engine.episode import Episode
 from emon.engine.orders_index import CompiledOrder
@@ -68,19 +68,10 @@ class DeviceEvents(EngineBase):
         episode.phase = episode.phase.ACTIVE
         episode.episodes += 1
         episode.since = ts
-        alert = Alert(
-            alert_id_for(order.order.order_id, alert_type, subject, ts, episode.episodes),
-            alert_type,
-            severity_for(alert_type, order.order.risk),
-            order.order.order_id,
-            order.order.case_id,
-            None,
-            self.devices.ids[dev],
-            ts,
-            self.clock,
-            late=late,
-            details={"count": 1},
-        )
+        alert = Alert.raised(
+            order.order, alert_type, subject, episode.episodes, self.devices.ids[dev], ts,
+            self.clock, late=late, details={"count": 1},
+        )  # fmt: skip
         episode.alert = alert
         self._emit(alert)
 

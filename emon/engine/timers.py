@@ -7,7 +7,7 @@ import heapq
 
 import numpy as np
 
-from emon.alerts.model import Alert, AlertType, alert_id_for, severity_for
+from emon.alerts.model import Alert, AlertType
 from emon.engine.base import EngineBase
 from emon.engine.devices import NONE_TS
 from emon.engine.episode import Episode
@@ -84,20 +84,10 @@ class Timers(EngineBase):
             episode = self.episodes.setdefault(key, Episode())
             episode.phase = episode.phase.ACTIVE
             episode.episodes += 1
-            alert = Alert(
-                alert_id_for(
-                    order.order.order_id, AlertType.SIGNAL_LOST, subject, when, episode.episodes
-                ),
-                AlertType.SIGNAL_LOST,
-                severity_for(AlertType.SIGNAL_LOST, order.order.risk),
-                order.order.order_id,
-                order.order.case_id,
-                None,
-                subject,
-                when,
-                when,
-                details={"silence_s": order.silence_ms / 1000},
-            )
+            alert = Alert.raised(
+                order.order, AlertType.SIGNAL_LOST, subject, episode.episodes, subject, when,
+                when, details={"silence_s": order.silence_ms / 1000},
+            )  # fmt: skip
             if last_ts != NONE_TS:
                 alert.details["last_fix_ts"] = last_ts
             if dev in self._power_off:

@@ -27,18 +27,19 @@ class RejectionLog:
     def __init__(self, keep: int = 1000) -> None:
         self.counts: Counter[str] = Counter()
         self.recent: deque[Rejection] = deque(maxlen=keep)
-        #: every rejection since the last ``drain``, when a store is listening
-        self.unsaved: list[Rejection] | None = None
+        #: every rejection since the last ``drain`` (the engine drains it into
+        #: each call's outcome, so it holds one call's at most)
+        self.unsaved: list[Rejection] = []
 
     def reject(self, recv: Millis, topic: str, reason: str, detail: str, payload: bytes) -> None:
         self.counts[reason] += 1
         record = Rejection(recv, topic, reason, detail, payload[:4096])
         self.recent.append(record)
-        if self.unsaved is not None:
-            self.unsaved.append(record)
+        self.unsaved.append(record)
 
-    def drain(self) -> list[Rejection]:
-        out, self.unsaved = self.unsaved or [], []
+    def drain(self) -> tuple[Rejection, ...]:
+        out = tuple(self.unsaved)
+        self.unsaved.clear()
         return out
 
     @property

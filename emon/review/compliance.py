@@ -10,11 +10,12 @@ getting better or worse.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from emon.alerts.model import AlertType
-from emon.timeutil import Millis, format_ts, parse_ts
+from emon.alerts.model import AlertType, ShownAlert
+from emon.timeutil import Millis, format_ts
 
 VIOLATIONS = (AlertType.ZONE_VIOLATION, AlertType.CONTACT_VIOLATION)
 PREALERTS = (AlertType.ZONE_PREALERT, AlertType.CONTACT_PREALERT)
@@ -29,13 +30,13 @@ WEEK_MS = 7 * 86_400_000
 
 
 def compliance(
-    order_id: str, alerts: list[dict[str, Any]], start: Millis, end: Millis, now: Millis
+    order_id: str, alerts: Sequence[ShownAlert], start: Millis, end: Millis, now: Millis
 ) -> dict[str, Any]:
-    mine = [a for a in alerts if a["order_id"] == order_id and _overlaps(a, start, end, now)]
-    mine.sort(key=lambda a: a["started_at"])
-    violations = [a for a in mine if a["type"] in VIOLATIONS]
-    events = [a for a in mine if a["type"] in DEVICE_EVENTS]
-    classified = Counter(a.get("classification") or "unclassified" for a in violations)
+    mine = [a for a in alerts if a.order_id == order_id and a.span.overlaps(start, end, now)]
+    mine.sort(key=lambda a: a.span.started_at)
+    violations = [a for a in mine if a.type in VIOLATIONS]
+    events = [a for a in mine if a.type in DEVICE_EVENTS]
+    classified = Counter(a.body.get("classification") or "unclassified" for a in violations)
     weeks = max((end - start) / WEEK_MS, 1 / 7)
     figures = {
         "violations": len(violations),
@@ -44,7 +45,7 @@ def compliance(
         "permitted_exceptions": classified["permitted_exception"],
         "unclassified": classified["unclassified"],
         "hours_in_violation": _hours(violations, start, end, now),
-        "prealerts": sum(1 for a in mine if a["type"] in PREALERTS),
+        "prealerts": sum(1 for a in mine if a.type in PREALERTS),
         "signal_losses": _count(events, AlertType.SIGNAL_LOST),
         "hours_without_signal": _hours(_of(events, AlertType.SIGNAL_LOST), start, end, now),
         "hours_battery_low": _hours(_of(events, AlertType.BATTERY_LOW), start, end, now),
@@ -65,30 +66,23 @@ def compliance(
     }
 
 
-def _end(alert: dict[str, Any], now: Millis) -> Millis:
-    return parse_ts(alert["ended_at"]) if alert.get("ended_at") else now
-
-
-def _overlaps(alert: dict[str, Any], start: Millis, end: Millis, now: Millis) -> bool:
-    return parse_ts(alert["started_at"]) <= end and _end(alert, now) >= start
-
-
-def _hours(alerts: list[dict[str, Any]], start: Millis, end: Millis, now: Millis) -> float:
+def _hours(alerts: Sequence[ShownAlert], start: Millis, end: Millis, now: Millis) -> float:
     total = sum(
-        max(0, min(_end(a, now), end) - max(parse_ts(a["started_at"]), start)) for a in alerts
+        max(0, min(a.span.end_or(now), end) - max(a.span.started_at, start)) for a in alerts
     )
     return round(total / 3_600_000, 2)
 
 
-def _of(alerts: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [a for a in alerts if a["type"] == kind]
+def _of(alerts: Sequence[ShownAlert], kind: str) -> list[ShownAlert]:
+    return [a for a in alerts if a.type == kind]
 
 
-def _count(alerts: list[dict[str, Any]], kind: str) -> int:
+def _count(alerts: Sequence[ShownAlert], kind: str) -> int:
     return len(_of(alerts, kind))
 
 
-def _row(alert: dict[str, Any], start: Millis, end: Millis, now: Millis) -> dict[str, Any]:
+def _row(shown: ShownAlert, start: Millis, end: Millis, now: Millis) -> dict[str, Any]:
+    alert = shown.body
     return {
         "alert_id": alert["alert_id"],
         "type": alert["type"],
@@ -96,25 +90,25 @@ def _row(alert: dict[str, Any], start: Millis, end: Millis, now: Millis) -> dict
         "zone_id": alert.get("zone_id"),
         "started_at": alert["started_at"],
         "ended_at": alert.get("ended_at"),
-        "hours": _hours([alert], start, end, now),
+        "hours": _hours([shown], start, end, now),
         "state": alert["state"],
         "classification": alert.get("classification"),
         "late": alert.get("late", False),
     }
 
 
-def _weeks(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _weeks(alerts: Sequence[ShownAlert]) -> list[dict[str, Any]]:
     """ISO weeks (by the start of each episode) with their counts."""
     table: dict[str, Counter[str]] = {}
     for alert in alerts:
-        moment = datetime.fromtimestamp(parse_ts(alert["started_at"]) / 1000, UTC)
+        moment = datetime.fromtimestamp(alert.span.started_at / 1000, UTC)
         year, week, _ = moment.isocalendar()
         kind = (
             "violations"
-            if alert["type"] in VIOLATIONS
+            if alert.type in VIOLATIONS
             else "prealerts"
-            if alert["type"] in PREALERTS
-            else alert["type"]
+            if alert.type in PREALERTS
+            else alert.type
         )
         table.setdefault(f"{year}-W{week:02d}", Counter())[kind] += 1
     return [{"week": week, **counts} for week, counts in sorted(table.items())]

@@ -4,12 +4,13 @@ in the console's case file and printed in evidence reports."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from emon.engine.policy import Policy
 
 
-def decision_trail(alert: dict[str, Any], policy: Policy) -> dict[str, Any]:
+def decision_trail(alert: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
     """Why emon raised it: the rule, the fix that confirmed it, the thresholds."""
     details = alert.get("details") or {}
     decision: dict[str, Any] = {"rule": alert["type"], "zone_id": alert.get("zone_id")}

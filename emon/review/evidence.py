@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emon import topics
+from emon.alerts.model import ShownAlert
 from emon.engine.policy import Policy
 from emon.orders import as_seen_by
 from emon.review.decision import decision_trail
 from emon.storage import Store
 from emon.storage.chain import verify_period
 from emon.storage.ledger import ACTIONS, ALERT_CHANGES, FIXES, ORDERS, ShownRow
-from emon.timeutil import Millis, format_ts, parse_ts
+from emon.timeutil import Millis, format_ts
 
 #: the period shown around one alert
 MARGIN_MS = 15 * 60_000
@@ -63,25 +64,25 @@ class Bundle:
 
 def for_alert(
     store: Store,
-    alerts: list[dict[str, Any]],
+    alerts: Sequence[ShownAlert],
     alert_id: str,
     now: Millis,
     policy: Policy | None = None,
     **options: Any,
 ) -> Bundle:
     """``alerts``: every alert known (the service's, or the stored ones)."""
-    alert = next((a for a in alerts if a["alert_id"] == alert_id), None)
+    alert = next((a for a in alerts if a.alert_id == alert_id), None)
     if alert is None:
         raise EvidenceError(f"no stored alert {alert_id}")
-    start = parse_ts(alert["started_at"]) - MARGIN_MS
-    end = parse_ts(alert.get("ended_at") or alert["detected_at"]) + MARGIN_MS
-    title = f"{alert['type']} {alert_id}"
-    return _collect(store, alert["order_id"], start, end, now, title, [alert], policy, **options)
+    start = alert.span.started_at - MARGIN_MS
+    end = alert.span.end_or(alert.span.detected_at) + MARGIN_MS
+    title = f"{alert.type} {alert_id}"
+    return _collect(store, alert.order_id, start, end, now, title, [alert], policy, **options)
 
 
 def for_period(
     store: Store,
-    alerts: list[dict[str, Any]],
+    alerts: Sequence[ShownAlert],
     order_id: str,
     start: Millis,
     end: Millis,
@@ -89,14 +90,8 @@ def for_period(
     policy: Policy | None = None,
     **options: Any,
 ) -> Bundle:
-    alerts = [
-        a
-        for a in alerts
-        if a["order_id"] == order_id
-        and parse_ts(a["started_at"]) <= end
-        and (a.get("ended_at") is None or parse_ts(a["ended_at"]) >= start)
-    ]
-    alerts.sort(key=lambda a: a["started_at"])
+    alerts = [a for a in alerts if a.order_id == order_id and a.span.overlaps(start, end, end)]
+    alerts = sorted(alerts, key=lambda a: a.span.started_at)
     title = f"{order_id} {format_ts(start)} - {format_ts(end)}"
     return _collect(store, order_id, start, end, now, title, alerts, policy, **options)
 
@@ -108,7 +103,7 @@ def _collect(
     end: Millis,
     now: Millis,
     title: str,
-    alerts: list[dict[str, Any]],
+    alerts: Sequence[ShownAlert],
     policy: Policy | None,
     include_victim: bool = False,
 ) -> Bundle:
@@ -132,8 +127,8 @@ def _collect(
         victim_fixes = _chained_fixes(store, victims, start, end)
     shown += fixes + victim_fixes
     for alert in alerts:
-        shown += store.shown_rows(ALERT_CHANGES, "alert_id = %s", [alert["alert_id"]])
-        shown += store.shown_rows(ACTIONS, "alert_id = %s", [alert["alert_id"]])
+        shown += store.shown_rows(ALERT_CHANGES, "alert_id = %s", [alert.alert_id])
+        shown += store.shown_rows(ACTIONS, "alert_id = %s", [alert.alert_id])
     bundle = Bundle(
         title=title,
         order_id=order_id,
@@ -142,7 +137,7 @@ def _collect(
         order_version=version,
         start=start,
         end=end,
-        alerts=[dict(a, decision=decision_trail(a, policy)) for a in alerts],
+        alerts=[dict(a.body, decision=decision_trail(a.body, policy)) for a in alerts],
         fixes=[_fix(content) for *_, content in fixes],
         messages=[_message(r) for r in messages],
         chain=verify_period(store, start, end).to_json(),

@@ -9,15 +9,17 @@ person who is a victim, alerts are given without their details.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from emon.alerts.model import ShownAlert
 from emon.storage import Store
 from emon.timeutil import format_ts
 
 ALL_TIME = 2**62
 
 
-def person_export(store: Store, alerts: list[dict[str, Any]], person_id: str) -> dict[str, Any]:
+def person_export(store: Store, alerts: Sequence[ShownAlert], person_id: str) -> dict[str, Any]:
     orders: list[dict[str, Any]] = []
     roles: dict[str, str] = {}
     devices: set[str] = set()
@@ -32,7 +34,7 @@ def person_export(store: Store, alerts: list[dict[str, Any]], person_id: str) ->
                            "registered_at": format_ts(registered),
                            "revoked_at": format_ts(revoked) if revoked else None,
                            "order": _visible(body, role)})  # fmt: skip
-    theirs = [a for a in alerts if a["order_id"] in roles]
+    theirs = [dict(a.body) for a in alerts if a.order_id in roles]
     ids = {a["alert_id"] for a in theirs} | set(roles)
     return {
         "person_id": person_id,
@@ -56,9 +58,7 @@ def person_export(store: Store, alerts: list[dict[str, Any]], person_id: str) ->
                 "action": action,
                 "subject": subject,
             }
-            for at, actor, role, action, subject in store.read(
-                "SELECT at, actor, role, action, subject FROM audit ORDER BY at", []
-            )
+            for at, actor, role, action, subject in store.audit_trail()
             if subject in ids
         ],
     }
@@ -96,13 +96,6 @@ def _without_details(alert: dict[str, Any]) -> dict[str, Any]:
 
 
 def _notifications(store: Store, devices: set[str]) -> list[dict[str, Any]]:
-    if not devices:
-        return []
-    marks = ", ".join(["%s"] * len(devices))
-    rows = store.read(
-        f"SELECT device_id, level, text, sent_at, acked_at FROM notifications "
-        f"WHERE device_id IN ({marks}) ORDER BY sent_at",
-        sorted(devices),
-    )
+    rows = store.notifications_to(sorted(devices))
     return [{"device_id": d, "level": lv, "text": tx, "sent_at": format_ts(int(s)),
              "acked_at": format_ts(int(a)) if a else None} for d, lv, tx, s, a in rows]  # fmt: skip

@@ -12,13 +12,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from emon.alerts.model import AlertChange
 from emon.engine.base import Message
 from emon.engine.core import Engine
 from emon.engine.policy import Policy, policy_from
 from emon.orders import parse_order
-from emon.timeutil import Millis, parse_ts
+from emon.timeutil import Millis
 
 BATCH = 5000
+#: the end of an alert still open, for matching
+FOREVER: Millis = 2**62
 
 
 #: what a what-if may change: the order's thresholds, never who is who or
@@ -64,17 +67,17 @@ def run(
     start: Millis,
     end: Millis,
     policy: Policy,
-) -> list[dict[str, Any]]:
+) -> list[AlertChange]:
     """The final state of every alert a replay of the messages raises."""
     engine = Engine([parse_order(o) for o in orders], policy=policy, start=start)
-    final: dict[str, dict[str, Any]] = {}
+    final: dict[str, AlertChange] = {}
     for k in range(0, len(messages), BATCH):
         batch = [Message(r, t, p) for r, t, p in messages[k : k + BATCH]]
-        for alert in engine.handle_batch(batch):
-            final[alert["alert_id"]] = alert
-    for alert in engine.advance(end):
-        final[alert["alert_id"]] = alert
-    return sorted(final.values(), key=lambda a: a["started_at"])
+        for alert in engine.handle_batch(batch).alerts:
+            final[alert.alert_id] = alert
+    for alert in engine.advance(end).alerts:
+        final[alert.alert_id] = alert
+    return sorted(final.values(), key=lambda a: a.started_at)
 
 
 def compare(
@@ -103,24 +106,24 @@ def compare(
     }
 
 
-def _match(alert: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
-    key = (alert["order_id"], alert["type"], alert.get("zone_id"), alert["device_id"])
+def _match(alert: AlertChange, candidates: list[AlertChange]) -> AlertChange | None:
     for other in candidates:
-        if (other["order_id"], other["type"], other.get("zone_id"), other["device_id"]) != key:
+        if _what(other) != _what(alert):
             continue
-        if _start(other) <= _finish(alert) and _start(alert) <= _finish(other):
+        if other.started_at <= _finish(alert) and alert.started_at <= _finish(other):
             return other
     return None
 
 
-def _start(alert: dict[str, Any]) -> Millis:
-    return parse_ts(alert["started_at"])
+def _what(alert: AlertChange) -> tuple[str, str, str | None, str]:
+    return (alert.order_id, alert.type, alert.zone_id, alert.device_id)
 
 
-def _finish(alert: dict[str, Any]) -> Millis:
-    return parse_ts(alert["ended_at"]) if alert.get("ended_at") else 2**62
+def _finish(alert: AlertChange) -> Millis:
+    return FOREVER if alert.ended_at is None else alert.ended_at
 
 
-def _brief(alert: dict[str, Any]) -> dict[str, Any]:
+def _brief(alert: AlertChange) -> dict[str, Any]:
+    data = alert.to_json()
     keys = ("type", "severity", "order_id", "zone_id", "device_id", "started_at", "ended_at")
-    return {k: alert.get(k) for k in keys}
+    return {k: data.get(k) for k in keys}

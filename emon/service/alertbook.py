@@ -10,9 +10,11 @@ Storage is the caller's: this book holds no IO.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emon.alerts.model import AlertChange, AlertSpan, ShownAlert
 from emon.timeutil import format_ts
 
 #: operator states outrank what the engine says, except that an ended
@@ -22,21 +24,41 @@ _RANK = {"open": 0, "acknowledged": 1, "ended": 2, "resolved": 3}
 
 @dataclass
 class AlertBook:
+    #: the alerts as shown (the contract's JSON, operator state included)
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: their times, typed (what evidence, holds and case views are cut by)
+    spans: dict[str, AlertSpan] = field(default_factory=dict)
     subscribers: set[asyncio.Queue[dict[str, Any]]] = field(default_factory=set)
 
-    def merge(self, change: dict[str, Any], risk: str | None) -> dict[str, Any]:
+    def merge(self, change: AlertChange, risk: str | None) -> dict[str, Any]:
         """An engine change into the alert as shown (the order's risk travels
         with it: it orders the console's queue)."""
-        known = self.alerts.get(change["alert_id"])
+        self.spans[change.alert_id] = change.span
+        known = self.alerts.get(change.alert_id)
         if known is None:
-            known = self.alerts[change["alert_id"]] = dict(change, risk=risk)
+            known = self.alerts[change.alert_id] = dict(change.to_json(), risk=risk)
             return known
         state = known["state"]
-        known.update(change)
-        if _RANK[state] > _RANK[change["state"]]:
+        known.update(change.to_json())
+        if _RANK[state] > _RANK[change.state]:
             known["state"] = state
         return known
+
+    def show(self, shown: ShownAlert) -> None:
+        """An alert as stored, or as the worker holding it recorded it."""
+        self.alerts[shown.alert_id] = dict(shown.body)
+        self.spans[shown.alert_id] = shown.span
+
+    def restore(self, stored: Iterable[ShownAlert]) -> None:
+        for shown in stored:
+            self.show(shown)
+
+    def shown(self, alert_id: str) -> ShownAlert:
+        return ShownAlert(self.alerts[alert_id], self.spans[alert_id])
+
+    def everything(self) -> list[ShownAlert]:
+        """Every alert known, with its times (for reports and figures)."""
+        return [ShownAlert(a, self.spans[i]) for i, a in list(self.alerts.items())]
 
     def act(
         self, alert_id: str, action: str, note: str, actor: str, now: int, **extra: Any

@@ -12,12 +12,13 @@ from typing import Any
 
 import msgspec
 
+from emon.alerts.model import ShownAlert
 from emon.engine.policy import Policy
 from emon.orders import Order
 from emon.review.decision import decision_trail
 from emon.service.delivery import Pending
 from emon.storage import Row, Store
-from emon.timeutil import Millis, format_ts, parse_ts
+from emon.timeutil import Millis, format_ts
 
 #: the track shown around an alert
 BEFORE_MS = 15 * 60_000
@@ -34,7 +35,7 @@ class Sight:
 
 
 def alert_case(
-    alert: dict[str, Any],
+    shown: ShownAlert,
     order: Order | None,
     store: Store,
     notifications: list[Pending],
@@ -42,8 +43,9 @@ def alert_case(
     sight: Sight,
     now: Millis,
 ) -> dict[str, Any]:
-    start = parse_ts(alert["started_at"]) - BEFORE_MS
-    end = (parse_ts(alert["ended_at"]) if alert.get("ended_at") else now) + AFTER_MS
+    alert = dict(shown.body)
+    start = shown.span.started_at - BEFORE_MS
+    end = shown.span.end_or(now) + AFTER_MS
     case: dict[str, Any] = {
         "alert": alert,
         "order": _order_view(order, sight) if order else None,

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emon.alerts.model import AlertSpan, ShownAlert
 from emon.cluster.partitioning import plan
 from emon.cluster.shard import Shard
 from emon.service import recovery
@@ -332,23 +333,23 @@ class Member:
                 log.warning("watching orders failed (%s); again", exc)
                 await asyncio.sleep(RENEW_S)
 
-    def _announce_alert(self, alert: dict[str, Any]) -> None:
-        value = json.dumps({"from": self.name, "alert": alert}).encode()
+    def _announce_alert(self, shown: ShownAlert) -> None:
+        value = json.dumps({"from": self.name, **_shown_json(shown)}).encode()
         self._soon(lambda: self.client.publish(ALERTS_SUBJECT, value))
 
     async def _alert_elsewhere(self, message: Any) -> None:
         data = json.loads(message.data)
         if data["from"] != self.name:
-            self.runtime.shown_elsewhere(data["alert"])
+            self.runtime.shown_elsewhere(_shown_from(data))
 
     def _forward_act(
         self, alert_id: str, action: str, note: str, actor: str, extra: dict[str, Any]
     ) -> dict[str, Any]:
         body = {"alert_id": alert_id, "action": action, "note": note, "actor": actor,
                 "extra": extra}  # fmt: skip
-        alert = self._ask_holder(ACT_SUBJECT, body)
-        self.runtime.shown_elsewhere(alert)
-        return alert
+        shown = _shown_from(self._ask_holder(ACT_SUBJECT, body))
+        self.runtime.shown_elsewhere(shown)
+        return dict(shown.body)
 
     def _case_elsewhere(self, alert_id: str, who: Principal) -> dict[str, Any]:
         """The holder makes the case view (with its notifications' timers, and
@@ -424,9 +425,19 @@ class Member:
         alert = self.runtime.alerts.get(data["alert_id"])
         if alert is None or not self.runtime.owns_alert(alert):
             return  # the holder answers
-        done = self.runtime.act(data["alert_id"], data["action"], data["note"], data["actor"],
-                                **data["extra"])  # fmt: skip
-        await message.respond(json.dumps(done).encode())
+        self.runtime.act(data["alert_id"], data["action"], data["note"], data["actor"],
+                         **data["extra"])  # fmt: skip
+        done = self.runtime.alert_book.shown(data["alert_id"])
+        await message.respond(json.dumps(_shown_json(done)).encode())
+
+
+def _shown_json(shown: ShownAlert) -> dict[str, Any]:
+    """An alert between workers: its JSON, and its times as they are (ms)."""
+    return {"alert": shown.body, "span": shown.span.to_list()}
+
+
+def _shown_from(data: dict[str, Any]) -> ShownAlert:
+    return ShownAlert(data["alert"], AlertSpan(*data["span"]))
 
 
 async def join_cluster(

@@ -41,8 +41,7 @@ def rebuild(runtime: Runtime, window_s: float, now: Millis) -> int:
     shard = runtime.shard
     shard.remap(runtime.registered_orders())
     # as stored (on a handover: the last holder stored its alerts, operator actions too)
-    for alert in runtime.store.alerts():
-        runtime.alerts[alert["alert_id"]] = alert
+    runtime.alert_book.restore(runtime.store.alerts())
     since = now - int(window_s * 1000)
     runtime.recovering = True
     replayed = 0
@@ -64,8 +63,6 @@ def rebuild(runtime: Runtime, window_s: float, now: Millis) -> int:
             runtime.engine = runtime.new_engine(now)
     finally:
         runtime.recovering = False
-    runtime.engine.rejections.drain()
-    runtime.engine.drain_accepted()
     _restore_notifications(runtime)
     if not shard.whole:  # reminders another worker sent for partitions now held here
         runtime.schedule.sent.update({r["reminder_id"]: r for r in runtime.store.reminders()})
@@ -74,7 +71,7 @@ def rebuild(runtime: Runtime, window_s: float, now: Millis) -> int:
 
 def _replay(runtime: Runtime, batch: list[Message]) -> int:
     if batch:
-        runtime.after_engine(runtime.engine.handle_batch(batch))
+        runtime.after_engine(runtime.engine.handle_batch(batch).alerts)
     return len(batch)
 
 

@@ -15,12 +15,10 @@ import logging
 from dataclasses import dataclass, fields
 from typing import Any
 
-from emon.alerts.model import AlertType
+from emon.alerts.model import AlertType, ShownAlert
 from emon.orders import Order
-from emon.storage import Store, as_bytes
-from emon.storage.chain import content_digest
-from emon.storage.ledger import FIXES, NOTIFICATION_CHANGES, Chained
-from emon.timeutil import Millis, parse_ts
+from emon.storage import Store, pruning
+from emon.timeutil import Millis
 
 log = logging.getLogger("emon.retention")
 
@@ -37,16 +35,6 @@ EVIDENCE_TYPES = frozenset(
 )
 HOLD_MARGIN_MS = 15 * 60_000
 OPEN_END = 2**62
-_HELD_MESSAGE = (
-    "EXISTS (SELECT 1 FROM holds h WHERE messages.recv BETWEEN h.lo AND h.hi AND messages.topic"
-    " IN ('emon/v1/fix/' || h.device_id, 'emon/v1/fixes/' || h.device_id,"
-    " 'emon/v1/event/' || h.device_id))"
-)
-_HELD_FIX = (
-    "EXISTS (SELECT 1 FROM holds h WHERE h.device_id = fixes.device_id"
-    " AND fixes.ts BETWEEN h.lo AND h.hi)"
-)
-BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -68,12 +56,13 @@ class Retention:
         return cls(**{k: float(v) for k, v in config.items()})
 
 
-def holds_for(alert: dict[str, Any], order: Order | None) -> list[tuple[Any, ...]]:
+def holds_for(shown: ShownAlert, order: Order | None) -> list[tuple[Any, ...]]:
     """Hold rows (hold_id, device_id, lo, hi, subject, reason) for an alert's window."""
+    alert, span = shown.body, shown.span
     if order is None or alert["type"] not in EVIDENCE_TYPES:
         return []
-    lo = parse_ts(alert["started_at"]) - HOLD_MARGIN_MS
-    hi = parse_ts(alert["ended_at"]) + HOLD_MARGIN_MS if alert.get("ended_at") else OPEN_END
+    lo = span.started_at - HOLD_MARGIN_MS
+    hi = OPEN_END if span.ended_at is None else span.ended_at + HOLD_MARGIN_MS
     if alert.get("classification") == "technical":
         hi = lo - 1  # released: a device fault is no evidence of anything
     return [
@@ -99,67 +88,16 @@ def _devices(order: Order) -> list[str]:
 def prune(store: Store, retention: Retention, now: Millis) -> dict[str, int]:
     """Remove what has outlived its period (and is not held). Returns counts."""
     cut = {f.name: now - int(getattr(retention, f.name) * DAY_MS) for f in fields(retention)}
-    pruned_fixes = _prune_rows(store, FIXES, f"ts < %s AND NOT {_HELD_FIX}", cut["fixes_days"])
-    pruned_notes = _prune_rows(store, NOTIFICATION_CHANGES, "at < %s", cut["notifications_days"])
-    deleted = store.maintain([
-        (f"DELETE FROM fixes WHERE ts < %s AND NOT {_HELD_FIX}", [cut["fixes_days"]]),
-        ("DELETE FROM rejections WHERE recv < %s", [cut["rejections_days"]]),
-        ("DELETE FROM notifications WHERE sent_at < %s AND (acked_at IS NOT NULL OR escalated)",
-         [cut["notifications_days"]]),
-        ("DELETE FROM audit WHERE at < %s", [cut["audit_days"]]),
-        (f"DELETE FROM messages WHERE recv < %s AND chain_seq IS NULL AND NOT {_HELD_MESSAGE}",
-         [cut["messages_days"]]),
-    ])  # fmt: skip
-    counts = dict(zip(["fixes", "rejections", "notifications", "audit"], deleted, strict=False))
-    counts["fixes"] += pruned_fixes
-    counts["notification_changes"] = pruned_notes
-    counts["messages"] = deleted[4] + _prune_messages(store, cut["messages_days"])
+    counts = pruning.prune(
+        store,
+        pruning.Cutoffs(
+            messages=cut["messages_days"],
+            fixes=cut["fixes_days"],
+            rejections=cut["rejections_days"],
+            notifications=cut["notifications_days"],
+            audit=cut["audit_days"],
+        ),
+    )
     if any(counts.values()):
         log.info("retention removed %s", counts)
     return counts
-
-
-def _prune_rows(store: Store, spec: Chained, where: str, before: Millis) -> int:
-    """Chained rows past retention are deleted, each leaving its link and its
-    content digest in ``pruned_links``, so the chain still verifies past them."""
-    pruned, after = 0, -1
-    while True:
-        rows = store.read(
-            f"SELECT chain_seq, hash, {spec.time}, {spec.columns} FROM {spec.table} "
-            f"WHERE {where} AND chain_seq > %s ORDER BY chain_seq LIMIT {BATCH}",
-            [before, after],
-        )
-        if not rows:
-            return pruned
-        tombstones = [
-            (seq, h, content_digest(spec.kind, spec.content(content)), spec.kind, at)
-            for seq, h, at, *content in rows
-        ]
-        marks = ", ".join(["%s"] * 5)
-        store.maintain(
-            [(f"INSERT INTO pruned_links (chain_seq, hash, digest, kind, at) VALUES ({marks})",
-              list(t)) for t in tombstones]
-            + [(f"DELETE FROM {spec.table} WHERE chain_seq = %s", [t[0]]) for t in tombstones]
-        )  # fmt: skip
-        pruned += len(rows)
-        after = rows[-1][0]
-
-
-def _prune_messages(store: Store, before: Millis) -> int:
-    """Chained messages lose their content but keep their link and digest."""
-    pruned, after = 0, -1
-    while True:
-        rows = store.read(
-            "SELECT chain_seq, recv, topic, payload FROM messages WHERE recv < %s AND digest IS "
-            f"NULL AND chain_seq > %s AND NOT {_HELD_MESSAGE} ORDER BY chain_seq LIMIT {BATCH}",
-            [before, after],
-        )
-        if not rows:
-            return pruned
-        store.maintain([
-            ("UPDATE messages SET payload = %s, digest = %s WHERE chain_seq = %s",
-             [b"", content_digest("message", (recv, topic, as_bytes(payload))), seq])
-            for seq, recv, topic, payload in rows
-        ])  # fmt: skip
-        pruned += len(rows)
-        after = rows[-1][0]

@@ -42,7 +42,7 @@ def review_router(runtime: Runtime) -> APIRouter:
         """Violations and device events with their classification, and the figures."""
         known_order(order_id)
         lo, hi = period(start, end, now_ms())
-        return compliance(order_id, list(runtime.alerts.values()), lo, hi, now_ms())
+        return compliance(order_id, runtime.alert_book.everything(), lo, hi, now_ms())
 
     @router.get("/api/v1/reminders")
     def reminders(_: Review) -> list[dict[str, Any]]:
@@ -83,7 +83,7 @@ def review_router(runtime: Runtime) -> APIRouter:
         if alert_id not in runtime.alerts:
             raise HTTPException(404, f"no alert {alert_id}")
         try:
-            bundle = for_alert(runtime.store, list(runtime.alerts.values()), alert_id, now_ms(),
+            bundle = for_alert(runtime.store, runtime.alert_book.everything(), alert_id, now_ms(),
                                runtime.engine.policy)  # fmt: skip
         except EvidenceError as exc:  # its order not stored (yet)
             raise HTTPException(404, str(exc)) from exc
@@ -96,7 +96,7 @@ def review_router(runtime: Runtime) -> APIRouter:
     ) -> Response:
         known_order(order_id)
         lo, hi = period(start, end, now_ms())
-        bundle = for_period(runtime.store, list(runtime.alerts.values()), order_id, lo, hi,
+        bundle = for_period(runtime.store, runtime.alert_book.everything(), order_id, lo, hi,
                             now_ms(), runtime.engine.policy)  # fmt: skip
         runtime.audit(who, "read_evidence", order_id, f"{format} {start}..{end or ''}")
         return _evidence_response(bundle, format)
@@ -124,7 +124,7 @@ def review_router(runtime: Runtime) -> APIRouter:
     def export_person(person_id: str, who: ExportPersons) -> dict[str, Any]:
         """Everything stored about one person (AVG right of access); admin only."""
         runtime.audit(who, "export_person", person_id)
-        return person_export(runtime.store, list(runtime.alerts.values()), person_id)
+        return person_export(runtime.store, runtime.alert_book.everything(), person_id)
 
     @router.get("/api/v1/evidence/verify")
     def verify_chain(

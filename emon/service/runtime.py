@@ -13,14 +13,16 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from emon import topics
+from emon.alerts.model import AlertChange, ShownAlert
 from emon.cluster.shard import Shard
 from emon.engine.base import Message
 from emon.engine.core import Engine
+from emon.engine.outcome import Outcome
 from emon.engine.policy import Policy
 from emon.geofence.validation import Report
 from emon.ingest.messages import route, storable
@@ -89,7 +91,7 @@ class Runtime:
     #: the partitions held here (all of them for one service alone; see emon/cluster)
     shard: Shard = field(default_factory=Shard)
     #: told of every alert change recorded here (a cluster's other workers show it too)
-    on_record: Callable[[dict[str, Any]], None] | None = None
+    on_record: Callable[[ShownAlert], None] | None = None
     #: told of every order version registered (its record) or revoked (None) here
     on_order: Callable[[str, dict[str, Any] | None, int], None] | None = None
     #: an operator's action on an alert another worker holds: taken there
@@ -173,15 +175,13 @@ class Runtime:
 
     def new_engine(self, start: Millis) -> Engine:
         """An engine for the orders of the partitions held here."""
-        engine = Engine(
+        return Engine(
             [order for order in self.registered_orders() if self.shard.owns_order(order)],
             policy=self.policy,
             start=start,
             owntracks_keys=self.owntracks_keys,
+            keep_fixes=True,
         )
-        engine.rejections.unsaved = []
-        engine.accepted = []
-        return engine
 
     # -- orders -------------------------------------------------------------------
     def put_order(self, body: dict[str, Any]) -> tuple[Report, bool]:
@@ -230,7 +230,7 @@ class Runtime:
             self.shard.remap(self.registered_orders())
             old = self.engine
             self.engine = self._engine_without_bad_orders(old.clock)
-            self.after_engine(self.engine.carry_over(old))
+            self.after_engine(self.engine.carry_over(old).alerts)
         return self.engine
 
     def _engine_without_bad_orders(self, start: Millis) -> Engine:
@@ -356,7 +356,7 @@ class Runtime:
         the batch is evaluated again message by message, so that one poison
         message (stored raw already) costs its own evaluation, not its batch's."""
         try:
-            changes = self._current_engine().handle_batch(batch)
+            outcome = self._current_engine().handle_batch(batch)
         except Exception:
             if len(batch) == 1:
                 log.exception("the engine failed on a message on %s", batch[0].topic)
@@ -365,8 +365,8 @@ class Runtime:
             for message in batch:
                 self._evaluate([message])
             return
-        self._store_engine_output()
-        self.after_engine(changes)
+        self._store_outcome(outcome)
+        self.after_engine(outcome.alerts)
 
     async def run_timers(self, period_s: float = 1.0) -> None:
         """Silence, re-sends, escalations, reminders, every second. A tick
@@ -394,7 +394,7 @@ class Runtime:
         held = self.clock_hold()
         if held is not None:
             now = min(now, held)
-        self.after_engine(self._current_engine().advance(now))
+        self.after_engine(self._current_engine().advance(now).alerts)
         if now - self._reminders_checked >= self.reminder_period_ms:
             self._reminders_checked = now
             self.check_reminders(now)
@@ -414,30 +414,30 @@ class Runtime:
         if record is not None:
             self.metrics.ack_latency.observe((now - record.sent_at) / 1000)
 
-    def _store_engine_output(self) -> None:
-        rejected = self.engine.rejections.drain()
+    def _store_outcome(self, outcome: Outcome) -> None:
+        """The fixes the engine took and the messages it refused."""
+        rejected = outcome.rejections
         if rejected:
             self.writer.add(
                 "rejections", [(r.recv, r.topic, r.reason, r.detail, r.payload) for r in rejected]
             )
             for r in rejected:
                 self.metrics.rejections.labels(r.reason).inc()
-        fixes = self.engine.drain_accepted()
-        if fixes:
-            self._add_chained("fixes", "fix", fixes)
-            self.metrics.fixes.inc(len(fixes))
+        if outcome.fixes:
+            self._add_chained("fixes", "fix", list(outcome.fixes))
+            self.metrics.fixes.inc(len(outcome.fixes))
 
     # -- alerts -----------------------------------------------------------------------
-    def after_engine(self, changes: list[dict[str, Any]]) -> None:
+    def after_engine(self, changes: Sequence[AlertChange]) -> None:
         for change in changes:
-            alert = self._merge(change)
+            order = self.book.order_of(change.order_id)
+            alert = self.alert_book.merge(change, order.risk if order else None)
             if self.recovering:
                 continue
-            order = self._order_of(alert)
             for message in self.delivery.on_alert(alert, order, now_ms()):
                 self._send(message)
             self._record(alert)
-            if change["state"] == "open" and change["ended_at"] is None:
+            if change.raised:
                 self.metrics.alerts.labels(alert["type"]).inc()
         self._store_notifications()
 
@@ -476,33 +476,30 @@ class Runtime:
         if self.webhooks is not None and message.topic.startswith(topics.ALERTS):
             self.webhooks.submit(message.topic.rsplit("/", 1)[1], message.payload)
 
-    def _merge(self, change: dict[str, Any]) -> dict[str, Any]:
-        order = self._order_of(change)
-        return self.alert_book.merge(change, order.risk if order else None)
-
-    def _order_of(self, alert: dict[str, Any]) -> Order | None:
+    def _order_of(self, alert: Mapping[str, Any]) -> Order | None:
         return self.book.order_of(alert["order_id"])
 
     def _record(self, alert: dict[str, Any]) -> None:
         body = json.dumps(alert)
         now = now_ms()
         self.writer.add("alerts", [(alert["alert_id"], body, now)])
-        holds = holds_for(alert, self._order_of(alert))
+        shown = self.alert_book.shown(alert["alert_id"])
+        holds = holds_for(shown, self._order_of(alert))
         if holds:
             self.writer.add("holds", holds)
         self._add_chained("alert_changes", "alert_change", [(alert["alert_id"], now, alert)])
         self.alert_book.publish(alert)
         if self.on_record is not None:
-            self.on_record(alert)
+            self.on_record(shown)
 
-    def shown_elsewhere(self, alert: dict[str, Any]) -> None:
+    def shown_elsewhere(self, shown: ShownAlert) -> None:
         """An alert recorded by the worker that holds its partition: shown here too."""
-        if alert["alert_id"] in self.alerts and self.owns_alert(alert):
+        if shown.alert_id in self.alerts and self.owns_alert(shown.body):
             return  # ours: this worker's record is the one that counts
-        self.alerts[alert["alert_id"]] = alert
-        self.alert_book.publish(alert)
+        self.alert_book.show(shown)
+        self.alert_book.publish(self.alerts[shown.alert_id])
 
-    def owns_alert(self, alert: dict[str, Any]) -> bool:
+    def owns_alert(self, alert: Mapping[str, Any]) -> bool:
         order = self._order_of(alert)
         return self.shard.whole or (order is not None and self.shard.owns_order(order))
 
@@ -564,8 +561,8 @@ class Runtime:
         sight = Sight(who.may("locations:offender"), who.may("locations:victim"))
         notifications = self.delivery.by_alert.get(alert_id, [])
         order = self._order_of(alert)
-        case = alert_case(alert, order, self.store, notifications, self.engine.policy, sight,
-                          now_ms())  # fmt: skip
+        case = alert_case(self.alert_book.shown(alert_id), order, self.store, notifications,
+                          self.engine.policy, sight, now_ms())  # fmt: skip
         case["channels"] = list(self.delivery.channels(alert, order))
         shown = [k for k in ("offender_track", "victim_tracks") if k in case]
         if shown:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
+from emon.alerts.model import AlertSpan, ShownAlert
 from emon.storage import ledger
 from emon.storage.chain import Link
 from emon.storage.schema import Row, _fixes_sql, _json, as_bytes
@@ -19,7 +20,7 @@ class Store(Protocol):
     def write(self, batch: dict[str, list[Row]]) -> None: ...
     def orders(self) -> list[dict[str, Any]]: ...
     def order_versions(self) -> dict[str, int]: ...
-    def alerts(self) -> list[dict[str, Any]]: ...
+    def alerts(self) -> list[ShownAlert]: ...
     def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]: ...
     def unacknowledged(self) -> list[Row]: ...
     def count(self, table: str) -> int: ...
@@ -28,6 +29,8 @@ class Store(Protocol):
     def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]: ...
     def messages_between(self, start: int, end: int) -> list[tuple[int, str, bytes]]: ...
     def order_ids(self) -> list[str]: ...
+    def audit_trail(self) -> list[Row]: ...
+    def notifications_to(self, device_ids: Sequence[str]) -> list[Row]: ...
     def reminders(self) -> list[dict[str, Any]]: ...
     def maintain(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]: ...
     def read(self, sql: str, params: Sequence[Any]) -> list[Row]: ...
@@ -42,6 +45,12 @@ class Store(Protocol):
         self, spec: ledger.Chained, where: str, params: Sequence[Any]
     ) -> list[ledger.ShownRow]: ...
     def close(self) -> None: ...
+
+
+def shown_alert(body: dict[str, Any]) -> ShownAlert:
+    """A stored alert with its times: the one place they are read back from
+    the JSON they were stored as."""
+    return ShownAlert(body, AlertSpan.from_json(body))
 
 
 #: the row of ``partition_marks`` holding which stream the marks are positions in
@@ -85,6 +94,21 @@ class _Reads:
 
     def order_ids(self) -> list[str]:
         return [i for (i,) in self.read("SELECT DISTINCT order_id FROM orders ORDER BY 1", [])]
+
+    def audit_trail(self) -> list[Row]:
+        """Every read of protected data: (at, actor, role, action, subject)."""
+        return self.read("SELECT at, actor, role, action, subject FROM audit ORDER BY at", [])
+
+    def notifications_to(self, device_ids: Sequence[str]) -> list[Row]:
+        """What these devices were sent: (device_id, level, text, sent_at, acked_at)."""
+        if not device_ids:
+            return []
+        marks = ", ".join(["%s"] * len(device_ids))
+        return self.read(
+            f"SELECT device_id, level, text, sent_at, acked_at FROM notifications "
+            f"WHERE device_id IN ({marks}) ORDER BY sent_at",
+            list(device_ids),
+        )
 
     def messages_on(self, topics: Sequence[str], start: int, end: int) -> list[Row]:
         """Raw messages on these topics, with their chain links."""

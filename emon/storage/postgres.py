@@ -8,7 +8,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from emon.storage.base import _Reads
+from emon.alerts.model import ShownAlert
+from emon.storage.base import _Reads, shown_alert
 from emon.storage.schema import (
     _LATEST_ORDERS,
     _UNACKNOWLEDGED,
@@ -107,8 +108,9 @@ class PostgresStore(_Reads):
         rows = self.db.execute("SELECT order_id, max(version) FROM orders GROUP BY order_id")
         return {order_id: int(version) for order_id, version in rows}
 
-    def alerts(self) -> list[dict[str, Any]]:
-        return [_json(b) for (b,) in self.db.execute("SELECT body FROM alerts").fetchall()]
+    def alerts(self) -> list[ShownAlert]:
+        rows = self.db.execute("SELECT body FROM alerts").fetchall()
+        return [shown_alert(_json(b)) for (b,) in rows]
 
     def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]:
         with self.db.cursor() as cur:

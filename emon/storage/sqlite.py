@@ -9,7 +9,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from emon.storage.base import _Reads
+from emon.alerts.model import ShownAlert
+from emon.storage.base import _Reads, shown_alert
 from emon.storage.schema import (
     _LATEST_ORDERS,
     _UNACKNOWLEDGED,
@@ -66,8 +67,8 @@ class SqliteStore(_Reads):
     def order_versions(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT order_id, max(version) FROM orders GROUP BY order_id"))
 
-    def alerts(self) -> list[dict[str, Any]]:
-        return [json.loads(b) for (b,) in self.db.execute("SELECT body FROM alerts")]
+    def alerts(self) -> list[ShownAlert]:
+        return [shown_alert(json.loads(b)) for (b,) in self.db.execute("SELECT body FROM alerts")]
 
     def messages_since(self, recv: int) -> Iterator[tuple[int, str, bytes]]:
         query = "SELECT recv, topic, payload FROM messages WHERE recv >= ? ORDER BY rowid"

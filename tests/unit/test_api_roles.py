@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from emon.service.runtime import now_ms
+from emon.storage.base import shown_alert
 from simulators.scenarios import ROTTERDAM, base_order
 from tests.unit.service_app import TOKENS, service_app
 
@@ -14,13 +15,18 @@ from tests.unit.service_app import TOKENS, service_app
 @pytest.fixture
 def api(tmp_path):
     client, runtime = service_app(tmp_path)
-    runtime.alerts["A-1"] = {
+    show(runtime, {
         "alert_id": "A-1", "type": "panic", "severity": "critical", "state": "open",
         "order_id": ORDER["order_id"], "case_id": ORDER["case_id"], "device_id": "vd-0001",
         "zone_id": None, "started_at": "2026-11-28T12:00:00.000Z",
         "detected_at": "2026-11-28T12:00:00.000Z", "ended_at": None, "late": False, "details": {},
-    }  # fmt: skip
+    })  # fmt: skip
     return client, runtime
+
+
+def show(runtime, alert: dict) -> None:
+    """An alert known to the service (as if stored, with its times)."""
+    runtime.alert_book.show(shown_alert(alert))
 
 
 ORDER = base_order(ROTTERDAM)
@@ -156,8 +162,7 @@ def test_whoami_lists_what_the_role_may_do(api):
 
 def test_police_see_only_what_is_routed_to_the_police(api):
     client, runtime = api
-    runtime.alerts["B-1"] = dict(runtime.alerts["A-1"], alert_id="B-1", type="battery_low",
-                                 severity="low")  # fmt: skip
+    show(runtime, dict(runtime.alerts["A-1"], alert_id="B-1", type="battery_low", severity="low"))
     police = {"Authorization": "Bearer t-po"}
     assert [a["alert_id"] for a in client.get("/api/v1/alerts", headers=police).json()] == ["A-1"]
     assert client.get("/api/v1/alerts/B-1", headers=police).status_code == 404
@@ -174,7 +179,7 @@ def test_review_questions_that_cannot_be_answered_are_not_server_errors(api):
     closest = client.get("/api/v1/orders/OM-NODEV/closest-approach?from=2026-11-01T00:00:00Z",
                          headers=admin)  # fmt: skip
     assert closest.status_code == 422 and "offender device" in closest.json()["detail"]
-    runtime.alerts["C-1"] = dict(runtime.alerts["A-1"], alert_id="C-1", order_id="OM-UNSTORED")
+    show(runtime, dict(runtime.alerts["A-1"], alert_id="C-1", order_id="OM-UNSTORED"))
     assert client.get("/api/v1/alerts/C-1/evidence", headers=admin).status_code == 404
 
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 
+from emon.alerts.model import AlertSpan, ShownAlert
 from emon.cluster.shard import Shard
 from emon.service import recovery
 from emon.service.runtime import Runtime
@@ -129,9 +130,10 @@ def test_an_alert_held_elsewhere_is_shown_and_one_held_here_is_not_overwritten(t
     rt = _runtime(tmp_path)
     rt.put_order(_order("h"))
     shown = {"alert_id": "A-1", "order_id": "OM-elsewhere", "state": "open", "detected_at": "x"}
-    rt.shown_elsewhere(shown)
-    assert rt.alerts["A-1"] == shown
+    rt.shown_elsewhere(ShownAlert(shown, AlertSpan(1000, 1000, None)))
+    assert rt.alerts["A-1"] == shown and rt.alert_book.shown("A-1").span.started_at == 1000
     asyncio.run(_feed(rt, "h", [3000, 500, 400, 300], partition=0))
     (mine,) = [a for a in rt.alerts.values() if a["order_id"] == "OM-h"]
-    rt.shown_elsewhere(dict(mine, state="resolved"))  # an echo of an older record: ours wins
+    echo = ShownAlert(dict(mine, state="resolved"), AlertSpan(0, 0, None))
+    rt.shown_elsewhere(echo)  # an echo of an older record: ours wins
     assert rt.alerts[mine["alert_id"]]["state"] == "open"

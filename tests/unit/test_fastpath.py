@@ -19,8 +19,8 @@ def run(orders, messages, batch, fast):
     engine = Engine([parse_order(o) for o in orders], start=start, use_fast_path=fast)
     out = []
     for i in range(0, len(messages), batch):
-        out.extend(engine.handle_batch(messages[i : i + batch]))
-    out.extend(engine.advance(messages[-1].recv + 3_600_000))
+        out.extend(engine.handle_batch(messages[i : i + batch]).alerts_json())
+    out.extend(engine.advance(messages[-1].recv + 3_600_000).alerts_json())
     return engine, out
 
 

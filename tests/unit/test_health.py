@@ -27,7 +27,7 @@ def board(engine: Engine, alerts: list[dict], now: int) -> dict[str, dict]:
 def test_a_tampered_device_tops_the_board_and_no_position_is_shown():
     engine = Engine([parse_order(base_order(ROTTERDAM))], start=T0)
     fix = {"seq": 1, "ts": format_ts(T0), "lat": LAT + 0.05, "lon": LON, "acc": 12, "batt": 9}
-    alerts = engine.handle_batch([message(T0, "emon/v1/fix/am-0001", fix)])
+    alerts = engine.handle_batch([message(T0, "emon/v1/fix/am-0001", fix)]).alerts_json()
     rows = board(engine, alerts, T0 + 5_000)
     assert rows["_order"] == ["vd-0001", "am-0001"]  # never a fix: worse than a low battery
     assert rows["vd-0001"]["problems"] == ["no_fix_yet"]
@@ -36,7 +36,9 @@ def test_a_tampered_device_tops_the_board_and_no_position_is_shown():
     assert not {"lat", "lon"} & set(rows["am-0001"])
 
     event = {"seq": 2, "ts": format_ts(T0 + 6_000), "type": "tamper"}
-    alerts += engine.handle_batch([message(T0 + 6_000, "emon/v1/event/am-0001", event)])
+    alerts += engine.handle_batch(
+        [message(T0 + 6_000, "emon/v1/event/am-0001", event)]
+    ).alerts_json()
     rows = board(engine, alerts, T0 + 7_000)
     assert rows["_order"][0] == "am-0001" and "tamper" in rows["am-0001"]["problems"]
 
@@ -44,8 +46,8 @@ def test_a_tampered_device_tops_the_board_and_no_position_is_shown():
 def test_a_silent_device_is_overdue_then_lost():
     engine = Engine([parse_order(base_order(ROTTERDAM))], start=T0)
     fix = {"seq": 1, "ts": format_ts(T0), "lat": LAT + 0.05, "lon": LON, "acc": 8}
-    alerts = engine.handle_batch([message(T0, "emon/v1/fix/am-0001", fix)])
+    alerts = engine.handle_batch([message(T0, "emon/v1/fix/am-0001", fix)]).alerts_json()
     assert "fix_overdue" in board(engine, alerts, T0 + 301_000)["am-0001"]["problems"]
-    alerts += engine.advance(T0 + 700_000)
+    alerts += engine.advance(T0 + 700_000).alerts_json()
     assert "signal_lost" in board(engine, alerts, T0 + 700_000)["am-0001"]["problems"]
     assert not [d for d in device_health(engine, alerts, parse_ts("2027-06-01T00:00:00Z"))]

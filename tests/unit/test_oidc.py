@@ -14,6 +14,7 @@ from emon.service.api import create_app
 from emon.service.auth import Oidc, TokenBook
 from emon.service.runtime import Runtime
 from emon.storage import SqliteStore, Writer
+from emon.storage.base import shown_alert
 
 ISSUER = "https://login.example.nl/realms/emon"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -27,9 +28,9 @@ def client(tmp_path):
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
     runtime = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
-    runtime.alerts["A-1"] = {"alert_id": "A-1", "type": "panic", "state": "open", "order_id": "O",
-                             "started_at": "2026-11-28T12:00:00.000Z",
-                             "detected_at": "2026-11-28T12:00:00.000Z"}  # fmt: skip
+    runtime.alert_book.show(shown_alert({
+        "alert_id": "A-1", "type": "panic", "state": "open", "order_id": "O",
+        "started_at": "2026-11-28T12:00:00.000Z", "detected_at": "2026-11-28T12:00:00.000Z"}))  # fmt: skip
     book = TokenBook("", None, Oidc(ISSUER, "emon", str(tmp_path / "jwks.json")))
     return TestClient(create_app(runtime, book, {"mqtt": True})), runtime
 

@@ -92,7 +92,7 @@ def test_a_persons_export_shows_their_data_and_not_the_other_partys(tmp_path):
         feed(rt, "am-0001", t0 + k * 20_000, k + 1, metres)
         feed(rt, "vd-0001", t0 + k * 20_000 + 1, k + 1, 0)
     asyncio.run(rt.writer.flush())
-    alerts = list(rt.alerts.values())
+    alerts = rt.alert_book.everything()
 
     offender = person_export(store, alerts, "P-1")
     assert offender["devices"] == ["am-0001"] and len(offender["fixes"]) == 5

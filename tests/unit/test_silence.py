@@ -71,9 +71,9 @@ def test_signal_lost_matches_a_brute_force_walk(silences, raw, batch):
         messages.append(Message(at, f"emon/v1/fix/am-{k}", json.dumps(fix).encode()))
     seen = []
     for i in range(0, len(messages), batch):
-        seen += engine.handle_batch(messages[i : i + batch])
+        seen += engine.handle_batch(messages[i : i + batch]).alerts_json()
     end = T0 + 1_200_000
-    seen += engine.advance(end)
+    seen += engine.advance(end).alerts_json()
     raised = {(a["device_id"], parse_ts(a["started_at"])) for a in seen
               if a["type"] == "signal_lost" and a["state"] == "open"}  # fmt: skip
     assert raised == reference(silences, arrivals, end)

@@ -63,7 +63,7 @@ def test_as_stored_everything_verifies(stored):
     assert verdict.intact, verdict.problems
     kinds = {link.kind for link in store.chain_links(*period)}
     assert kinds == {"message", "fix", "order", "alert_change", "action", "notification"}
-    bundle = for_alert(store, list(_rt.alerts.values()), violation["alert_id"], period[1])
+    bundle = for_alert(store, _rt.alert_book.everything(), violation["alert_id"], period[1])
     assert bundle.chain["intact"] and bundle.chain["shown"]["checked"] > 10
 
 
@@ -88,7 +88,7 @@ def test_an_edited_row_of_any_chained_table_is_named(stored, edit, kind):
     assert {"kind": kind, "problem": "altered"}.items() <= next(
         p for p in found if p.get("kind") == kind
     ).items(), found
-    bundle = for_alert(store, list(rt.alerts.values()), violation["alert_id"], period[1])
+    bundle = for_alert(store, rt.alert_book.everything(), violation["alert_id"], period[1])
     assert not bundle.chain["intact"]
 
 
