@@ -273,7 +273,7 @@ def _recovery_point(n_orders: int) -> Result:
     started = time.perf_counter()
     store = SqliteStore(folder / "emon.db")
     store.migrate()
-    runtime = Runtime(store, Writer(store, folder / "spool.jsonl"))
+    runtime = Runtime.open(store, Writer(store, folder / "spool.jsonl"))
     replayed = runtime.recover(6 * 3600)
     recovered_s = time.perf_counter() - started
     runtime.tick(now_ms())

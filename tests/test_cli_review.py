@@ -38,7 +38,7 @@ def stored(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("review")
     store = SqliteStore(workdir / "emon.db")
     store.migrate()
-    rt = Runtime(store, Writer(store, workdir / "spool.jsonl"))
+    rt = Runtime.open(store, Writer(store, workdir / "spool.jsonl"))
     rt.put_order(base_order(ROTTERDAM, valid_from="2026-01-01T00:00:00Z",
                             valid_until="2030-01-01T00:00:00Z"))  # fmt: skip
     start = int(time.time() * 1000) - len(APPROACH) * STEP - 60_000

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emon.alerts.model import AlertChange, AlertSpan, ShownAlert
+from emon.service.delivery import Pending
 from emon.timeutil import format_ts
 
 #: operator states outrank what the engine says, except that an ended
@@ -78,6 +79,21 @@ class AlertBook:
         alert.setdefault("actions", []).append(
             {"action": action, "note": note, "actor": actor, "at": format_ts(now), **extra}
         )
+        return alert
+
+    def escalated(self, record: Pending, now: int) -> dict[str, Any] | None:
+        """A victim's warning escalated (unanswered, or her device cannot
+        answer): marked on its alert once; the alert to record, if newly so."""
+        alert = self.alerts.get(record.alert_id)
+        if not record.escalated or alert is None or "escalation" in alert:
+            return None
+        alert["escalation"] = {
+            "at": format_ts(now),
+            "device_id": record.device_id,
+            "action": "phone the victim",
+            # unconfirmable: her device (an OwnTracks phone) cannot acknowledge
+            "reason": "unacknowledged" if record.confirmable else "unconfirmable",
+        }
         return alert
 
     def publish(self, alert: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from prometheus_client import generate_latest
 
 from emon.geofence.validation import validate
 from emon.orders import OrderFormatError, as_seen_by
+from emon.service import views
 from emon.service.auth import PERMISSIONS, TokenBook
 from emon.service.console import ConsoleSettings, mount_console
 from emon.service.deps import (
@@ -93,7 +94,7 @@ def create_app(
 
     @app.get("/api/v1/orders")
     def list_orders(_: ReadOrders) -> list[dict[str, Any]]:
-        return runtime.order_summaries()
+        return views.order_summaries(runtime)
 
     @app.get("/api/v1/orders/{order_id}")
     def get_order(order_id: str, who: ReadOrders) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def create_app(
 
     @app.get("/api/v1/alerts")
     def list_alerts(who: ReadAlerts, state: str | None = None) -> list[dict[str, Any]]:
-        return [a for a in runtime.list_alerts(state) if runtime.concerns(who, a)]
+        return [a for a in runtime.alert_book.listed(state) if views.concerns(runtime, who, a)]
 
     @app.post("/api/v1/alerts/{alert_id}/ack")
     def ack(alert_id: str, who: ActOnAlerts, body: NoteBody = None) -> dict[str, Any]:
@@ -157,7 +158,7 @@ def create_app(
 
     @app.get("/api/v1/devices/health")
     def devices_health(_: ReadDevices, response: Response) -> list[dict[str, Any]]:
-        rows, unanswered = runtime.device_board()
+        rows, unanswered = views.device_board(runtime)
         if unanswered:  # a worker of the cluster did not answer: its devices are missing
             response.headers["X-Emon-Unanswered"] = ", ".join(unanswered)
         return rows
@@ -165,7 +166,7 @@ def create_app(
     @app.get("/api/v1/alerts/stream")
     async def stream(request: Request, who: ReadAlerts) -> StreamingResponse:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
-        runtime.subscribers.add(queue)
+        runtime.alert_book.subscribers.add(queue)
 
         async def events() -> AsyncIterator[str]:
             try:
@@ -176,11 +177,11 @@ def create_app(
                     except TimeoutError:
                         yield ": keep-alive\n\n"
                         continue
-                    if not runtime.concerns(who, alert):
+                    if not views.concerns(runtime, who, alert):
                         continue
                     yield f"event: alert\nid: {alert['alert_id']}\ndata: {json.dumps(alert)}\n\n"
             finally:
-                runtime.subscribers.discard(queue)
+                runtime.alert_book.subscribers.discard(queue)
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})  # fmt: skip
@@ -189,9 +190,11 @@ def create_app(
     def alert_detail(alert_id: str, who: ReadAlerts) -> dict[str, Any]:
         """The alert with its zones, tracks (as the role may see them),
         timeline, decision trail and notification timers."""
-        if alert_id not in runtime.alerts or not runtime.concerns(who, runtime.alerts[alert_id]):
+        if alert_id not in runtime.alerts or not views.concerns(
+            runtime, who, runtime.alerts[alert_id]
+        ):
             raise HTTPException(404, f"no alert {alert_id}")
-        return runtime.case(alert_id, who)
+        return views.case(runtime, alert_id, who)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -201,10 +204,11 @@ def create_app(
         links = {"mqtt": bool(health.get("mqtt"))}
         if "nats" in health:  # a worker on NATS JetStream
             links["nats"] = bool(health["nats"])
-        backlog = runtime.inbox.qsize()
-        if backlog >= runtime.queue_limit * BEHIND_SHARE:
+        backlog = runtime.ingest.inbox.qsize()
+        limit = runtime.ingest.queue_limit
+        if backlog >= limit * BEHIND_SHARE:
             problems["backlog"] = (
-                f"{backlog} messages wait for the engine (intake pauses at {runtime.queue_limit})"
+                f"{backlog} messages wait for the engine (intake pauses at {limit})"
             )
         behind_s = runtime.behind_s(now_ms())
         if behind_s:

@@ -36,7 +36,7 @@ from typing import Any
 from emon.alerts.model import AlertSpan, ShownAlert
 from emon.cluster.partitioning import plan
 from emon.cluster.shard import Shard
-from emon.service import recovery
+from emon.service import recovery, views
 from emon.service.auth import Principal
 from emon.service.nats_intake import Intake
 from emon.service.runtime import ElsewhereUnavailable, Runtime, now_ms
@@ -122,11 +122,7 @@ class Member:
         runtime = self.runtime
         runtime.use_chain_slot(self.slot)
         runtime.shard = Shard(self.partitions, set())
-        runtime.on_record = self._announce_alert
-        runtime.on_order = self._announce_order
-        runtime.forward_act = self._forward_act
-        runtime.boards_elsewhere = self._boards_elsewhere
-        runtime.case_elsewhere = self._case_elsewhere
+        runtime.peers = self
         await self.client.subscribe(ALERTS_SUBJECT, cb=self._alert_elsewhere)
         await self.client.subscribe(ACT_SUBJECT, cb=self._act_here)
         await self.client.subscribe(BOARD_SUBJECT, cb=self._board_here)
@@ -272,7 +268,7 @@ class Member:
         runtime = self.runtime
         for p in partitions:
             self.intake.taken.pop(p, None)
-        await runtime.processed_up_to(runtime.received)
+        await runtime.ingest.processed_up_to(runtime.ingest.received)
         async with runtime.exclusive:
             await runtime.writer.flush()
             runtime.shard.owned.difference_update(partitions)
@@ -313,7 +309,7 @@ class Member:
         """From the event loop or an API thread alike."""
         self._loop.call_soon_threadsafe(lambda: self._loop.create_task(job()))
 
-    def _announce_order(self, order_id: str, record: dict[str, Any] | None, version: int) -> None:
+    def order_changed(self, order_id: str, record: dict[str, Any] | None, version: int) -> None:
         value = json.dumps({"order_id": order_id, "record": record, "version": version}).encode()
         self._soon(lambda: self.orders.put(_order_key(order_id), value))
 
@@ -333,7 +329,8 @@ class Member:
                 log.warning("watching orders failed (%s); again", exc)
                 await asyncio.sleep(RENEW_S)
 
-    def _announce_alert(self, shown: ShownAlert) -> None:
+    # -- what the runtime asks of the other workers (its Peers) -------------------------
+    def recorded(self, shown: ShownAlert) -> None:
         value = json.dumps({"from": self.name, **_shown_json(shown)}).encode()
         self._soon(lambda: self.client.publish(ALERTS_SUBJECT, value))
 
@@ -342,7 +339,7 @@ class Member:
         if data["from"] != self.name:
             self.runtime.shown_elsewhere(_shown_from(data))
 
-    def _forward_act(
+    def act(
         self, alert_id: str, action: str, note: str, actor: str, extra: dict[str, Any]
     ) -> dict[str, Any]:
         body = {"alert_id": alert_id, "action": action, "note": note, "actor": actor,
@@ -351,7 +348,7 @@ class Member:
         self.runtime.shown_elsewhere(shown)
         return dict(shown.body)
 
-    def _case_elsewhere(self, alert_id: str, who: Principal) -> dict[str, Any]:
+    def case(self, alert_id: str, who: Principal) -> dict[str, Any]:
         """The holder makes the case view (with its notifications' timers, and
         auditing the read of any location in it) for the same person."""
         return self._ask_holder(CASE_SUBJECT, {"alert_id": alert_id, "name": who.name,
@@ -375,10 +372,10 @@ class Member:
         alert = self.runtime.alerts.get(data["alert_id"])
         if alert is None or not self.runtime.owns_alert(alert):
             return  # the holder answers
-        case = self.runtime.case(data["alert_id"], Principal(data["name"], data["role"]))
+        case = views.case(self.runtime, data["alert_id"], Principal(data["name"], data["role"]))
         await message.respond(json.dumps(case).encode())
 
-    def _boards_elsewhere(self) -> tuple[list[dict[str, Any]], list[str]]:
+    def boards(self) -> tuple[list[dict[str, Any]], list[str]]:
         """Called in an API thread: every other live worker's rows, gathered
         on the event loop (a request with as many answers as workers)."""
         others = [w for w in self._workers_seen if w != self.name]
@@ -417,7 +414,7 @@ class Member:
     async def _board_here(self, message: Any) -> None:
         if message.data.decode() == self.name or not message.reply:
             return  # its own question
-        rows = self.runtime.device_health()
+        rows = views.device_rows(self.runtime)
         await message.respond(json.dumps({"from": self.name, "rows": rows}).encode())
 
     async def _act_here(self, message: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,7 +143,7 @@ class Delivery:
             out.extend(self._unconfirmable(self.changed[first_new:], now))
         return out
 
-    def channels(self, alert: dict[str, Any], order: Order | None) -> Channels:
+    def channels(self, alert: Mapping[str, Any], order: Order | None) -> Channels:
         row = self.routing.get(alert["type"], (CENTRE, CENTRE, CENTRE))
         return row[_RISK.get(order.risk if order else "high", 2)]
 

@@ -24,7 +24,7 @@ from emon.service.console import ConsoleSettings
 from emon.service.delivery import ALL, Delivery, Outgoing, routing_from_config
 from emon.service.embedded import EmbeddedError, EmbeddedNats
 from emon.service.mqtt import run_mqtt
-from emon.service.retention import Retention
+from emon.service.retention import Retention, run_retention
 from emon.service.runtime import Runtime, now_ms
 from emon.service.settings import Settings
 from emon.service.webhooks import Webhook, Webhooks
@@ -164,10 +164,10 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         settings.workdir / ANCHORS_FILE,
         anchor_key(settings.workdir, settings.env.raw("EMON_ANCHOR_KEY")),
     )
-    runtime = Runtime(
+    runtime = Runtime.open(
         store,
         writer,
-        Delivery(
+        delivery=Delivery(
             routing,
             resend_after_s=settings.resend_after_s,
             max_attempts=settings.max_attempts,
@@ -241,7 +241,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             *([("cluster", member.run())] if member is not None else []),
             ("ingest", runtime.run_ingest()),
             ("timers", runtime.run_timers()),
-            ("retention", runtime.run_retention()),
+            ("retention", run_retention(store, runtime.retention)),
             ("connection", watch_connection()),
             ("webhooks", webhooks.run()),
             ("anchoring", run_anchoring(store, anchors, publish_head, now_ms, slot=slot)),
@@ -290,8 +290,9 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             log.warning("background task %s did not end within %.0f s of the stop",
                         task.get_name(), TASKS_STOP_S)  # fmt: skip
             task.cancel()
-        if runtime.inbox.qsize():
-            pending = [runtime.inbox.get_nowait() for _ in range(runtime.inbox.qsize())]
+        inbox = runtime.ingest.inbox
+        if inbox.qsize():
+            pending = [inbox.get_nowait() for _ in range(inbox.qsize())]
             runtime.process(pending)
         log.info("stopping: background jobs ended; storing what is pending")
         await writer.close()

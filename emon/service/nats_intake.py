@@ -192,11 +192,11 @@ class Intake:
         self._behind = recv if behind else None
         self.runtime.stream_backlog = meta.num_pending
         self.taken[partition] = seq
-        if self.runtime.offer(topic, message.data, recv, (partition, seq)):
+        if self.runtime.ingest.offer(topic, message.data, recv, (partition, seq)):
             return  # the usual case: room in the inbox, nothing to wait for
         # an unsubscribe cancels this callback: the message is handed on all the same
         await asyncio.shield(
-            self.runtime.submit(topic, message.data, recv=recv, mark=(partition, seq))
+            self.runtime.ingest.submit(topic, message.data, recv=recv, mark=(partition, seq))
         )
 
     async def watch(self) -> None:
@@ -225,4 +225,4 @@ class Intake:
         position = self._marked = self.position
         for partition, seq in self.taken.items():
             self.taken[partition] = max(seq, position)
-        await self.runtime.mark_position(dict(self.taken))
+        await self.runtime.ingest.mark_position(dict(self.taken))

@@ -11,7 +11,9 @@ Alerts, their changes and operator actions are the case record and stay.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -69,6 +71,16 @@ def holds_for(shown: ShownAlert, order: Order | None) -> list[tuple[Any, ...]]:
         (f"{alert['alert_id']}|{device}", device, lo, hi, alert["alert_id"], alert["type"])
         for device in _devices(order)
     ]
+
+
+async def run_retention(store: Store, retention: Retention, period_s: float = 3600.0) -> None:
+    """Hourly: remove what has outlived its retention period (not what is held)."""
+    while True:
+        try:
+            await asyncio.to_thread(prune, store, retention, time.time_ns() // 1_000_000)
+        except Exception:  # the database may be away: next hour, then
+            log.exception("retention could not run")
+        await asyncio.sleep(period_s)
 
 
 def order_holds(order: Order, lo: Millis, hi: Millis, reason: str) -> list[tuple[Any, ...]]:

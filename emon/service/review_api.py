@@ -47,7 +47,7 @@ def review_router(runtime: Runtime) -> APIRouter:
     @router.get("/api/v1/reminders")
     def reminders(_: Review) -> list[dict[str, Any]]:
         """Orders running out or lapsed, as sent to the reclassering and the OM."""
-        return sorted(runtime.reminders_sent.values(), key=lambda r: r["sent_at"], reverse=True)
+        return sorted(runtime.schedule.sent.values(), key=lambda r: r["sent_at"], reverse=True)
 
     @router.get("/api/v1/orders/{order_id}/closest-approach")
     def order_closest(order_id: str, who: Review, start: Since, end: Until = None) -> Any:

@@ -206,7 +206,7 @@ def test_chained_fixes_verify_on_postgresql_as_stored(tmp_path, database):
     fixes must verify as they come back, and a moved fix must still show."""
     store = PostgresStore(database)
     store.migrate()
-    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     rt.put_order(order_for("pg"))
     now = int(time.time() * 1000)
     for k in range(3):

@@ -23,6 +23,6 @@ def service_app(folder: Path) -> tuple[TestClient, Runtime]:
     ]}))  # fmt: skip
     store = SqliteStore(folder / "emon.db")
     store.migrate()
-    runtime = Runtime(store, Writer(store, folder / "spool.jsonl"))
+    runtime = Runtime.open(store, Writer(store, folder / "spool.jsonl"))
     app = create_app(runtime, TokenBook("t-admin", book), {"mqtt": True})
     return TestClient(app), runtime

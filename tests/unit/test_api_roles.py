@@ -203,6 +203,16 @@ def test_a_worker_catching_up_on_a_backlog_says_so(api):
     assert "behind" not in client.get("/healthz").json()["problems"]
 
 
+class OtherWorkers:
+    """The other workers of a cluster, as far as the device board asks them."""
+
+    def __init__(self, boards):
+        self._boards = boards
+
+    def boards(self):
+        return self._boards
+
+
 def test_the_device_board_gathers_the_rows_other_workers_hold(api):
     """On a cluster the board merges every worker's rows, the worst first, and
     names a worker that did not answer."""
@@ -213,9 +223,9 @@ def test_the_device_board_gathers_the_rows_other_workers_hold(api):
     here = client.get("/api/v1/devices/health", headers=headers).json()
     assert len(here) == 2  # this worker's: the offender's and the victim's device
     elsewhere = [{"device_id": "am-far", "score": 10_000, "last_fix_age_s": 5.0}]
-    runtime.boards_elsewhere = lambda: (elsewhere, ["worker-b"])
+    runtime.peers = OtherWorkers((elsewhere, ["worker-b"]))
     board = client.get("/api/v1/devices/health", headers=headers)
     assert board.json() == elsewhere + here  # the heaviest problem first
     assert board.headers["X-Emon-Unanswered"] == "worker-b"
-    runtime.boards_elsewhere = lambda: ([], [])
+    runtime.peers = OtherWorkers(([], []))
     assert "X-Emon-Unanswered" not in client.get("/api/v1/devices/health", headers=headers).headers

@@ -18,7 +18,7 @@ from simulators.scenarios import ROTTERDAM, base_order
 _folder = Path(tempfile.mkdtemp(prefix="emon-schema-"))
 _store = SqliteStore(_folder / "emon.db")
 _store.migrate()
-_runtime = Runtime(_store, Writer(_store, _folder / "spool.jsonl"))
+_runtime = Runtime.open(_store, Writer(_store, _folder / "spool.jsonl"))
 _runtime.put_order(base_order(ROTTERDAM))
 APP = create_app(_runtime, TokenBook("t-admin"), {"mqtt": True})
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

@@ -23,7 +23,7 @@ NOW = int(time.time() * 1000)
 def _runtime(tmp_path, name: str = "a") -> Runtime:
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    return Runtime(store, Writer(store, tmp_path / f"spool-{name}.jsonl"))
+    return Runtime.open(store, Writer(store, tmp_path / f"spool-{name}.jsonl"))
 
 
 def _order(suffix: str) -> dict:
@@ -44,8 +44,8 @@ def _fix(suffix: str, seq: int, metres: float) -> tuple[str, bytes]:
 async def _feed(rt: Runtime, suffix: str, distances: list[float], partition: int) -> None:
     for seq, metres in enumerate(distances, 1):
         topic, payload = _fix(suffix, seq, metres)
-        await rt.submit(topic, payload, recv=NOW + seq * 5000, mark=(partition, 100 + seq))
-    batch = [rt.inbox.get_nowait() for _ in range(rt.inbox.qsize())]
+        await rt.ingest.submit(topic, payload, recv=NOW + seq * 5000, mark=(partition, 100 + seq))
+    batch = [rt.ingest.inbox.get_nowait() for _ in range(rt.ingest.inbox.qsize())]
     rt.process(batch)
     await rt.writer.flush()
 
@@ -56,8 +56,8 @@ def test_the_stored_mark_of_a_partition_is_written_with_its_messages(tmp_path):
 
     async def run() -> None:
         await _feed(rt, "m", [3000, 2500], partition=3)
-        await rt.mark_position({3: 150, 5: 140})  # a partition without traffic moves on too
-        rt.process([rt.inbox.get_nowait()])
+        await rt.ingest.mark_position({3: 150, 5: 140})  # a partition without traffic moves on too
+        rt.process([rt.ingest.inbox.get_nowait()])
         await rt.writer.flush()
 
     asyncio.run(run())

@@ -24,7 +24,7 @@ def stored_runtime(tmp_path, n_fixes: int = 6):
     """A service that stored an approach into a zone (messages and alerts)."""
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     rt.put_order(base_order(ROTTERDAM, valid_from="2026-01-01T00:00:00Z",
                             valid_until="2030-01-01T00:00:00Z"))  # fmt: skip
     now = int(time.time() * 1000)
@@ -96,7 +96,7 @@ def test_a_period_in_the_middle_verifies_from_its_predecessor(tmp_path):
 
 def test_the_chain_continues_after_a_restart(tmp_path):
     store, rt, _now = stored_runtime(tmp_path, n_fixes=3)
-    again = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    again = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     assert (again.chain.seq, again.chain.head) == (rt.chain.seq, rt.chain.head)
 
 
@@ -120,7 +120,7 @@ def test_any_single_change_breaks_verification(payloads, data):
 def test_reminders_reach_the_supervisor_and_the_om_once(tmp_path):
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     now = int(time.time() * 1000)
     rt.put_order(base_order(ROTTERDAM, valid_from="2026-01-01T00:00:00Z",
                             valid_until=format_ts(now + 2 * 86_400_000)))  # fmt: skip
@@ -130,11 +130,11 @@ def test_reminders_reach_the_supervisor_and_the_om_once(tmp_path):
     while not rt.outbox.empty():
         sent.append(rt.outbox.get_nowait().topic)
     assert sorted(sent) == ["emon/v1/reminders/om", "emon/v1/reminders/reclassering"]
-    (reminder,) = rt.reminders_sent.values()
+    (reminder,) = rt.schedule.sent.values()
     assert reminder["type"] == "order_expiring" and reminder["days_before"] == 3
     assert not rt.alerts  # a reminder is no alert: the contract's alert list stays as it was
     asyncio.run(rt.writer.flush())
-    again = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    again = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     again.orders = rt.orders
     again.check_reminders(now + 2000)
     assert again.outbox.empty()  # not sent twice across a restart
@@ -143,7 +143,7 @@ def test_reminders_reach_the_supervisor_and_the_om_once(tmp_path):
 def test_later_reminders_and_the_lapse_come_when_due(tmp_path):
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     now = int(time.time() * 1000)
     day = 86_400_000
     until = now + 20 * day
@@ -152,7 +152,7 @@ def test_later_reminders_and_the_lapse_come_when_due(tmp_path):
     seen = []
     for at in range(now, until + 2 * day, day // 4):  # every six hours, as the service would
         rt.check_reminders(at)
-        seen += [(r["type"], r["days_before"]) for r in rt.reminders_sent.values()
+        seen += [(r["type"], r["days_before"]) for r in rt.schedule.sent.values()
                  if (r["type"], r["days_before"]) not in seen]  # fmt: skip
     assert seen == [("order_expiring", 28), ("order_expiring", 14), ("order_expiring", 3),
                     ("order_lapsed", None)]  # fmt: skip
@@ -165,7 +165,7 @@ def test_workers_of_a_cluster_keep_a_chain_each_and_every_one_verifies(tmp_path)
     from emon.storage.chain import CHAIN_BLOCK
 
     store, first, now = stored_runtime(tmp_path)
-    second = Runtime(store, Writer(store, tmp_path / "spool2.jsonl"))
+    second = Runtime.open(store, Writer(store, tmp_path / "spool2.jsonl"))
     second.use_chain_slot(1)
     for k in range(3):
         fix = {"seq": k + 1, "ts": format_ts(now + k * 1000), "lat": LAT + 0.1, "lon": LON}
@@ -180,7 +180,7 @@ def test_workers_of_a_cluster_keep_a_chain_each_and_every_one_verifies(tmp_path)
     # a later period that starts inside both chains checks each from its link before
     assert verify_period(store, now + 1, now + 10**7).intact
 
-    again = Runtime(store, Writer(store, tmp_path / "spool3.jsonl"))
+    again = Runtime.open(store, Writer(store, tmp_path / "spool3.jsonl"))
     again.use_chain_slot(1)  # a worker that takes the slot later goes on from its head
     assert (again.chain.seq, again.chain.head) == (second.chain.seq, second.chain.head)
 

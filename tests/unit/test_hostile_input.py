@@ -29,7 +29,7 @@ GOOD = base_order(ROTTERDAM, contact_ban={"distance_m": 1000, "prealert_m": 2000
 def runtime_on(tmp_path) -> Runtime:
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    return Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    return Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_a_hostile_order_is_refused_naming_the_field_and_enforcement_goes_on(api
         "registered"
     ]
     runtime.tick(runtime.engine.clock + 1000)
-    assert {"am-OM-ok", "am-OM-ok2"} <= set(runtime._current_engine().devices.index)
+    assert {"am-OM-ok", "am-OM-ok2"} <= set(runtime.current_engine().devices.index)
     assert client.get("/healthz").json()["status"] == "ok"
 
 
@@ -225,7 +225,7 @@ def test_fuzzed_orders_through_the_api_never_break_enforcement(tmp_path_factory,
     answer = put_raw(client, "OM-fuzz", text)
     assert answer.status_code in (200, 422), answer.text
     client.put("/api/v1/orders/OM-ok", json=other("OM-ok"), headers=ADMIN)
-    engine = runtime._current_engine()  # never fails to build
+    engine = runtime.current_engine()  # never fails to build
     runtime.tick(engine.clock + 1000)
     assert "am-OM-ok" in engine.devices.index and not runtime.problems
 
@@ -259,9 +259,9 @@ def test_fuzzed_query_times_are_never_a_server_error(api, start, end):
 def test_healthz_says_when_the_service_is_behind(api):
     client, runtime = api
     assert client.get("/healthz").json()["backlog"] == 0
-    runtime.queue_limit = 10
+    runtime.ingest.queue_limit = 10
     for k in range(6):
-        runtime.inbox.put_nowait(Message(k, "emon/v1/fix/am-1", b"{}"))
+        runtime.ingest.inbox.put_nowait(Message(k, "emon/v1/fix/am-1", b"{}"))
     health = client.get("/healthz").json()
     assert health["status"] == "degraded" and health["backlog"] == 6
     assert "backlog" in health["problems"]

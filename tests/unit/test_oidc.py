@@ -27,7 +27,7 @@ def client(tmp_path):
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig"}]}))
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    runtime = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    runtime = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     runtime.alert_book.show(shown_alert({
         "alert_id": "A-1", "type": "panic", "state": "open", "order_id": "O",
         "started_at": "2026-11-28T12:00:00.000Z", "detected_at": "2026-11-28T12:00:00.000Z"}))  # fmt: skip

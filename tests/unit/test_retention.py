@@ -29,7 +29,7 @@ def feed(rt: Runtime, device: str, at: int, seq: int, metres: float) -> None:
 def test_old_data_goes_except_the_evidence_around_a_violation(tmp_path):
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     rt.put_order(base_order(ROTTERDAM, valid_from="2026-01-01T00:00:00Z",
                             valid_until="2030-01-01T00:00:00Z"))  # fmt: skip
     t0 = int(time.time() * 1000) - 4 * 3_600_000
@@ -62,7 +62,7 @@ def test_old_data_goes_except_the_evidence_around_a_violation(tmp_path):
 def test_a_hold_on_an_order_keeps_its_data(tmp_path):
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     order = base_order(
         ROTTERDAM, valid_from="2026-01-01T00:00:00Z", valid_until="2030-01-01T00:00:00Z"
     )
@@ -82,7 +82,7 @@ def test_a_persons_export_shows_their_data_and_not_the_other_partys(tmp_path):
 
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     order = base_order(ROTTERDAM, valid_from="2026-01-01T00:00:00Z",
                        valid_until="2030-01-01T00:00:00Z",
                        contact_ban={"distance_m": 500, "prealert_m": 1000})  # fmt: skip

@@ -12,7 +12,7 @@ from simulators.scenarios import ROTTERDAM, base_order
 def runtime(tmp_path):
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    return store, Runtime(store, Writer(store, tmp_path / "emon-spool.jsonl"))
+    return store, Runtime.open(store, Writer(store, tmp_path / "emon-spool.jsonl"))
 
 
 def test_versions_survive_revocation_and_reregistration(tmp_path):
@@ -105,7 +105,7 @@ def test_a_poison_message_costs_only_its_own_evaluation(tmp_path):
 
     store, rt = runtime(tmp_path)
     rt.put_order(base_order(ROTTERDAM))
-    engine = rt._current_engine()
+    engine = rt.current_engine()
     original = engine.handle_batch
 
     def fragile(batch):

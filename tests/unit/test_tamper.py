@@ -34,7 +34,7 @@ def stored(tmp_path):
     victim, an operator's acknowledgement, and anchored its head."""
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
-    rt = Runtime(store, Writer(store, tmp_path / "spool.jsonl"))
+    rt = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
     order = base_order(ROTTERDAM, valid_from="2026-01-01T00:00:00Z",
                        valid_until="2030-01-01T00:00:00Z")  # fmt: skip
     order["zones"][0]["radius_m"] = 1500
