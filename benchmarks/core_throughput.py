@@ -28,8 +28,7 @@ import shapely
 from pyproj import Geod, Transformer
 from shapely.geometry import Point, shape
 
-from emon.engine.base import Message
-from emon.engine.core import Engine
+from emon.engine import Engine, Message
 from emon.orders import parse_order
 from emon.timeutil import parse_ts
 from simulators.fleet import fleet_messages, fleet_orders

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from pyproj import Transformer
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.timeutil import parse_ts
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -11,9 +11,7 @@ from typing import IO
 
 import msgspec
 
-from emon.engine.base import Message
-from emon.engine.core import Engine
-from emon.engine.outcome import Outcome
+from emon.engine import Engine, Message, Outcome
 from emon.geofence.zones import GeometryError, compile_shape
 from emon.orders import Order, OrderFormatError, parse_order
 from emon.timeutil import Millis, TimestampError, parse_ts

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.timeutil import Millis, format_ts
 from simulators.scenarios import T0
 

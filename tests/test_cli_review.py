@@ -14,7 +14,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.service.runtime import Runtime
 from emon.storage import SqliteStore, Writer
 from emon.timeutil import format_ts

@@ -1,1 +1,11 @@
-"""The pure, deterministic engine core: state, rules and alert episodes."""
+"""The pure, deterministic engine core: device messages in, an ``Outcome``
+out (alert changes, the fixes taken, the messages refused), on an injected
+clock. What callers use is here; the modules behind it are the engine's own.
+"""
+
+from emon.engine.base import Message
+from emon.engine.core import Engine
+from emon.engine.outcome import AcceptedFix, Outcome
+from emon.engine.policy import Policy, policy_from
+
+__all__ = ["AcceptedFix", "Engine", "Message", "Outcome", "Policy", "policy_from"]

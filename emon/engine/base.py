@@ -12,16 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 from emon.alerts.model import Alert, AlertChange, AlertType
 from emon.engine.devices import DeviceTable
 from emon.engine.episode import Change, Episode, Evidence, Phase
+from emon.engine.event_memory import EventMemory
 from emon.engine.fastpath import FastPath
 from emon.engine.orders_index import CompiledOrder, OrderIndex
 from emon.engine.outcome import AcceptedFix
 from emon.engine.policy import Policy
+from emon.engine.silence import SilenceWatch
 from emon.geofence.frame import FloatArray
 from emon.geofence.zones import ZoneTable
 from emon.ingest.messages import Decoder, Fix
@@ -104,15 +103,11 @@ class EngineBase:
     use_fast_path: bool
     accepted: list[AcceptedFix] | None
     _out: list[AlertChange]
-    _event_seqs: dict[int, set[int]]
-    _power_off: dict[int, Millis]
+    #: when each device must next be heard from, and which are lost
+    silence: SilenceWatch
+    #: what device events leave behind (sequence numbers seen, power off)
+    events: EventMemory
     _suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]]
-    _silence_ms: NDArray[np.int64]
-    _watch_from: NDArray[np.int64]
-    _lost: NDArray[np.bool_]
-    _next_silence_check: Millis
-    _silence_horizon: Millis
-    _silence_queue: list[tuple[Millis, int]]
     _expiries: list[tuple[Millis, int]]
     _expired: int
     _busy_groups: set[int]

@@ -9,8 +9,7 @@ and replay gives what live serving gave.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,18 +22,20 @@ from emon.engine.base import (
     Track,
 )
 from emon.engine.contact_rules import ContactRules
+from emon.engine.decode import decode_batch
 from emon.engine.device_events import DeviceEvents
 from emon.engine.devices import DeviceTable
 from emon.engine.episode import Episode
+from emon.engine.event_memory import EventMemory
 from emon.engine.fastpath import FastPath, FixBatch
 from emon.engine.orders_index import OrderIndex
 from emon.engine.outcome import AcceptedFix, Outcome
 from emon.engine.policy import Policy
+from emon.engine.silence import SilenceWatch
 from emon.engine.timers import Timers
 from emon.engine.zone_rules import ZoneRules
-from emon.geofence.frame import FloatArray, point_distance, to_ecef
+from emon.geofence.frame import FloatArray, point_distance
 from emon.geofence.zones import ZoneTable
-from emon.ingest.columns import decode_fixes, is_plain_fix
 from emon.ingest.messages import Ack, Decoder, Event, Fix
 from emon.ingest.rejections import RejectionLog
 from emon.orders import Order
@@ -72,21 +73,9 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
             "acks": 0,
         }
         self._out: list[AlertChange] = []
-        self._event_seqs: dict[int, set[int]] = {}
-        self._power_off: dict[int, Millis] = {}
+        self.events = EventMemory()
         self._suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]] = {}
-        silence = np.full(len(self.devices), np.iinfo(np.int64).max, dtype=np.int64)
-        watch_from = np.full(len(self.devices), np.iinfo(np.int64).max, dtype=np.int64)
-        for dev, roles in enumerate(self.index.roles):
-            for role in roles:
-                silence[dev] = min(silence[dev], role.order.silence_ms)
-                watch_from[dev] = min(watch_from[dev], role.order.valid_from)
-        self._silence_ms = silence
-        self._watch_from = watch_from
-        self._lost = np.zeros(len(self.devices), dtype=bool)
-        self._next_silence_check: Millis = start
-        self._silence_horizon: Millis = start  # all deadlines are scanned again from here
-        self._silence_queue: list[tuple[Millis, int]] = []  # (deadline, device), a heap
+        self.silence = SilenceWatch(self.index, len(self.devices), start)
         self._expiries = sorted((c.valid_until, c.index) for c in self.index.orders)
         self._expired = 0
         self._busy_groups: set[int] = set()
@@ -94,7 +83,9 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         for c in self.index.orders:
             self._group_orders.setdefault(c.group, []).append(c.index)
         self.use_fast_path = use_fast_path
-        self.fast = FastPath(self)
+        self.fast = FastPath(
+            self.index, self.devices, self.zones, self.policy, self.silence, self._suspects
+        )
         #: the fixes taken in this call, when a store wants them
         self.accepted: list[AcceptedFix] | None = [] if keep_fixes else None
 
@@ -114,31 +105,17 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         self.stats = dict(old.stats)
         self.rejections = old.rejections
         self.decoder = old.decoder
-        names = (
-            "last_recv",
-            "last_ts",
-            "hist_ts",
-            "hist_xyz",
-            "hist_acc",
-            "seq_hi",
-            "seq_bits",
-            "battery",
-        )
         for device_id, new in self.devices.index.items():
             before = old.devices.index.get(device_id)
             if before is None:
                 continue
-            for name in names:
-                getattr(self.devices, name)[new] = getattr(old.devices, name)[before]
-            self._lost[new] = old._lost[before]
+            self.devices.carry(new, old.devices, before)
+            self.silence.lost[new] = old.silence.lost[before]
             self.fast.depth[new] = old.fast.depth[before]
             self.fast.depth_ts[new] = old.fast.depth_ts[before]
             if before in old._suspects:
                 self._suspects[new] = old._suspects[before]
-            if before in old._event_seqs:
-                self._event_seqs[new] = old._event_seqs[before]
-            if before in old._power_off:
-                self._power_off[new] = old._power_off[before]
+            self.events.carry(new, old.events, before)
         now_index = {c.order.order_id: c for c in self.index.orders}
         for (order_index, kind, subject), episode in old.episodes.items():
             order = now_index.get(old.index.orders[order_index].order.order_id)
@@ -148,7 +125,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
                     self._close(episode.alert, self.clock)
                 continue
             self.episodes[(order.index, kind, subject)] = episode
-        self._next_silence_check = self._silence_horizon = self.clock
+        self.silence.rescan_from(self.clock)
         while (
             self._expired < len(self._expiries) and self._expiries[self._expired][0] <= self.clock
         ):
@@ -169,7 +146,9 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         bulk first (``fastpath``); the rest are applied one message at a time,
         with timers fired at each reception time.
         """
-        batch, others = self._decode(messages)
+        batch, others = decode_batch(
+            self.decoder, self.devices.index, self.policy.default_accuracy_m, messages
+        )
         hot_groups: set[int] = set(self._busy_groups)
         for items in others.values():
             for item in items:
@@ -239,72 +218,6 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
             self._fire_timers(now)
             self.clock = now
 
-    def _decode(
-        self, messages: Sequence[Message]
-    ) -> tuple[FixBatch, dict[int, list[Fix | Event | Ack]]]:
-        """Plain fix messages column-wise; every other message through the
-        reference decoder. Returns the fixes in message order, and the other
-        messages' items (their fixes included in the batch)."""
-        plain = [i for i, m in enumerate(messages) if is_plain_fix(m.topic, m.payload)]
-        plain_set = set(plain)
-        columns = decode_fixes(
-            self.decoder,
-            plain,
-            [messages[i].recv for i in plain],
-            [messages[i].topic for i in plain],
-            [messages[i].payload for i in plain],
-        )
-        others = {
-            i: self.decoder.decode(m.recv, m.topic, m.payload)
-            for i, m in enumerate(messages)
-            if i not in plain_set
-        }
-        extra = [(i, f) for i, items in others.items() for f in items if isinstance(f, Fix)]
-        n_extra = len(extra)
-        message = np.concatenate(
-            [columns.message, np.fromiter((i for i, _ in extra), np.int64, n_extra)]
-        )
-        order = np.argsort(message, kind="stable")
-        device_ids = columns.device_id + [f.device_id for _, f in extra]
-
-        def merged(values: NDArray[Any], attr: str, dtype: Any) -> NDArray[Any]:
-            more = np.fromiter(
-                (np.nan if getattr(f, attr) is None else getattr(f, attr) for _, f in extra),
-                dtype,
-                n_extra,
-            )
-            return np.concatenate([values, more])[order]
-
-        lat = merged(columns.lat, "lat", np.float64)
-        lon = merged(columns.lon, "lon", np.float64)
-        acc = merged(columns.acc, "acc", np.float64)
-        index = self.devices.index
-        ids = [device_ids[k] for k in order.tolist()]
-        recv_of = np.fromiter((m.recv for m in messages), np.int64, len(messages))
-        batch = FixBatch(
-            message=message[order],
-            device_id=ids,
-            dev=np.fromiter((index.get(d, -1) for d in ids), np.int64, len(ids)),
-            seq=merged(columns.seq, "seq", np.int64),
-            ts=merged(columns.ts, "ts", np.int64),
-            recv=recv_of[message[order]] if len(message) else np.empty(0, np.int64),
-            lat=lat,
-            lon=lon,
-            xyz=to_ecef(lat, lon) if len(lat) else np.empty((0, 3)),
-            acc_given=acc,
-            acc=np.where(np.isnan(acc), self.policy.default_accuracy_m, acc),
-            batt=merged(columns.batt, "batt", np.float64),
-            buffered=np.concatenate(
-                [
-                    np.zeros(len(columns.message), bool),
-                    np.fromiter((f.buffered for _, f in extra), bool, n_extra),
-                ]
-            )[order],
-        )
-        return batch, {
-            i: [x for x in items if not isinstance(x, Fix)] for i, items in others.items()
-        }
-
     def _update_busy(self, devices: set[int]) -> None:
         """Recompute, for the orders that took the sequential path, whether an
         episode is under way (then their group stays on the sequential path)."""
@@ -319,27 +232,6 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
                     self.episodes.busy(o) for o in self._group_orders[group]
                 ):
                     self._busy_groups.discard(group)
-
-    # -- hooks for the fast path ---------------------------------------------------
-    @property
-    def lost(self) -> NDArray[np.bool_]:
-        return self._lost
-
-    def suspect_devices(self) -> Iterable[int]:
-        return self._suspects.keys()
-
-    def silence_deadline_floor(
-        self, dev: NDArray[np.int64], last_recv: NDArray[np.int64]
-    ) -> NDArray[np.int64]:
-        deadline: NDArray[np.int64] = (
-            np.maximum(last_recv, self._watch_from[dev]) + self._silence_ms[dev]
-        )
-        return deadline
-
-    def note_heard(self, dev: NDArray[np.int64], recv: NDArray[np.int64]) -> None:
-        if len(dev):
-            soonest = int((recv + self._silence_ms[dev]).min())
-            self._next_silence_check = min(self._next_silence_check, soonest)
 
     @property
     def open_alerts(self) -> list[Alert]:
@@ -387,11 +279,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
 
     def _heard_from(self, dev: int) -> None:
         self.devices.last_recv[dev] = max(int(self.devices.last_recv[dev]), self.clock)
-        deadline = self.clock + int(self._silence_ms[dev])
-        self._next_silence_check = min(self._next_silence_check, deadline)
-        if self._lost[dev]:
-            self._lost[dev] = False
-            self._silence_horizon = min(self._silence_horizon, deadline)  # watched again
+        if self.silence.heard(dev, self.clock):
             for role in self.index.roles[dev]:
                 key = (role.order.index, AlertType.SIGNAL_LOST, self.devices.ids[dev])
                 self._end(key, self.clock)

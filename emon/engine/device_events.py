@@ -24,15 +24,11 @@ class DeviceEvents(EngineBase):
                 message.recv, message.topic, "unknown_device", event.device_id, message.payload
             )
             return
-        seqs = self._event_seqs.setdefault(dev, set())
-        if event.seq in seqs:
+        if not self.events.first_time(dev, event.seq):
             self.rejections.reject(
                 message.recv, message.topic, "duplicate", f"event seq {event.seq}", message.payload
             )
             return
-        seqs.add(event.seq)
-        if len(seqs) > 4096:
-            seqs.discard(min(seqs))
         self.stats["events"] += 1
         late = self.clock - event.ts > self.policy.late_after_s * 1000
         for role in self.index.roles[dev]:
@@ -45,7 +41,7 @@ class DeviceEvents(EngineBase):
             elif event.type == "charging":
                 self._end((order.index, AlertType.BATTERY_LOW, subject), event.ts)
             elif event.type == "power_off":
-                self._power_off[dev] = event.ts
+                self.events.power_off[dev] = event.ts
 
     def _device_alert(
         self,

@@ -15,6 +15,17 @@ from emon.timeutil import Millis
 HISTORY = 8
 SEQ_WINDOW_WORDS = 16  # 1024 counters: 8.5 hours of fixes at 30 s
 NONE_TS = np.iinfo(np.int64).min
+#: the arrays that carry over to a rebuilt engine (every one of them)
+_CARRIED = (
+    "last_recv",
+    "last_ts",
+    "hist_ts",
+    "hist_xyz",
+    "hist_acc",
+    "seq_hi",
+    "seq_bits",
+    "battery",
+)
 
 
 class DeviceTable:
@@ -33,6 +44,11 @@ class DeviceTable:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def carry(self, new: int, old: DeviceTable, before: int) -> None:
+        """A device's state from the table of an engine built for earlier orders."""
+        for name in _CARRIED:
+            getattr(self, name)[new] = getattr(old, name)[before]
 
     @property
     def state_bytes(self) -> int:

@@ -15,18 +15,19 @@ alerts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from emon.engine.devices import NONE_TS, SEQ_WINDOW_WORDS
+from emon.engine.devices import NONE_TS, SEQ_WINDOW_WORDS, DeviceTable
+from emon.engine.orders_index import OrderIndex
+from emon.engine.policy import Policy
+from emon.engine.silence import SilenceWatch
 from emon.geofence.frame import FloatArray, geodesic_distance
+from emon.geofence.zones import ZoneTable
 from emon.ingest.messages import Fix
-
-if TYPE_CHECKING:
-    from emon.engine.core import Engine
 
 IntArray = NDArray[np.int64]
 
@@ -79,10 +80,23 @@ class FixBatch:
 class FastPath:
     """Static per-device lookups for the quiet test, built once per order set."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        index = engine.index
-        n = len(engine.devices)
+    def __init__(
+        self,
+        index: OrderIndex,
+        devices: DeviceTable,
+        zones: ZoneTable,
+        policy: Policy,
+        silence: SilenceWatch,
+        suspects: Mapping[int, object],
+    ) -> None:
+        """``suspects``: the devices whose last fix waits for confirmation
+        (they take the sequential path)."""
+        self.devices = devices
+        self.zones = zones
+        self.policy = policy
+        self.silence = silence
+        self.suspects = suspects
+        n = len(devices)
         self.group = np.full(n, -1, dtype=np.int64)
         zone_rows: list[list[tuple[int, bool, float]]] = [[] for _ in range(n)]
         contact_rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
@@ -112,7 +126,6 @@ class FastPath:
         self.contact_reach = np.array([r for _, r in contact_flat], dtype=np.float64)
         self.depth_ts = np.full(n, NONE_TS, dtype=np.int64)
         self.depth = np.full(n, np.inf)
-        policy = engine.policy
         self.transit_floor = policy.transit_min_depth_m
 
     # -- the quiet test -----------------------------------------------------------
@@ -134,7 +147,7 @@ class FastPath:
             return deepest
         fix_of_pair, pair = _pairs(self.zone_start, dev, counts)
         zones = self.zone_index[pair]
-        outside = self.engine.zones.signed_distance(zones, batch.xyz[fix_of_pair])
+        outside = self.zones.signed_distance(zones, batch.xyz[fix_of_pair])
         depth = np.where(self.zone_exclusion[pair], -outside + self.zone_ring[pair], outside)
         np.maximum.at(deepest, fix_of_pair, depth)
         batch.pair_start = np.concatenate([[0], np.cumsum(counts)])
@@ -145,9 +158,8 @@ class FastPath:
     def quiet(self, batch: FixBatch, depth: FloatArray) -> NDArray[np.bool_]:
         """Which fixes the sequential path would provably leave without effect
         on any episode; their groups also must hold no non-quiet message."""
-        engine = self.engine
-        devices = engine.devices
-        policy = engine.policy
+        devices = self.devices
+        policy = self.policy
         n = len(batch.dev)
         ok = (batch.dev >= 0) & ~batch.buffered
         if not ok.any():
@@ -194,21 +206,21 @@ class FastPath:
         # when prev's depth plus that segment's length stays below it
         reach = np.nan_to_num(prev_depth, nan=np.inf) + before_len
         no_transit = ~has_before | (reach < self.transit_floor)
-        silence = engine.silence_deadline_floor(d_sorted, prev_recv)
+        silence = self.silence.deadline_floor(d_sorted, prev_recv)
         batt = batch.batt[order]
         q = (
             ok[order]
             & (batch.seq[order] == prev_seq + 1)
             & (batch.ts[order] > prev_ts)
             & (silence > batch.recv[order])
-            & ~engine.lost[d_sorted]
+            & ~self.silence.lost[d_sorted]
             & plausible
             & no_transit
             & (depth[order] <= 0)
             & (np.isnan(batt) | (batt > policy.battery_low_pct))
         )
         q &= self._contact_far(d_sorted, batch.xyz[order], jump + before_len)
-        q &= ~np.isin(d_sorted, np.fromiter(engine.suspect_devices(), np.int64))
+        q &= ~np.isin(d_sorted, np.fromiter(self.suspects.keys(), np.int64))
         out = np.zeros(n, dtype=bool)
         out[order] = q
         return out
@@ -222,15 +234,15 @@ class FastPath:
             return far
         fix_of_pair, pair = _pairs(self.contact_start, dev, counts)
         other = self.contact_other[pair]
-        hist_ts = self.engine.devices.hist_ts[other]
-        hist_xyz = self.engine.devices.hist_xyz[other]
+        hist_ts = self.devices.hist_ts[other]
+        hist_xyz = self.devices.hist_xyz[other]
         valid = hist_ts != NONE_TS
         offsets = np.linalg.norm(hist_xyz - hist_xyz[:, -1:, :], axis=-1)
         spread = np.where(valid, offsets, 0.0).max(axis=1)  # where interpolation may put it
         # carried on along its last step for at most contact_extrapolate_s
         step = np.linalg.norm(hist_xyz[:, -1] - hist_xyz[:, -2], axis=-1)
         step_ms = np.maximum(hist_ts[:, -1] - hist_ts[:, -2], 1)
-        ahead_ms = self.engine.policy.contact_extrapolate_s * 1000
+        ahead_ms = self.policy.contact_extrapolate_s * 1000
         carried = np.where(valid[:, -2], step * ahead_ms / step_ms, 0.0)
         gap = geodesic_distance(xyz[fix_of_pair], hist_xyz[:, -1])
         margin = self.contact_reach[pair] + carried + spread + travelled[fix_of_pair] + 1.0
@@ -244,7 +256,7 @@ class FastPath:
         idx = np.flatnonzero(quiet)
         if len(idx) == 0:
             return
-        devices = self.engine.devices
+        devices = self.devices
         dev = batch.dev[idx]
         order = np.lexsort((idx, dev))
         idx, dev = idx[order], dev[order]
@@ -270,14 +282,14 @@ class FastPath:
             devices.battery[d[has_batt]] = batt[has_batt]
             self.depth_ts[d] = ts
             self.depth[d] = depth[i]
-        self.engine.note_heard(dev, batch.recv[idx])
+        self.silence.note_heard(dev, batch.recv[idx])
 
     def remember_depths(self, batch: FixBatch, depth: FloatArray) -> None:
         """After the sequential pass: the depth of each device's newest fix,
         where that fix came in this batch."""
         known = np.flatnonzero(batch.dev >= 0)
         dev = batch.dev[known]
-        newest = self.engine.devices.hist_ts[dev, -1] == batch.ts[known]
+        newest = self.devices.hist_ts[dev, -1] == batch.ts[known]
         self.depth_ts[dev[newest]] = batch.ts[known][newest]
         self.depth[dev[newest]] = depth[known][newest]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -19,77 +18,15 @@ from shapely.geometry import Point
 
 from emon.geofence.guidelines import DEFAULT, Guidelines
 from emon.geofence.lonlat import read_lonlat
+from emon.geofence.measures import geometry_problem, point, signed_distance, width_m
 from emon.geofence.metric import Metric, distance_m
+from emon.geofence.report import Finding, Report, Suggestion
 from emon.geofence.schedule import WEEKDAYS, Schedule
 from emon.geofence.texts import say
-from emon.geofence.zones import GeometryError, compile_shape
 from emon.orders import Order, ZoneSpec, parse_order
 from emon.timeutil import from_millis, to_millis
 
-UNUSABLE = frozenset({"invalid_geometry", "invalid_validity"})
-
-
-@dataclass
-class Finding:
-    code: str
-    severity: str  # "error" | "warning"
-    message: str
-    zone_id: str | None = None
-    measured_m: float | None = None
-    required_m: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "code": self.code,
-            "severity": self.severity,
-            "zone_id": self.zone_id,
-        }
-        if self.measured_m is not None:
-            out["measured_m"] = round(self.measured_m, 1)
-        if self.required_m is not None:
-            out["required_m"] = round(self.required_m, 1)
-        out["message"] = self.message
-        return out
-
-
-@dataclass
-class Suggestion:
-    zone_id: str | None
-    message: str
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"zone_id": self.zone_id, **self.values, "message": self.message}
-
-
-@dataclass
-class Report:
-    order_id: str
-    findings: list[Finding]
-    suggestions: list[Suggestion]
-
-    @property
-    def enforceable(self) -> bool:
-        return not any(f.severity == "error" for f in self.findings)
-
-    @property
-    def usable(self) -> bool:
-        """Whether the service may register it (court orders are enforced even
-        against the guideline; only unusable ones are refused)."""
-        return not any(f.code in UNUSABLE for f in self.findings)
-
-    @classmethod
-    def stored(cls, order_id: str, findings: list[dict[str, Any]]) -> Report:
-        """The report kept with a registered order (its findings), read back."""
-        return cls(order_id, [Finding(**f) for f in findings], [])
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "enforceable": self.enforceable,
-            "findings": [f.to_json() for f in self.findings],
-            "suggestions": [s.to_json() for s in self.suggestions],
-        }
+__all__ = ["Finding", "Report", "Suggestion", "validate"]
 
 
 def validate(data: Any, guidelines: Guidelines = DEFAULT, lang: str = "en") -> Report:
@@ -109,7 +46,7 @@ class _Checker:
         self.findings: list[Finding] = []
         self.suggestions: list[Suggestion] = []
         self.usable_zones: list[ZoneSpec] = []
-        self.residence = _point(order.offender.residence)
+        self.residence = point(order.offender.residence)
 
     def run(self) -> Report:
         self._validity()
@@ -161,7 +98,7 @@ class _Checker:
             self.add("offender_device_missing", "error")
 
     def _geometry(self, zone: ZoneSpec) -> bool:
-        detail = _geometry_problem(zone)
+        detail = geometry_problem(zone)
         if detail:
             self.add("invalid_geometry", "error", zone.zone_id, detail=detail)
             return False
@@ -199,7 +136,7 @@ class _Checker:
         self.findings[-1].required_m = self.g.far_from_order_m
 
     def _width(self, zone: ZoneSpec) -> None:
-        width = _width_m(zone)
+        width = width_m(zone)
         if zone.type == "inclusion":
             if width < self.g.inclusion_min_width_m:
                 self.add(
@@ -217,10 +154,10 @@ class _Checker:
     def _protected_margin(self, zone: ZoneSpec) -> None:
         required = self.g.protected_margin_m
         for victim in self.order.victims:
-            address = _point(victim.address)
+            address = point(victim.address)
             if address is None:
                 continue
-            depth = -_signed_distance(zone, *address)
+            depth = -signed_distance(zone, *address)
             if 0 < depth < required:
                 self.add(
                     "protected_margin",
@@ -235,7 +172,7 @@ class _Checker:
     def _residence(self, zone: ZoneSpec) -> None:
         if self.residence is None:
             return
-        outside = _signed_distance(zone, *self.residence)
+        outside = signed_distance(zone, *self.residence)
         required = self.g.residence_clearance_m
         if outside < required:
             if outside < 0:
@@ -253,8 +190,8 @@ class _Checker:
     def _regular_places(self, zone: ZoneSpec) -> None:
         places = self.raw.get("offender", {}).get("places") or []
         for place in places if isinstance(places, list) else []:
-            where = _point(place.get("geometry") if isinstance(place, dict) else None)
-            if where is not None and _signed_distance(zone, *where) < 0:
+            where = point(place.get("geometry") if isinstance(place, dict) else None)
+            if where is not None and signed_distance(zone, *where) < 0:
                 self.add(
                     "regular_place_excluded",
                     "warning",
@@ -400,66 +337,6 @@ class _Checker:
 
     def _victim_points(self) -> Iterator[tuple[float, float]]:
         for victim in self.order.victims:
-            p = _point(victim.address)
+            p = point(victim.address)
             if p is not None:
                 yield p
-
-
-def _point(geometry: dict[str, Any] | None) -> tuple[float, float] | None:
-    if not isinstance(geometry, dict) or geometry.get("type") != "Point":
-        return None
-    try:
-        lon, lat = (float(v) for v in geometry["coordinates"][:2])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if abs(lon) > 180 or abs(lat) > 90:
-        return None
-    return lon, lat
-
-
-def _geometry_problem(zone: ZoneSpec) -> str | None:
-    """What makes a zone unusable as drawn, in words; None when it is fine."""
-    try:
-        compile_shape(zone.geometry, zone.radius_m)
-    except GeometryError as exc:
-        return str(exc)
-    if zone.geometry.get("type") == "Point":
-        position = zone.geometry.get("coordinates")
-        if not (isinstance(position, list) and 2 <= len(position) <= 3 and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in position
-        )):  # fmt: skip
-            return "a Point's coordinates must be [lon, lat] numbers"
-        return None
-    polygons = zone.geometry.get("coordinates") or []
-    if zone.geometry.get("type") == "Polygon":
-        polygons = [polygons]
-    for polygon in polygons:
-        for ring in polygon:
-            if len(ring) < 4 or list(ring[0]) != list(ring[-1]):
-                return (
-                    "a ring is not closed (first and last position differ) or has under 4 positions"
-                )
-    lonlat = read_lonlat(zone.geometry)
-    if not lonlat.is_valid:
-        return f"not a valid polygon ({shapely.is_valid_reason(lonlat)})"
-    return None
-
-
-def _signed_distance(zone: ZoneSpec, lon: float, lat: float) -> float:
-    """Metres outside the zone's edge (negative inside), geodesic."""
-    if zone.geometry.get("type") == "Point":
-        c_lon, c_lat = zone.geometry["coordinates"][:2]
-        return distance_m(lon, lat, c_lon, c_lat) - float(zone.radius_m or 0.0)
-    metric = Metric(lon, lat)
-    polygon = metric.zone(zone.geometry, None)
-    edge = float(shapely.distance(shapely.boundary(polygon), Point(0, 0)))
-    return -edge if shapely.contains_xy(polygon, 0.0, 0.0) else edge
-
-
-def _width_m(zone: ZoneSpec) -> float:
-    """Twice the radius of the largest circle that fits: how wide the zone is."""
-    if zone.geometry.get("type") == "Point":
-        return 2 * float(zone.radius_m or 0.0)
-    centre = read_lonlat(zone.geometry).centroid
-    polygon = Metric(centre.x, centre.y).zone(zone.geometry, None)
-    return 2 * float(shapely.length(shapely.maximum_inscribed_circle(polygon, 0.5)))

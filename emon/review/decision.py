@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emon.engine.policy import Policy
+from emon.engine import Policy
 
 
 def decision_trail(alert: Mapping[str, Any], policy: Policy) -> dict[str, Any]:

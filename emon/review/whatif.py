@@ -13,9 +13,7 @@ import copy
 from typing import Any
 
 from emon.alerts.model import AlertChange
-from emon.engine.base import Message
-from emon.engine.core import Engine
-from emon.engine.policy import Policy, policy_from
+from emon.engine import Engine, Message, Policy, policy_from
 from emon.orders import parse_order
 from emon.timeutil import Millis
 

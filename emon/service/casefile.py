@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from emon.alerts.model import ShownAlert
-from emon.engine.policy import Policy
+from emon.engine import Policy
 from emon.orders import Order
 from emon.review.decision import decision_trail
 from emon.service.delivery import Pending

@@ -8,10 +8,8 @@ Every worker of a cluster talks to the same NATS (JetStream) and PostgreSQL:
   it renews its own, releases those over its fair share and claims free ones
   (emon/cluster/partitioning.py), so that a dead worker's partitions are taken
   within ``LEASE_TTL_S + RENEW_S``;
-- **orders** registered on any worker reach every worker (``emon-orders``, a
-  version per order), **alert changes** are shown by every worker
-  (``emon.cluster.alerts``), and an operator's **action** on any worker is taken
-  by the worker that holds the alert (a request on ``emon.cluster.act``).
+- what the others must know (orders, alert changes, operator actions, case
+  views and the device board) goes between workers as emon/service/peers.py says.
 
 A partition changes hands only with what is stored: the one giving it up
 stops taking its messages, lets the engine finish those already taken, and
@@ -22,8 +20,6 @@ from storage and reads the stream from the partition's stored mark.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import os
 import socket
@@ -33,13 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from emon.alerts.model import AlertSpan, ShownAlert
 from emon.cluster.partitioning import plan
 from emon.cluster.shard import Shard
-from emon.service import recovery, views
-from emon.service.auth import Principal
+from emon.service import recovery
 from emon.service.nats_intake import Intake
-from emon.service.runtime import ElsewhereUnavailable, Runtime, now_ms
+from emon.service.peers import NatsPeers
+from emon.service.runtime import Runtime, now_ms
 from emon.storage.chain import CHAIN_BLOCK
 
 log = logging.getLogger("emon.cluster")
@@ -47,12 +42,6 @@ log = logging.getLogger("emon.cluster")
 SLOTS = "emon-slots"
 LEASES = "emon-partitions"
 ORDERS = "emon-orders"
-ALERTS_SUBJECT = "emon.cluster.alerts"
-ACT_SUBJECT = "emon.cluster.act"
-#: the worker holding an alert answers with its case view
-CASE_SUBJECT = "emon.cluster.case"
-#: every worker answers with the device board's rows of the devices it holds
-BOARD_SUBJECT = "emon.cluster.board"
 #: a lease (and a slot) not renewed for this long is free: a SIGKILLed worker's
 #: partitions are taken within this and one step (the issue asks 10 s)
 LEASE_TTL_S = 6.0
@@ -64,10 +53,6 @@ LEASE_SAFE_S = LEASE_TTL_S - 2 * RENEW_S
 #: a bucket or stream request not answered within this fails (a step fails
 #: fast while a bucket has no leader, and the leases' age is checked)
 REQUEST_TIMEOUT_S = 2.0
-#: an operator's action waits this long for the worker holding the alert
-ACT_TIMEOUT_S = 5.0
-#: the device board waits this long for the other workers' rows
-BOARD_TIMEOUT_S = 2.0
 #: slots a cluster may have (workers at once)
 MAX_SLOTS = 1024
 #: free slots in a row after which no live worker is looked for further up
@@ -76,11 +61,6 @@ SLOT_GAP = 8
 
 def _worker_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def _order_key(order_id: str) -> str:
-    """KV keys take few characters; order ids may hold any printable one."""
-    return "o." + base64.urlsafe_b64encode(order_id.encode()).decode().rstrip("=")
 
 
 @dataclass
@@ -103,8 +83,6 @@ class Member:
         self._slot_revision = 0
         self._renewed_at = time.monotonic()
         self._loop = asyncio.get_running_loop()
-        #: the live workers, as the last step found them
-        self._workers_seen: list[str] = []
 
     # -- joining ------------------------------------------------------------------
     async def join(self) -> None:
@@ -117,16 +95,14 @@ class Member:
 
         self.slots = await self.js.create_key_value(bucket(SLOTS, LEASE_TTL_S))
         self.leases = await self.js.create_key_value(bucket(LEASES, LEASE_TTL_S))
-        self.orders = await self.js.create_key_value(bucket(ORDERS, None))
+        orders = await self.js.create_key_value(bucket(ORDERS, None))
         self.slot, self._slot_revision = await self._claim_slot()
         runtime = self.runtime
         runtime.use_chain_slot(self.slot)
         runtime.shard = Shard(self.partitions, set())
-        runtime.peers = self
-        await self.client.subscribe(ALERTS_SUBJECT, cb=self._alert_elsewhere)
-        await self.client.subscribe(ACT_SUBJECT, cb=self._act_here)
-        await self.client.subscribe(BOARD_SUBJECT, cb=self._board_here)
-        await self.client.subscribe(CASE_SUBJECT, cb=self._case_here)
+        self.peers = NatsPeers(self.client, runtime, self.name, orders, self._loop)
+        runtime.peers = self.peers
+        await self.peers.listen()
         log.info("worker %s joined in slot %d", self.name, self.slot)
 
     async def _claim_slot(self) -> tuple[int, int]:
@@ -144,7 +120,7 @@ class Member:
     # -- the leases -----------------------------------------------------------------
     async def run(self) -> None:
         """Forever: orders from the others, and a lease step every second."""
-        watching = asyncio.create_task(self._watch_orders())
+        watching = asyncio.create_task(self.peers.watch_orders())
         try:
             while True:
                 try:
@@ -169,7 +145,7 @@ class Member:
 
         if not await self._renew_slot():
             return
-        workers = self._workers_seen = await self._workers()
+        workers = self.peers.workers_seen = await self._workers()
         owners: dict[int, str] = {}
         revisions: dict[int, int] = {}
         for p in range(self.partitions):
@@ -303,138 +279,6 @@ class Member:
             "partitions": sorted(self._held),
             "of": self.partitions,
         }
-
-    # -- what the others must know ----------------------------------------------------
-    def _soon(self, job: Callable[[], Any]) -> None:
-        """From the event loop or an API thread alike."""
-        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(job()))
-
-    def order_changed(self, order_id: str, record: dict[str, Any] | None, version: int) -> None:
-        value = json.dumps({"order_id": order_id, "record": record, "version": version}).encode()
-        self._soon(lambda: self.orders.put(_order_key(order_id), value))
-
-    async def _watch_orders(self) -> None:
-        while True:
-            try:
-                watcher = await self.orders.watchall()
-                async for entry in watcher:
-                    if entry is None or not entry.value:
-                        continue  # the end of what was there before, or a deletion
-                    data = json.loads(entry.value)
-                    self.runtime.order_elsewhere(data["order_id"], data["record"],
-                                                 int(data["version"]))  # fmt: skip
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("watching orders failed (%s); again", exc)
-                await asyncio.sleep(RENEW_S)
-
-    # -- what the runtime asks of the other workers (its Peers) -------------------------
-    def recorded(self, shown: ShownAlert) -> None:
-        value = json.dumps({"from": self.name, **_shown_json(shown)}).encode()
-        self._soon(lambda: self.client.publish(ALERTS_SUBJECT, value))
-
-    async def _alert_elsewhere(self, message: Any) -> None:
-        data = json.loads(message.data)
-        if data["from"] != self.name:
-            self.runtime.shown_elsewhere(_shown_from(data))
-
-    def act(
-        self, alert_id: str, action: str, note: str, actor: str, extra: dict[str, Any]
-    ) -> dict[str, Any]:
-        body = {"alert_id": alert_id, "action": action, "note": note, "actor": actor,
-                "extra": extra}  # fmt: skip
-        shown = _shown_from(self._ask_holder(ACT_SUBJECT, body))
-        self.runtime.shown_elsewhere(shown)
-        return dict(shown.body)
-
-    def case(self, alert_id: str, who: Principal) -> dict[str, Any]:
-        """The holder makes the case view (with its notifications' timers, and
-        auditing the read of any location in it) for the same person."""
-        return self._ask_holder(CASE_SUBJECT, {"alert_id": alert_id, "name": who.name,
-                                               "role": who.role})  # fmt: skip
-
-    def _ask_holder(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Called in an API thread: a request to the worker holding the alert
-        ``body`` names, sent on the event loop; 503 if it does not answer."""
-        request = self.client.request(subject, json.dumps(body).encode(), timeout=ACT_TIMEOUT_S)
-        try:
-            reply = asyncio.run_coroutine_threadsafe(request, self._loop).result(ACT_TIMEOUT_S + 1)
-        except Exception as exc:
-            raise ElsewhereUnavailable(
-                f"the worker holding alert {body['alert_id']} did not answer: try again shortly"
-            ) from exc
-        answer: dict[str, Any] = json.loads(reply.data)
-        return answer
-
-    async def _case_here(self, message: Any) -> None:
-        data = json.loads(message.data)
-        alert = self.runtime.alerts.get(data["alert_id"])
-        if alert is None or not self.runtime.owns_alert(alert):
-            return  # the holder answers
-        case = views.case(self.runtime, data["alert_id"], Principal(data["name"], data["role"]))
-        await message.respond(json.dumps(case).encode())
-
-    def boards(self) -> tuple[list[dict[str, Any]], list[str]]:
-        """Called in an API thread: every other live worker's rows, gathered
-        on the event loop (a request with as many answers as workers)."""
-        others = [w for w in self._workers_seen if w != self.name]
-        if not others:
-            return [], []
-        gathering = asyncio.run_coroutine_threadsafe(self._gather_boards(others), self._loop)
-        try:
-            boards = gathering.result(BOARD_TIMEOUT_S + 1)
-        except Exception:  # NATS away: every other worker's devices are missing
-            log.warning("the other workers' device boards could not be asked for")
-            return [], others
-        rows = [row for board in boards.values() for row in board]
-        return rows, [w for w in others if w not in boards]
-
-    async def _gather_boards(self, others: list[str]) -> dict[str, list[dict[str, Any]]]:
-        inbox = self.client.new_inbox()
-        answers = await self.client.subscribe(inbox)
-        boards: dict[str, list[dict[str, Any]]] = {}
-        try:
-            await self.client.publish(BOARD_SUBJECT, self.name.encode(), reply=inbox)
-            deadline = self._loop.time() + BOARD_TIMEOUT_S
-            while len(boards) < len(others):
-                left = deadline - self._loop.time()
-                if left <= 0:
-                    break
-                try:
-                    answer = await answers.next_msg(timeout=left)
-                except TimeoutError:
-                    break
-                data = json.loads(answer.data)
-                boards[data["from"]] = data["rows"]
-        finally:
-            await answers.unsubscribe()
-        return boards
-
-    async def _board_here(self, message: Any) -> None:
-        if message.data.decode() == self.name or not message.reply:
-            return  # its own question
-        rows = views.device_rows(self.runtime)
-        await message.respond(json.dumps({"from": self.name, "rows": rows}).encode())
-
-    async def _act_here(self, message: Any) -> None:
-        data = json.loads(message.data)
-        alert = self.runtime.alerts.get(data["alert_id"])
-        if alert is None or not self.runtime.owns_alert(alert):
-            return  # the holder answers
-        self.runtime.act(data["alert_id"], data["action"], data["note"], data["actor"],
-                         **data["extra"])  # fmt: skip
-        done = self.runtime.alert_book.shown(data["alert_id"])
-        await message.respond(json.dumps(_shown_json(done)).encode())
-
-
-def _shown_json(shown: ShownAlert) -> dict[str, Any]:
-    """An alert between workers: its JSON, and its times as they are (ms)."""
-    return {"alert": shown.body, "span": shown.span.to_list()}
-
-
-def _shown_from(data: dict[str, Any]) -> ShownAlert:
-    return ShownAlert(data["alert"], AlertSpan(*data["span"]))
 
 
 async def join_cluster(

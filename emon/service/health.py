@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from emon.engine.core import Engine
+from emon.engine import Engine
 from emon.engine.devices import NONE_TS
 from emon.engine.orders_index import CompiledOrder
 from emon.timeutil import Millis
@@ -77,7 +77,7 @@ def _row(
     accuracy = float(devices.hist_acc[dev, -1]) if last_ts != NONE_TS else None
     age_s = (now - last_ts) / 1000 if last_ts != NONE_TS else None
     problems = [kind for kind in _DEVICE_ALERTS if (device_id, kind) in open_device_alerts]
-    if bool(engine.lost[dev]):
+    if bool(engine.silence.lost[dev]):
         problems.append("signal_lost")
     if age_s is None:
         problems.append("no_fix_yet")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.service.metrics import Metrics
 from emon.timeutil import Millis
 

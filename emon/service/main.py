@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from emon.engine.policy import policy_from
+from emon.engine import policy_from
 from emon.ingest.owntracks import keys_from_config
 from emon.review.reminders import reminder_policy
 from emon.service.api import create_app

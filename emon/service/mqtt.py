@@ -59,7 +59,9 @@ async def run_mqtt(
                         payload = message.payload
                         data = payload if isinstance(payload, bytes) else str(payload).encode()
                         ack = functools.partial(paho.ack, message.mid, message.qos)
-                        await runtime.submit(str(message.topic), data, ack if message.qos else None)
+                        await runtime.ingest.submit(
+                            str(message.topic), data, ack if message.qos else None
+                        )
                         received += 1
                         if received % 64 == 0:
                             runtime.metrics.mqtt_queue.set(client._queue.qsize())

@@ -13,8 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from emon.engine.base import Message
-from emon.engine.outcome import Outcome
+from emon.engine import Message, Outcome
 from emon.ingest.messages import storable
 from emon.service.delivery import Pending
 from emon.storage import Writer

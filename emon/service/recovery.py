@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.timeutil import Millis
 
 if TYPE_CHECKING:

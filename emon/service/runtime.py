@@ -15,15 +15,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from emon import topics
 from emon.alerts.model import AlertChange, ShownAlert
 from emon.cluster.shard import Shard
-from emon.engine.base import Message
-from emon.engine.core import Engine
-from emon.engine.outcome import Outcome
-from emon.engine.policy import Policy
+from emon.engine import Engine, Message, Outcome, Policy
 from emon.geofence.validation import Report
 from emon.ingest.messages import route
 from emon.orders import Order
@@ -32,6 +29,7 @@ from emon.service import recovery
 from emon.service.alertbook import AlertBook
 from emon.service.auth import Principal
 from emon.service.delivery import Delivery, Outgoing
+from emon.service.elsewhere import Peers
 from emon.service.ingest import Ingest
 from emon.service.metrics import Metrics
 from emon.service.orderbook import OrderBook, Registered
@@ -45,32 +43,6 @@ from emon.storage.chain import Chain
 from emon.timeutil import Millis
 
 log = logging.getLogger("emon.runtime")
-
-
-class Peers(Protocol):
-    """The other workers of a cluster, as this one reaches them (emon/service/cluster.py)."""
-
-    def recorded(self, shown: ShownAlert) -> None:
-        """An alert change recorded here (the others show it too)."""
-
-    def order_changed(self, order_id: str, record: dict[str, Any] | None, version: int) -> None:
-        """An order version registered (its record) or revoked (None) here."""
-
-    def act(
-        self, alert_id: str, action: str, note: str, actor: str, extra: dict[str, Any]
-    ) -> dict[str, Any]:
-        """An operator's action on an alert another worker holds: taken there."""
-
-    def case(self, alert_id: str, who: Principal) -> dict[str, Any]:
-        """An alert's case view, made where it is held (with its notifications)."""
-
-    def boards(self) -> tuple[list[dict[str, Any]], list[str]]:
-        """The device rows the others hold, and the workers that did not answer."""
-
-
-class ElsewhereUnavailable(Exception):
-    """The worker that holds an alert did not answer (a cluster in the middle
-    of a handover): the action is not taken; the caller may try again."""
 
 
 def now_ms() -> Millis:
@@ -234,17 +206,6 @@ class Runtime:
         return self.new_engine(start)
 
     # -- ingest (the inbox and batching: emon/service/ingest.py) ----------------------
-    async def submit(
-        self,
-        topic: str,
-        payload: bytes,
-        ack: Callable[[], object] | None = None,
-        recv: Millis | None = None,
-        mark: tuple[int, int] | None = None,
-    ) -> None:
-        """Called by the MQTT client for each message (see ``Ingest.submit``)."""
-        await self.ingest.submit(topic, payload, ack, recv, mark)
-
     async def run_ingest(self) -> None:
         await self.ingest.run(self.process, self.exclusive)
 

@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.service.runtime import Runtime
 from emon.storage import PostgresStore, Writer, ledger
 from emon.storage.chain import verify_period

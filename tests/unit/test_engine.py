@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
-from emon.engine.base import Message
-from emon.engine.core import Engine
+import pytest
+
+from emon.engine import Engine, Message
 from emon.orders import parse_order
 from emon.timeutil import format_ts, parse_ts
 from simulators.movement import offset
@@ -165,3 +167,22 @@ def test_messages_before_any_order_are_rejected_not_fatal():
     lone = engine()  # known devices and unknown ones in one batch
     lone.handle_batch([fix(1, T, LAT, LON, device="stranger"), fix(1, T, *at(5000))])
     assert lone.rejections.counts == {"unknown_device": 1} and lone.stats["fixes"] == 1
+
+
+def test_the_outcome_is_typed_and_frozen_and_json_only_at_the_edge():
+    e = Engine([parse_order(base_order(ROTTERDAM))], start=T, keep_fixes=True)
+    outcome = e.handle_batch(
+        [fix(1, T, *at(1500)), fix(2, T + 30_000, *at(700)), fix(3, T + 60_000, *at(600)),
+         Message(T + 70_000, "emon/v1/fix/am-0001", b"{not json")]
+    )  # fmt: skip
+    (alert,) = [a for a in outcome.alerts if a.type == "zone_violation"]
+    assert isinstance(alert.started_at, int) and alert.details["confirming_ts"] == T + 60_000
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        alert.state = "resolved"  # type: ignore[misc]
+    (shown,) = [a for a in outcome.alerts_json() if a["type"] == "zone_violation"]
+    assert shown["details"]["confirming_ts"] == format_ts(T + 60_000)
+    assert [f[1] for f in outcome.fixes] == [1, 2, 3]  # what storage keeps
+    assert [r.reason for r in outcome.rejections] == ["invalid_json"]
+    assert e.handle_batch([]).rejections == ()  # each call's own, drained
+    plain = Engine([parse_order(base_order(ROTTERDAM))], start=T)
+    assert plain.handle_batch([fix(1, T, *at(1500))]).fixes == ()  # kept only when asked

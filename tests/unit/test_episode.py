@@ -7,8 +7,8 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
+from emon.engine import Policy
 from emon.engine.episode import Change, Episode, Evidence
-from emon.engine.policy import Policy
 
 POLICY = Policy()
 B, C, U = Evidence.BREACH, Evidence.CLEAR, Evidence.UNSURE

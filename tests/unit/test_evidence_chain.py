@@ -9,7 +9,7 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.service.runtime import Runtime
 from emon.storage import SqliteStore, Writer
 from emon.storage.chain import GENESIS, Chain, Link, verify, verify_period

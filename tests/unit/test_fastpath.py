@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emon.engine.core import Engine
+from emon.engine import Engine
 from emon.orders import parse_order
 from emon.replay import ReplayReport, read_stream
 from simulators import scenarios as S

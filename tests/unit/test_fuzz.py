@@ -9,8 +9,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emon.engine.base import Message
-from emon.engine.core import Engine
+from emon.engine import Engine, Message
 from emon.geofence.validation import validate
 from emon.ingest.messages import REASONS
 from emon.orders import OrderFormatError, parse_order

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from emon.engine.base import Message
-from emon.engine.core import Engine
+from emon.engine import Engine, Message
 from emon.orders import parse_order
 from emon.service.health import device_health
 from emon.timeutil import format_ts, parse_ts

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.service.api import create_app
 from emon.service.auth import TokenBook
 from emon.service.limits import MAX_BODY_BYTES

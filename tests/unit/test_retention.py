@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.service.retention import Retention, prune
 from emon.service.runtime import Runtime
 from emon.storage import SqliteStore, Writer

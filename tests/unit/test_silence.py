@@ -12,8 +12,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emon.engine.base import Message
-from emon.engine.core import Engine
+from emon.engine import Engine, Message
 from emon.orders import parse_order
 from emon.timeutil import format_ts, parse_ts
 from simulators.movement import offset

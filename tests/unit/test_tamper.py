@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from emon.engine.base import Message
+from emon.engine import Message
 from emon.review.evidence import for_alert
 from emon.service.runtime import Runtime
 from emon.storage import SqliteStore, Writer
