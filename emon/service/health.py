@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from emon.alerts.model import AlertType
 from emon.engine import Engine
 from emon.engine.devices import NONE_TS
 from emon.engine.orders_index import CompiledOrder
@@ -17,11 +18,11 @@ from emon.timeutil import Millis
 
 #: how much each problem weighs when ordering the board
 WEIGHTS = {
-    "tamper": 1000,
-    "shielding": 800,
-    "signal_lost": 600,
+    AlertType.TAMPER: 1000,
+    AlertType.SHIELDING: 800,
+    AlertType.SIGNAL_LOST: 600,
     "no_fix_yet": 400,
-    "battery_low": 300,
+    AlertType.BATTERY_LOW: 300,
     "fix_overdue": 200,
     "poor_accuracy": 50,
 }
@@ -29,7 +30,7 @@ WEIGHTS = {
 OVERDUE_SHARE = 0.5
 POOR_ACCURACY_M = 100.0
 BATTERY_LOW_PCT = 15.0
-_DEVICE_ALERTS = ("tamper", "shielding", "battery_low")
+_DEVICE_ALERTS = (AlertType.TAMPER, AlertType.SHIELDING, AlertType.BATTERY_LOW)
 
 
 def device_health(
@@ -76,15 +77,15 @@ def _row(
     battery = float(devices.battery[dev])
     accuracy = float(devices.hist_acc[dev, -1]) if last_ts != NONE_TS else None
     age_s = (now - last_ts) / 1000 if last_ts != NONE_TS else None
-    problems = [kind for kind in _DEVICE_ALERTS if (device_id, kind) in open_device_alerts]
+    problems: list[str] = [k for k in _DEVICE_ALERTS if (device_id, k) in open_device_alerts]
     if bool(engine.silence.lost[dev]):
-        problems.append("signal_lost")
+        problems.append(AlertType.SIGNAL_LOST)
     if age_s is None:
         problems.append("no_fix_yet")
     elif age_s > OVERDUE_SHARE * order.silence_ms / 1000:
         problems.append("fix_overdue")
-    if battery == battery and battery <= BATTERY_LOW_PCT and "battery_low" not in problems:
-        problems.append("battery_low")
+    if battery == battery and battery <= BATTERY_LOW_PCT and AlertType.BATTERY_LOW not in problems:
+        problems.append(AlertType.BATTERY_LOW)
     if accuracy is not None and accuracy > POOR_ACCURACY_M:
         problems.append("poor_accuracy")
     return {

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emon import topics
 from emon.storage.base import Store
 from emon.storage.chain import content_digest
 from emon.storage.ledger import FIXES, NOTIFICATION_CHANGES, Chained
 from emon.storage.schema import as_bytes
 from emon.timeutil import Millis
 
+#: a message held: on a topic a held device publishes on, within the hold
+_DEVICE_TOPICS = ", ".join(f"'{prefix}' || h.device_id" for prefix in topics.DEVICE_PUBLISHES)
 _HELD_MESSAGE = (
     "EXISTS (SELECT 1 FROM holds h WHERE messages.recv BETWEEN h.lo AND h.hi AND messages.topic"
-    " IN ('emon/v1/fix/' || h.device_id, 'emon/v1/fixes/' || h.device_id,"
-    " 'emon/v1/event/' || h.device_id))"
+    f" IN ({_DEVICE_TOPICS}))"
 )
 _HELD_FIX = (
     "EXISTS (SELECT 1 FROM holds h WHERE h.device_id = fixes.device_id"
