@@ -105,6 +105,8 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         self.stats = dict(old.stats)
         self.rejections = old.rejections
         self.decoder = old.decoder
+        if self.accepted is not None and old.accepted:  # left by a call that failed
+            self.accepted.extend(old.accepted)
         for device_id, new in self.devices.index.items():
             before = old.devices.index.get(device_id)
             if before is None:

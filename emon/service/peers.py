@@ -194,4 +194,8 @@ def _shown_json(shown: ShownAlert) -> dict[str, Any]:
 
 
 def _shown_from(data: dict[str, Any]) -> ShownAlert:
-    return ShownAlert(data["alert"], AlertSpan(*data["span"]))
+    """Also from a worker of the version before (a rolling upgrade): the alert
+    alone, its times read back from its JSON."""
+    alert = data.get("alert", data)
+    span = data.get("span")
+    return ShownAlert(alert, AlertSpan(*span) if span else AlertSpan.from_json(alert))
