@@ -8,52 +8,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
+from emon.alerts.kinds import kind
+from emon.alerts.types import AlertState, AlertType, Severity
 from emon.orders import Order
 from emon.timeutil import Millis, format_ts, parse_ts
 
-
-class AlertType(StrEnum):
-    """The alert types emon raises (the contract's ``type``). A member is its
-    string, so it compares, hashes and serialises as the contract writes it."""
-
-    ZONE_VIOLATION = "zone_violation"
-    ZONE_PREALERT = "zone_prealert"
-    CONTACT_VIOLATION = "contact_violation"
-    CONTACT_PREALERT = "contact_prealert"
-    PANIC = "panic"
-    TAMPER = "tamper"
-    SIGNAL_LOST = "signal_lost"
-    BATTERY_LOW = "battery_low"
-    SHIELDING = "shielding"
-
-
-AlertState = Literal["open", "acknowledged", "ended", "resolved"]
-Severity = Literal["critical", "high", "medium", "low"]
-
-#: Severity by alert type and SASH risk (low, medium, high). A panic is always
-#: critical; a technical alert never outranks a real approach of the same risk,
-#: so that operators are not trained to ignore critical by device faults.
-SEVERITY: dict[AlertType, tuple[Severity, Severity, Severity]] = {
-    AlertType.PANIC: ("critical", "critical", "critical"),
-    AlertType.CONTACT_VIOLATION: ("high", "critical", "critical"),
-    AlertType.ZONE_VIOLATION: ("medium", "high", "critical"),
-    AlertType.TAMPER: ("medium", "high", "critical"),
-    AlertType.CONTACT_PREALERT: ("low", "medium", "high"),
-    AlertType.ZONE_PREALERT: ("low", "low", "medium"),
-    AlertType.SIGNAL_LOST: ("low", "medium", "high"),
-    AlertType.SHIELDING: ("low", "medium", "high"),
-    AlertType.BATTERY_LOW: ("low", "low", "medium"),
-}
-_RISK_INDEX = {"low": 0, "medium": 1, "high": 2}
+__all__ = ["Alert", "AlertChange", "AlertSpan", "AlertState", "AlertType", "Severity", "ShownAlert"]
 
 _ALERT_NAMESPACE = uuid.UUID("8a1f5d64-7c36-4c2e-9a5e-0e6d3b5c1e01")
-
-
-def severity_for(alert_type: str, risk: str) -> Severity:
-    return SEVERITY[AlertType(alert_type)][_RISK_INDEX[risk]]
 
 
 def alert_id_for(order_id: str, alert_type: str, subject: str, started_at: Millis, n: int) -> str:
@@ -104,7 +68,7 @@ class Alert:
         return cls(
             alert_id_for(order.order_id, alert_type, subject, started_at, episode),
             alert_type,
-            severity_for(alert_type, order.risk),
+            kind(alert_type).severity_at(order.risk),
             order.order_id,
             order.case_id,
             zone_id,

@@ -14,18 +14,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from emon.alerts.kinds import of_category
 from emon.alerts.model import AlertType, ShownAlert
 from emon.timeutil import Millis, format_ts
 
-VIOLATIONS = (AlertType.ZONE_VIOLATION, AlertType.CONTACT_VIOLATION)
-PREALERTS = (AlertType.ZONE_PREALERT, AlertType.CONTACT_PREALERT)
-DEVICE_EVENTS = (
-    AlertType.TAMPER,
-    AlertType.SHIELDING,
-    AlertType.SIGNAL_LOST,
-    AlertType.BATTERY_LOW,
-    AlertType.PANIC,
-)
+VIOLATIONS = of_category("violation")
+PREALERTS = of_category("prealert")
+DEVICE_EVENTS = of_category("device")
 WEEK_MS = 7 * 86_400_000
 
 

@@ -152,8 +152,11 @@ def create_app(
 
     @app.post("/api/v1/alerts/{alert_id}/confirm")
     def confirm(alert_id: str, who: ConfirmAlerts, body: NoteBody = None) -> dict[str, Any]:
-        """Police dispatch confirms it has taken the alert on."""
-        if alert_id not in runtime.alerts:
+        """Police dispatch confirms it has taken the alert on: only an alert
+        it may read (one routed to the police), as for every other read."""
+        if alert_id not in runtime.alerts or not views.concerns(
+            runtime, who, runtime.alerts[alert_id]
+        ):
             raise HTTPException(404, f"no alert {alert_id}")
         return runtime.act(alert_id, "confirm", str((body or {}).get("note") or ""), who.name)
 

@@ -10,19 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from emon.alerts.model import AlertType
+from emon.alerts.kinds import KINDS
+from emon.alerts.types import AlertType
 from emon.engine import Engine
 from emon.engine.devices import NONE_TS
 from emon.engine.orders_index import CompiledOrder
 from emon.timeutil import Millis
 
 #: how much each problem weighs when ordering the board
-WEIGHTS = {
-    AlertType.TAMPER: 1000,
-    AlertType.SHIELDING: 800,
-    AlertType.SIGNAL_LOST: 600,
+WEIGHTS: dict[str, int] = {
+    **{k.type: k.board_weight for k in KINDS.values() if k.board_weight is not None},
     "no_fix_yet": 400,
-    AlertType.BATTERY_LOW: 300,
     "fix_overdue": 200,
     "poor_accuracy": 50,
 }

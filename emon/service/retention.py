@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
-from emon.alerts.model import AlertType, ShownAlert
+from emon.alerts.kinds import KINDS
+from emon.alerts.model import ShownAlert
 from emon.orders import Order
 from emon.storage import Store, pruning
 from emon.timeutil import Millis
@@ -26,15 +27,7 @@ log = logging.getLogger("emon.retention")
 
 DAY_MS = 86_400_000
 #: alerts whose surroundings are kept as evidence
-EVIDENCE_TYPES = frozenset(
-    {
-        AlertType.ZONE_VIOLATION,
-        AlertType.CONTACT_VIOLATION,
-        AlertType.TAMPER,
-        AlertType.PANIC,
-        AlertType.SHIELDING,
-    }
-)
+EVIDENCE_TYPES = frozenset(k.type for k in KINDS.values() if k.evidence)
 HOLD_MARGIN_MS = 15 * 60_000
 OPEN_END = 2**62
 

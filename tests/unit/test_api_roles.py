@@ -166,6 +166,10 @@ def test_police_see_only_what_is_routed_to_the_police(api):
     police = {"Authorization": "Bearer t-po"}
     assert [a["alert_id"] for a in client.get("/api/v1/alerts", headers=police).json()] == ["A-1"]
     assert client.get("/api/v1/alerts/B-1", headers=police).status_code == 404
+    # nor take on what it may not read (it could confirm a flat battery before)
+    assert client.post("/api/v1/alerts/B-1/confirm", json={}, headers=police).status_code == 404
+    assert "dispatch_confirmed" not in runtime.alerts["B-1"]
+    assert client.post("/api/v1/alerts/A-1/confirm", json={}, headers=police).status_code == 200
     operator = {"Authorization": "Bearer t-op"}
     assert len(client.get("/api/v1/alerts", headers=operator).json()) == 2
 
@@ -225,7 +229,8 @@ def test_the_device_board_gathers_the_rows_other_workers_hold(api):
     elsewhere = [{"device_id": "am-far", "score": 10_000, "last_fix_age_s": 5.0}]
     runtime.peers = OtherWorkers((elsewhere, ["worker-b"]))
     board = client.get("/api/v1/devices/health", headers=headers)
-    assert board.json() == elsewhere + here  # the heaviest problem first
+    rows = [(r["device_id"], r["score"]) for r in board.json()]  # ages move on between reads
+    assert rows == [(r["device_id"], r["score"]) for r in elsewhere + here]  # heaviest first
     assert board.headers["X-Emon-Unanswered"] == "worker-b"
     runtime.peers = OtherWorkers(([], []))
     assert "X-Emon-Unanswered" not in client.get("/api/v1/devices/health", headers=headers).headers
