@@ -92,6 +92,8 @@ BY_NAME = {key.name: key for key in KEYS}
 #: the sections of the JSON configuration file (``--config`` or EMON_CONFIG)
 SECTIONS: dict[str, str] = {
     "routing": "who is told of each alert type by risk: `{\"zone_violation\": {\"low\": [\"monitoring\"], ...}}`",
+    "first_told": "seconds a victim's device waits at a pre-alert while the offender is told to turn back first, by risk: `{\"zone_prealert\": {\"low\": 60, \"medium\": 60, \"high\": 0}}` (these are the defaults, for `contact_prealert` too)",
+    "devices": "`{\"language\": \"nl\"}`: the language of device texts where the order and the person name none (default `en`)",
     "webhooks": "`[{\"url\", \"channels\", \"secret\"}]`: alerts as signed JSON POSTs",
     "retention": "days kept per kind: `messages_days`, `fixes_days`, `rejections_days`, `notifications_days`, `audit_days`",
     "reminders": "`{\"days\": [28, 14, 3], \"hour\": 9}`: when the reclassering and the OM are reminded",

@@ -22,6 +22,8 @@ from emon.timeutil import Millis, TimestampError, parse_ts
 Risk = Literal["low", "medium", "high"]
 ZoneType = Literal["exclusion", "inclusion"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: what a person's device is told in (an extension of the contract's order)
+Language = Literal["nl", "en"]
 
 DEFAULT_MAX_SILENCE_S = 600.0
 #: at least a second: zero or a negative limit raised and ended signal_lost on
@@ -81,12 +83,14 @@ class Offender(msgspec.Struct, frozen=True):
     person_id: Id
     device_id: DeviceId | None = None
     residence: dict[str, Any] | None = None
+    language: Language | None = None
 
 
 class Victim(msgspec.Struct, frozen=True):
     person_id: Id
     device_id: DeviceId | None = None
     address: dict[str, Any] | None = None
+    language: Language | None = None
 
 
 class ContactBan(msgspec.Struct, frozen=True):
@@ -106,6 +110,8 @@ class Order(msgspec.Struct, frozen=True):
     victims: Annotated[list[Victim], msgspec.Meta(max_length=MAX_VICTIMS)] = []
     zones: Annotated[list[ZoneSpec], msgspec.Meta(max_length=MAX_ZONES)] = []
     contact_ban: ContactBan | None = None
+    #: the language of its devices' texts where a person has none of their own
+    language: Language | None = None
 
     @property
     def valid_from_ms(self) -> Millis:

@@ -291,7 +291,11 @@ function decisionText(d) {
     const p = d.policy;
     lines.push(t("decision_policy", { n: p.confirm_fixes, span: p.confirm_span_s, c: p.clear_fixes, hyst: p.exit_hysteresis_m }));
   }
-  return lines.map((line) => el("p", {}, line));
+  if (d.told) {
+    const victim = d.told.victim === "after" ? t("told_victim_after", { s: d.told.victim_after_s }) : t(`told_victim_${d.told.victim}`);
+    lines.push(`${t(`told_offender_${d.told.offender}`)} ${victim}`);
+  }
+  return lines.map((line) => el("p", { "data-testid": "decision-line" }, line));
 }
 
 function renderTimers(caseFile) {

@@ -4,7 +4,7 @@ A phone running OwnTracks publishes ``_type: location`` to
 ``owntracks/{user}/{device}`` (its emon device id) and, with remote commands
 on, reads ``owntracks/{user}/{device}/cmd``. It has no way to acknowledge
 what it is sent, so emon must not wait for a confirmation it will never get
-(see ``emon/service/delivery.py``).
+(see ``emon/alerts/delivery.py``).
 
 With a secret configured, the app encrypts every payload with libsodium's
 secret box (XSalsa20-Poly1305): ``{"_type": "encrypted", "data":

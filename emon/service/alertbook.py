@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emon.alerts.delivery import Pending
 from emon.alerts.model import AlertChange, AlertSpan, ShownAlert
-from emon.service.delivery import Pending
 from emon.timeutil import format_ts
 
 #: operator states outrank what the engine says, except that an ended

@@ -12,11 +12,11 @@ from typing import Any
 
 import msgspec
 
+from emon.alerts.delivery import Pending
 from emon.alerts.model import ShownAlert
 from emon.engine import Policy
 from emon.orders import Order
 from emon.review.decision import decision_trail
-from emon.service.delivery import Pending
 from emon.storage import Row, Store
 from emon.timeutil import Millis, format_ts
 

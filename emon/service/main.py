@@ -14,6 +14,10 @@ from typing import Any
 
 import uvicorn
 
+from emon.alerts.delivery import Delivery, Outgoing
+from emon.alerts.kinds import ALL
+from emon.alerts.routing import FirstTold, routing_from_config
+from emon.alerts.texts import device_language
 from emon.engine import policy_from
 from emon.ingest.owntracks import keys_from_config
 from emon.review.reminders import reminder_policy
@@ -21,7 +25,6 @@ from emon.service.api import create_app
 from emon.service.auth import Oidc, TokenBook
 from emon.service.cluster import join_cluster
 from emon.service.console import ConsoleSettings
-from emon.service.delivery import ALL, Delivery, Outgoing, routing_from_config
 from emon.service.embedded import EmbeddedError, EmbeddedNats
 from emon.service.mqtt import run_mqtt
 from emon.service.retention import Retention, run_retention
@@ -130,6 +133,8 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         policy = policy_from(config.get("policy", {}))
         oidc = Oidc.from_env(settings.env)
         routing = routing_from_config(config.get("routing", {}))
+        first_told = FirstTold.from_config(config.get("first_told", {}))
+        language = device_language(config.get("devices", {}))
         retention = Retention.from_config(config.get("retention", {}))
         reminders = reminder_policy(config.get("reminders", {}))
         webhooks = Webhooks(
@@ -172,6 +177,8 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             resend_after_s=settings.resend_after_s,
             max_attempts=settings.max_attempts,
             owntracks_keys=owntracks_keys,
+            first_told=first_told,
+            language=language,
         ),
         owntracks_keys=owntracks_keys,
         webhooks=webhooks,

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from emon.alerts.delivery import Pending
 from emon.engine import Message, Outcome
 from emon.ingest.messages import storable
-from emon.service.delivery import Pending
 from emon.storage import Writer
 from emon.storage.chain import Chain
 from emon.storage.ledger import link_fields, notification_body

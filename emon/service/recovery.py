@@ -63,7 +63,7 @@ def rebuild(runtime: Runtime, window_s: float, now: Millis) -> int:
             runtime.engine = runtime.new_engine(now)
     finally:
         runtime.recovering = False
-    _restore_notifications(runtime)
+    _restore_notifications(runtime, now)
     if not shard.whole:  # reminders another worker sent for partitions now held here
         runtime.schedule.sent.update({r["reminder_id"]: r for r in runtime.store.reminders()})
     return replayed
@@ -75,8 +75,9 @@ def _replay(runtime: Runtime, batch: list[Message]) -> int:
     return len(batch)
 
 
-def _restore_notifications(runtime: Runtime) -> None:
-    """Notifications still waiting for a device of this service's partitions."""
+def _restore_notifications(runtime: Runtime, now: Millis) -> None:
+    """Notifications still waiting for a device of this service's partitions,
+    and what each device was last told (from the alerts open for it)."""
     shard = runtime.shard
     victims = {v.device_id for r in runtime.orders.values() for v in r.order.victims if v.device_id}
     delivery = runtime.delivery
@@ -84,3 +85,6 @@ def _restore_notifications(runtime: Runtime) -> None:
     rows = [row for row in runtime.store.unacknowledged() if shard.owns_device(str(row[2]))]
     delivery.restore(rows, victims)
     delivery.drain_changed()
+    held = [a for a in runtime.alert_book.everything() if runtime.owns_alert(a.body)]
+    delivery.forget()
+    delivery.recall(held, runtime.book.order_of, now)

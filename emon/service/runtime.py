@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emon import topics
+from emon.alerts.delivery import Delivery, Outgoing
 from emon.alerts.model import AlertChange, ShownAlert
 from emon.cluster.shard import Shard
 from emon.engine import Engine, Message, Outcome, Policy
@@ -28,7 +29,6 @@ from emon.review.reminders import ReminderPolicy
 from emon.service import recovery
 from emon.service.alertbook import AlertBook
 from emon.service.auth import Principal
-from emon.service.delivery import Delivery, Outgoing
 from emon.service.elsewhere import Peers
 from emon.service.ingest import Ingest
 from emon.service.metrics import Metrics

@@ -12,7 +12,7 @@ from emon.service.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(r"^\| `(EMON_[A-Z_]+)` \| ([^|]+) \| ([^|]+) \| (.+) \|$", re.M)
-SECTION_ROW = re.compile(r"^\| `([a-z]+)` \| (.+) \|$", re.M)
+SECTION_ROW = re.compile(r"^\| `([a-z_]+)` \| (.+) \|$", re.M)
 
 
 def test_the_readme_table_is_the_declared_configuration():

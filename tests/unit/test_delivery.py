@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from emon.alerts.delivery import Delivery
+from emon.alerts.routing import routing_from_config
 from emon.orders import parse_order
-from emon.service.delivery import Delivery, routing_from_config
 from simulators.scenarios import ROTTERDAM, base_order
 
 ORDER = parse_order(base_order(ROTTERDAM, contact_ban={"distance_m": 1000, "prealert_m": 2000}))
@@ -15,7 +16,7 @@ ORDER = parse_order(base_order(ROTTERDAM, contact_ban={"distance_m": 1000, "prea
 
 def alert(kind="zone_violation", state="open", ended=None, **details):
     return {
-        "alert_id": f"A-{kind}-{state}",
+        "alert_id": f"A-{kind}",  # one alert: its end is the same alert
         "type": kind,
         "state": state,
         "severity": "critical",

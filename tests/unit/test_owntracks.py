@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nacl.secret import SecretBox
 
+from emon.alerts.delivery import Delivery
 from emon.ingest import owntracks
 from emon.ingest.messages import Decoder, Fix
 from emon.ingest.rejections import RejectionLog
 from emon.orders import parse_order
-from emon.service.delivery import Delivery
 from emon.timeutil import parse_ts
 from simulators.scenarios import ROTTERDAM, base_order
 
