@@ -17,6 +17,8 @@ NOTIFY = PREFIX + "notify/"
 COMMAND = PREFIX + "cmd/"
 ALERTS = PREFIX + "alerts/"
 REMINDERS = PREFIX + "reminders/"
+#: the channel of the monitoring centre's supervisor: alerts nobody took on
+SUPERVISOR = "supervisor"
 #: the evidence chain's head, signed (emon/storage/anchor.py)
 CHAIN_HEAD = PREFIX + "chain/head"
 OWNTRACKS = "owntracks/"

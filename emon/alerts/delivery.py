@@ -165,8 +165,10 @@ class Delivery:
                     continue  # still held back
                 elif delay and self.victims.told.get(device, CLEAR) == CLEAR:
                     # held back only while she is told nothing: once warned of
-                    # anything, she is told of everything open for her
+                    # anything, she is told of everything open for her; a
+                    # "clear" not yet confirmed is no longer true: not re-sent
                     self.waiting[(alert_id, device)] = _Waiting(now + delay, device, key, language)
+                    self.pending.pop(self.latest.get(device, ""), None)
                 else:
                     self._release_waiting(device)  # told of one thing: told of all
                     out += self._update(self.victims, device, alert_id, key, language, now)
@@ -269,6 +271,14 @@ class Delivery:
         return Outgoing(topics.notify(record.device_id), json.dumps(body).encode())
 
     # -- acknowledgements and time --------------------------------------------------
+    def acknowledged(self, device_id: str, payload: bytes, now: Millis) -> Pending | None:
+        """A device's message on its ack topic: the notification it confirms, if pending."""
+        try:
+            notification_id = json.loads(payload).get("notification_id")
+        except (ValueError, AttributeError):
+            return None
+        return self.acknowledge(device_id, str(notification_id), now)
+
     def acknowledge(self, device_id: str, notification_id: str, now: Millis) -> Pending | None:
         record = self.pending.get(notification_id)
         if record is None or record.device_id != device_id or record.acked_at is not None:

@@ -142,6 +142,8 @@ function connectStream() {
     const known = state.alerts.get(alert.alert_id);
     state.alerts.set(alert.alert_id, alert);
     if (!known && alert.severity === "critical") alarm();
+    // nobody took it on in time: unattended, and heard again
+    else if ((alert.escalations || []).length > ((known && known.escalations) || []).length) alarm();
     renderQueue();
     if (state.selected === alert.alert_id) openAlert(alert.alert_id);
   });
@@ -194,6 +196,7 @@ function renderAlertRow(alert) {
   el("span", { class: "state" }, t(`state_${alert.state}`)),
   el("span", { class: "age", "data-since": alert.detected_at }, age(alert.detected_at)),
   alert.escalation ? el("span", { class: "badge escalated" }, t("escalated_badge")) : null,
+  ...(alert.escalations || []).map((e) => el("span", { class: "badge unattended", "data-reason": e.reason }, t(`unattended_${e.reason}`))),
   alert.late ? el("span", { class: "badge" }, t("late")) : null,
   alert.assigned_to ? el("span", { class: "muted" }, t("assigned_to", { name: alert.assigned_to })) : null);
 }

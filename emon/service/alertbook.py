@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emon.alerts.delivery import Pending
+from emon.alerts.escalation import Due
 from emon.alerts.model import AlertChange, AlertSpan, ShownAlert
 from emon.timeutil import format_ts
 
@@ -94,6 +95,17 @@ class AlertBook:
             # unconfirmable: her device (an OwnTracks phone) cannot acknowledge
             "reason": "unacknowledged" if record.confirmable else "unconfirmable",
         }
+        return alert
+
+    def escalate(self, due: Due, now: int) -> dict[str, Any] | None:
+        """An escalation recorded on its alert (the console shows it
+        unattended); None when the alert is no longer known."""
+        alert = self.alerts.get(due.alert_id)
+        if alert is None:
+            return None
+        entry = {"reason": due.reason, "at": format_ts(now), "waited_s": due.waited_s,
+                 "to": "supervisor"}  # fmt: skip
+        alert.setdefault("escalations", []).append(entry)
         return alert
 
     def publish(self, alert: dict[str, Any]) -> None:

@@ -119,6 +119,8 @@ def _timeline(alert: dict[str, Any], notifications: list[Pending]) -> list[dict[
                            "device_id": p.device_id})  # fmt: skip
     if alert.get("escalation"):
         events.append({"kind": "escalated", **alert["escalation"]})
+    for escalation in alert.get("escalations", []):  # nobody took it on in time
+        events.append({"kind": f"escalated_{escalation['reason']}", **escalation})
     return sorted(events, key=lambda e: e["at"])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 
 from emon.alerts.delivery import Delivery, Outgoing
-from emon.alerts.kinds import ALL
+from emon.alerts.escalation import Ladder
 from emon.alerts.routing import FirstTold, routing_from_config
 from emon.alerts.texts import device_language
 from emon.engine import policy_from
@@ -30,6 +30,7 @@ from emon.service.mqtt import run_mqtt
 from emon.service.retention import Retention, run_retention
 from emon.service.runtime import Runtime, now_ms
 from emon.service.settings import Settings
+from emon.service.webhooks import CHANNELS as WEBHOOK_CHANNELS
 from emon.service.webhooks import Webhook, Webhooks
 from emon.storage import Writer, open_store
 from emon.storage.anchor import (
@@ -134,12 +135,13 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         oidc = Oidc.from_env(settings.env)
         routing = routing_from_config(config.get("routing", {}))
         first_told = FirstTold.from_config(config.get("first_told", {}))
+        ladder = Ladder.from_config(config.get("escalation", {}))
         language = device_language(config.get("devices", {}))
         retention = Retention.from_config(config.get("retention", {}))
         reminders = reminder_policy(config.get("reminders", {}))
         webhooks = Webhooks(
             [
-                Webhook(w["url"], tuple(w.get("channels", ALL)), w.get("secret"))
+                Webhook(w["url"], tuple(w.get("channels", WEBHOOK_CHANNELS)), w.get("secret"))
                 for w in config.get("webhooks", [])
             ]
         )
@@ -188,6 +190,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         retention=retention,
         reminders=reminders,
         policy=policy,
+        ladder=ladder,
     )
     health: dict[str, Any] = {"mqtt": False}
     connected = asyncio.Event()

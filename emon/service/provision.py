@@ -53,6 +53,7 @@ topic read emon/v1/reminders/reclassering
 
 user monitoring
 topic read emon/v1/alerts/monitoring
+topic read emon/v1/alerts/supervisor
 topic read emon/v1/chain/head
 
 user om

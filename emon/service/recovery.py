@@ -88,3 +88,8 @@ def _restore_notifications(runtime: Runtime, now: Millis) -> None:
     held = [a for a in runtime.alert_book.everything() if runtime.owns_alert(a.body)]
     delivery.forget()
     delivery.recall(held, runtime.book.order_of, now)
+    runtime.escalations.forget()
+    for shown in held:
+        order = runtime.book.order_of(shown.order_id)
+        runtime.escalations.track(shown.body, delivery.channels(shown.body, order),
+                                  shown.span.detected_at)  # fmt: skip

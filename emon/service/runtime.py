@@ -19,6 +19,7 @@ from typing import Any
 
 from emon import topics
 from emon.alerts.delivery import Delivery, Outgoing
+from emon.alerts.escalation import Due, Escalations, Ladder
 from emon.alerts.model import AlertChange, ShownAlert
 from emon.cluster.shard import Shard
 from emon.engine import Engine, Message, Outcome, Policy
@@ -72,6 +73,8 @@ class Runtime:
     shard: Shard = field(default_factory=Shard)
     #: the other workers of a cluster (None for a service alone)
     peers: Peers | None = None
+    #: when an alert nobody takes on goes to the supervisor
+    ladder: Ladder = field(default_factory=Ladder)
 
     def __post_init__(self) -> None:
         #: the parts, each its own module: orders in, alerts shown, reminders due
@@ -79,6 +82,7 @@ class Runtime:
         self.alert_book = AlertBook()
         self.schedule = ReminderSchedule(self.reminders, {})
         self.recorder = Recorder(self.writer)
+        self.escalations = Escalations(self.ladder)
         self.engine = self.new_engine(now_ms())
         self.ingest = Ingest(self.metrics, self.batch_max, self.batch_wait_s, self.queue_limit)
         self.outbox: asyncio.Queue[Outgoing] = asyncio.Queue()
@@ -118,10 +122,6 @@ class Runtime:
     @property
     def orders(self) -> dict[str, Registered]:
         return self.book.orders
-
-    @orders.setter
-    def orders(self, orders: dict[str, Registered]) -> None:
-        self.book.orders = orders
 
     @property
     def quarantined(self) -> dict[str, str]:
@@ -224,7 +224,9 @@ class Runtime:
         for m in batch:
             routed = route(m.topic)
             if routed and routed[0] == "ack":
-                self._acknowledge(routed[1], m.payload, m.recv)
+                record = self.delivery.acknowledged(routed[1], m.payload, m.recv)
+                if record is not None:
+                    self.metrics.ack_latency.observe((m.recv - record.sent_at) / 1000)
         self._evaluate(batch)
         self.metrics.evaluation.observe(time.perf_counter() - started)
         self.metrics.messages.inc(len(batch))
@@ -278,19 +280,12 @@ class Runtime:
             self.check_reminders(now)
         for message in self.delivery.tick(now):
             self._send(message)
+        for due in self.escalations.due(now):
+            self._escalate(due, now)
         self._store_notifications()
         self.metrics.inbox.set(self.ingest.inbox.qsize())
         self.metrics.store_queue.set(self.writer.depth)
         self.metrics.store_healthy.set(1 if self.writer.healthy else 0)
-
-    def _acknowledge(self, device_id: str, payload: bytes, now: Millis) -> None:
-        try:
-            notification_id = json.loads(payload).get("notification_id")
-        except (ValueError, AttributeError):
-            return
-        record = self.delivery.acknowledge(device_id, str(notification_id), now)
-        if record is not None:
-            self.metrics.ack_latency.observe((now - record.sent_at) / 1000)
 
     def _store_outcome(self, outcome: Outcome) -> None:
         self.recorder.outcome(outcome)
@@ -323,11 +318,10 @@ class Runtime:
         on ``emon/v1/reminders/{reclassering|om}``, once (stored)."""
         held = {k: r for k, r in self.orders.items() if self.shard.owns_order(r.order)}
         for reminder in self.schedule.due_now(held, now):
-            payload = json.dumps(reminder).encode()
+            body = json.dumps(reminder)
             for channel in ("reclassering", "om"):
-                self._send(Outgoing(topics.reminders(channel), payload))
-            self.recorder.reminder(str(reminder["reminder_id"]), reminder["order_id"],
-                                   payload.decode(), now)  # fmt: skip
+                self._send(Outgoing(topics.reminders(channel), body.encode()))
+            self.recorder.reminder(str(reminder["reminder_id"]), reminder["order_id"], body, now)
 
     def _send(self, message: Outgoing) -> None:
         """At once, not after storage (waiting for the writer cost 0.6-0.7 s
@@ -343,10 +337,20 @@ class Runtime:
 
     def _record(self, alert: dict[str, Any]) -> None:
         shown = self.alert_book.shown(alert["alert_id"])
-        self.recorder.alert(alert, holds_for(shown, self._order_of(alert)), now_ms())
+        order = self._order_of(alert)
+        self.recorder.alert(alert, holds_for(shown, order), now_ms())
+        self.escalations.track(alert, self.delivery.channels(alert, order), shown.span.detected_at)
         self.alert_book.publish(alert)
         if self.peers is not None:
             self.peers.recorded(shown)
+
+    def _escalate(self, due: Due, now: Millis) -> None:
+        """Nobody took it on in time: the supervisor is told (and the console
+        shows it unattended), recorded on the alert."""
+        alert = self.alert_book.escalate(due, now)
+        if alert is not None:
+            self._send(Outgoing(topics.alerts(topics.SUPERVISOR), due.message(alert)))
+            self._record(alert)
 
     def shown_elsewhere(self, shown: ShownAlert) -> None:
         """An alert recorded by the worker that holds its partition: shown here too."""

@@ -1,6 +1,7 @@
 """Alerts to HTTP endpoints (a dispatch system, a case system), with retries.
 
-Each webhook takes the channels it wants (police, reclassering, monitoring);
+Each webhook takes the channels it wants (police, reclassering, monitoring,
+and supervisor: the alerts nobody took on in time; all of them by default);
 every message emon publishes on ``emon/v1/alerts/{channel}`` is POSTed to it as
 JSON, signed with HMAC-SHA256 in ``X-Emon-Signature`` when a secret is set.
 Failures are retried with exponential backoff; a message that still fails is
@@ -19,11 +20,14 @@ import httpx
 
 log = logging.getLogger("emon.webhooks")
 
+#: every channel a webhook may take
+CHANNELS = ("police", "reclassering", "monitoring", "supervisor")
+
 
 @dataclass(frozen=True)
 class Webhook:
     url: str
-    channels: tuple[str, ...] = ("police", "reclassering", "monitoring")
+    channels: tuple[str, ...] = CHANNELS
     secret: str | None = None
 
 

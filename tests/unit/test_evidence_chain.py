@@ -135,7 +135,7 @@ def test_reminders_reach_the_supervisor_and_the_om_once(tmp_path):
     assert not rt.alerts  # a reminder is no alert: the contract's alert list stays as it was
     asyncio.run(rt.writer.flush())
     again = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
-    again.orders = rt.orders
+    again.book.orders = rt.orders
     again.check_reminders(now + 2000)
     assert again.outbox.empty()  # not sent twice across a restart
 
