@@ -45,6 +45,10 @@ MAX_WINDOWS = 50
 #: every position of every zone of an order (a detailed municipal boundary
 #: has a few thousand; a million stalls validation for seconds)
 MAX_VERTICES = 50_000
+#: authorised exceptions one order may hold, and the longest one (a longer
+#: exception is a change of the order itself, for the court)
+MAX_EXCEPTIONS = 50
+MAX_EXCEPTION_S = 31 * 86_400.0
 #: what an order may carry that the contract does not know (extensions such
 #: as offender.places are counted here too), as encoded JSON
 MAX_UNKNOWN_BYTES = 64 * 1024
@@ -93,6 +97,30 @@ class Victim(msgspec.Struct, frozen=True):
     language: Language | None = None
 
 
+class ZoneException(msgspec.Struct, frozen=True, kw_only=True):
+    """An authorised exception to one zone (an extension of the contract's
+    order): a court date, a hospital visit, a corridor through the zone to work.
+    ``suspension``: the zone is not enforced in the window; ``corridor``: not
+    where the offender is inside ``geometry`` (a Polygon) in the window."""
+
+    exception_id: Id
+    zone_id: Id
+    kind: Literal["suspension", "corridor"]
+    starts: Annotated[str, msgspec.Meta(max_length=64)] = msgspec.field(name="from")
+    until: Annotated[str, msgspec.Meta(max_length=64)]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+    approved_by: Id
+    geometry: dict[str, Any] | None = None
+
+    @property
+    def starts_ms(self) -> Millis:
+        return parse_ts(self.starts)
+
+    @property
+    def until_ms(self) -> Millis:
+        return parse_ts(self.until)
+
+
 class ContactBan(msgspec.Struct, frozen=True):
     distance_m: Distance
     prealert_m: Ring | None = None
@@ -112,6 +140,7 @@ class Order(msgspec.Struct, frozen=True):
     contact_ban: ContactBan | None = None
     #: the language of its devices' texts where a person has none of their own
     language: Language | None = None
+    exceptions: Annotated[list[ZoneException], msgspec.Meta(max_length=MAX_EXCEPTIONS)] = []
 
     @property
     def valid_from_ms(self) -> Millis:
@@ -152,7 +181,8 @@ def _check_bounded(order: Order, data: Any) -> None:
     for label, point in _places(order):
         if point is not None:
             _check_point(label, point)
-    vertices = sum(_count_positions(zone.geometry.get("coordinates")) for zone in order.zones)
+    geometries = [z.geometry for z in order.zones] + [e.geometry or {} for e in order.exceptions]
+    vertices = sum(_count_positions(g.get("coordinates")) for g in geometries)
     if vertices > MAX_VERTICES:
         raise OrderFormatError(f"zones: {vertices} positions in all, more than {MAX_VERTICES}")
     unknown = _unknown_fields(data, Order, "")
@@ -205,7 +235,13 @@ def _count_positions(value: Any) -> int:
 
 #: the parts of an order that are models of their own (their unknown fields count too)
 _NESTED: dict[type, dict[str, type]] = {
-    Order: {"offender": Offender, "victims": Victim, "zones": ZoneSpec, "contact_ban": ContactBan},
+    Order: {
+        "offender": Offender,
+        "victims": Victim,
+        "zones": ZoneSpec,
+        "contact_ban": ContactBan,
+        "exceptions": ZoneException,
+    },
 }
 
 
@@ -214,7 +250,7 @@ def _unknown_fields(data: Any, model: type, path: str) -> dict[str, int]:
     zones and contact ban) that ``model`` does not declare, by its path."""
     if not isinstance(data, dict):
         return {}
-    declared = set(model.__struct_fields__)  # type: ignore[attr-defined]
+    declared = set(model.__struct_encode_fields__)  # type: ignore[attr-defined]
     out = {
         f"{path}{key}": len(json.dumps(value, default=str))
         for key, value in data.items()
@@ -244,6 +280,25 @@ def _check_readable(order: Order) -> None:
         for window in zone.schedule or []:
             for hhmm in (window.start, window.end):
                 parse_hhmm(hhmm)
+    zone_ids = {zone.zone_id for zone in order.zones}
+    for i, exception in enumerate(order.exceptions):
+        _check_exception(f"exceptions[{i}]", exception, zone_ids)
+
+
+def _check_exception(label: str, exception: ZoneException, zone_ids: set[str]) -> None:
+    try:
+        starts, until = exception.starts_ms, exception.until_ms
+    except TimestampError as exc:
+        raise OrderFormatError(f"{label}: from and until: {exc}") from exc
+    if until <= starts:
+        raise OrderFormatError(f"{label}: until must be after from")
+    if until - starts > MAX_EXCEPTION_S * 1000:
+        raise OrderFormatError(f"{label}: longer than {MAX_EXCEPTION_S / 86_400:.0f} days")
+    if exception.zone_id not in zone_ids:
+        raise OrderFormatError(f"{label}: the order has no zone {exception.zone_id!r}")
+    shape = (exception.geometry or {}).get("type")
+    if exception.kind == "corridor" and shape not in ("Polygon", "MultiPolygon"):
+        raise OrderFormatError(f"{label}: a corridor needs a Polygon or MultiPolygon geometry")
 
 
 def parse_hhmm(text: str) -> int:

@@ -247,6 +247,7 @@ function renderDetail(caseFile) {
       fact("state", t(`state_${alert.state}`))),
     mapBox,
     el("section", { class: "decision", "data-testid": "decision" }, el("h3", {}, t("decision")), decisionText(caseFile.decision)),
+    renderExceptions(caseFile.order),
     el("section", {}, el("h3", {}, t("timers")), el("ul", { id: "timers", "data-testid": "timers" })),
     renderActions(alert),
     el("section", {}, el("h3", {}, t("history")), renderHistory(alert)),
@@ -256,6 +257,15 @@ function renderDetail(caseFile) {
   state.detailMap = makeMap(mapBox);
   drawCase(state.detailMap, caseFile);
   renderTimers(caseFile);
+}
+
+function renderExceptions(order) {
+  const list = (order && order.exceptions) || [];
+  if (!list.length) return "";
+  return el("section", { class: "exceptions", "data-testid": "exceptions" }, el("h3", {}, t("exceptions")),
+    el("ul", {}, list.map((x) => el("li", { "data-exception": x.exception_id },
+      t(`exception_${x.kind}`, { zone: x.zone_id, from: shortTime(x.from), until: shortTime(x.until) }),
+      ` · ${x.reason} · ${t("approved_by", { name: x.approved_by })}`))));
 }
 
 function fact(label, value) {

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from emon.engine.exceptions import Excepted, compile_exceptions
 from emon.geofence.schedule import Schedule
 from emon.geofence.zones import ZoneShape, compile_shape
 from emon.orders import Order, ZoneSpec
@@ -41,6 +42,8 @@ class CompiledZone:
     spec: ZoneSpec
     schedule: Schedule
     exclusion: bool
+    #: the authorised exceptions to it (emon/engine/exceptions.py)
+    exceptions: tuple[Excepted, ...] = ()
 
 
 @dataclass(slots=True)
@@ -100,6 +103,7 @@ class OrderIndex:
                         spec,
                         Schedule(spec.schedule, order.tz),
                         spec.type == "exclusion",
+                        compile_exceptions(order.exceptions, spec.zone_id),
                     )
                 )
             victims = [v for v in (device(p.device_id) for p in order.victims) if v is not None]

@@ -10,6 +10,7 @@ import numpy as np
 from emon.alerts.model import AlertType
 from emon.engine.base import IDLE, EngineBase, EpisodeKey, Track
 from emon.engine.episode import Episode, Phase
+from emon.engine.exceptions import covering
 from emon.engine.orders_index import CompiledOrder, CompiledZone
 from emon.geofence.frame import FloatArray, point_distance
 from emon.timeutil import Millis
@@ -35,6 +36,14 @@ class ZoneRules(EngineBase):
             for key in (violation_key, prealert_key):
                 self._stop(key, since, episodes)
             return
+        if zone.exceptions:
+            excepted = covering(zone.exceptions, ts, track.fix.lon, track.fix.lat)
+            if excepted is not None:  # authorised: recorded (stored), not alerted
+                self.stats["excepted"] = self.stats.get("excepted", 0) + 1
+                if excepted.where is None:  # suspended: what was open ends as it began
+                    for key in (violation_key, prealert_key):
+                        self._stop(key, excepted.starts, episodes)
+                return
         outside = track.outside.get(zone.table_index)
         if outside is None:
             outside = self._signed_distance(zone, track.xyz)

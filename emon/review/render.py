@@ -170,6 +170,9 @@ def to_html(bundle: Bundle) -> str:
         parts.append(_table(_alert_rows(alert)))
     if not bundle.alerts:
         parts.append("<p>No alerts in this period.</p>")
+    parts.append("<h2>Authorised exceptions (what they cover raised no alert)</h2>")
+    parts.append(_grid(EXCEPTION_HEADER, exception_rows(bundle)) if exception_rows(bundle)
+                 else "<p>None.</p>")  # fmt: skip
     parts.append("<h2>Fixes (raw, with accuracy)</h2>")
     parts.append(_grid(["device", "seq", "time", "received", "lat", "lon", "accuracy m"],
                        [[f["device_id"], f["seq"], f["ts"], f["received"], f"{f['lat']:.6f}",
@@ -181,6 +184,15 @@ def to_html(bundle: Bundle) -> str:
     parts.append("<h2>The order as it stood</h2>")
     parts.append(f"<pre>{e(_pretty(bundle.order))}</pre></body></html>")
     return "\n".join(parts)
+
+
+EXCEPTION_HEADER = ["zone", "kind", "from", "until", "reason", "approved by"]
+
+
+def exception_rows(bundle: Bundle) -> list[list[Any]]:
+    """The exceptions of the order as it stood (suspensions, corridors)."""
+    return [[x.get("zone_id"), x.get("kind"), x.get("from"), x.get("until"), x.get("reason"),
+             x.get("approved_by")] for x in bundle.order.get("exceptions", [])]  # fmt: skip
 
 
 def _alert_rows(alert: dict[str, Any]) -> list[tuple[str, str]]:
@@ -288,6 +300,10 @@ def to_pdf(bundle: Bundle) -> bytes:
         story.append(Paragraph(e(f"{alert['type']} ({alert['severity']}) {alert['alert_id']}"),
                                styles["Heading3"]))  # fmt: skip
         story.append(table([list(r) for r in _alert_rows(alert)], [5 * cm, 12 * cm]))
+    story.append(Paragraph("Authorised exceptions (what they cover raised no alert)",
+                           styles["Heading2"]))  # fmt: skip
+    rows = exception_rows(bundle)
+    story.append(table([EXCEPTION_HEADER, *rows]) if rows else Paragraph("None.", small))
     story.append(Paragraph("Fixes (raw, with accuracy)", styles["Heading2"]))
     story.append(table([["device", "seq", "time", "received", "lat", "lon", "acc m"]]
                        + [[f["device_id"], f["seq"], f["ts"], f["received"], f"{f['lat']:.6f}",

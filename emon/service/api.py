@@ -30,6 +30,7 @@ from emon.service.deps import (
     WriteOrders,
 )
 from emon.service.elsewhere import ElsewhereUnavailable
+from emon.service.exceptions_api import exceptions_router
 from emon.service.limits import BodyLimit
 from emon.service.review_api import review_router
 from emon.service.runtime import Runtime, now_ms
@@ -236,5 +237,6 @@ def create_app(
                                  media_type="text/plain; version=0.0.4")  # fmt: skip
 
     app.include_router(review_router(runtime))
+    app.include_router(exceptions_router(runtime))
     mount_console(app, console)
     return app

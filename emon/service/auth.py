@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "evidence:read": frozenset({"reclassering", "om"}),
     # keeping a case's data beyond its retention period; exporting a person's data
     "holds:write": frozenset({"reclassering", "om"}),
+    # suspending a zone for a time, or opening a corridor through it
+    "exceptions:grant": frozenset({"operator", "om"}),
     "persons:export": frozenset(),
     # locations are kept apart: who may see where the offender was, and
     # (fewer people) where the victim was

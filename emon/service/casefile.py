@@ -81,6 +81,9 @@ def _order_view(order: Order, sight: Sight) -> dict[str, Any]:
             for z in order.zones
         ],
         "contact_ban": msgspec.to_builtins(order.contact_ban),
+        # authorised exceptions: what they cover raises nothing (a corridor's
+        # strip is shown with it; it lies in the zone, not at anyone's home)
+        "exceptions": [msgspec.to_builtins(x) for x in order.exceptions],
     }
     if sight.offender and order.offender.residence:
         view["residence"] = order.offender.residence

@@ -131,10 +131,22 @@ def test_the_detail_shows_zone_track_decision_and_timers(operator: Page) -> None
     assert operator.locator("#alert-map.plain").count() == 1  # no tiles: plain background
     decision = operator.inner_text("[data-testid=decision]")
     assert "Z-1" in decision and "#5" in decision
+    assert "meteen gewaarschuwd" in decision  # who was told when (the victim at once)
     timers = operator.inner_text("[data-testid=timers]")
     assert f"vd-{SUFFIX}" in timers and "Politie" in timers
     assert operator.locator("table.fixes tbody tr").count() == 5
     shot(operator, "alert-detail")
+
+
+def test_an_exception_granted_is_shown_with_the_alert(serve: Serve, operator: Page) -> None:
+    grant = {"zone_id": "Z-1", "kind": "suspension", "from": "2099-01-01T09:00:00Z",
+             "until": "2099-01-01T12:00:00Z", "reason": "zitting rechtbank"}  # fmt: skip
+    granted = as_role(serve, "operator").post(f"/api/v1/orders/OM-{SUFFIX}/exceptions", json=grant)
+    assert granted.status_code == 200, granted.text
+    operator.click(".alert-row[data-type=zone_violation]")
+    operator.wait_for_selector("[data-testid=exceptions]")
+    shown = operator.inner_text("[data-testid=exceptions]")
+    assert "opgeschort" in shown and "zitting rechtbank" in shown and "A. de Vries" in shown
 
 
 def test_acknowledge_and_resolve_are_stored(serve: Serve, operator: Page) -> None:
