@@ -75,6 +75,14 @@ def test_the_evidence_report_holds_the_violation_and_its_trail(stored):
     confirming = violation["details"]["confirming_seq"]
     assert APPROACH[confirming - 1] < 1000 and APPROACH[confirming - 2] < 1000
     assert f"#{confirming} at" in page
+    # the same report for a Dutch reader
+    dutch = run(
+        workdir, "evidence", "--alert", violation["alert_id"], "--out", "nl", "--lang", "nl"
+    )
+    assert dutch.returncode == 0, dutch.stderr
+    nl = (workdir / "nl" / "report.html").read_text()
+    assert "Bevestigende positie" in nl and f"#{confirming} om" in nl and "<html lang='nl'>" in nl
+    assert "Confirming fix" not in nl
     # every received message of the offender is listed with its hash, and the head is given
     with sqlite3.connect(workdir / "emon.db") as db:
         hashes = {h for (h,) in db.execute(

@@ -72,6 +72,8 @@ def add_commands(commands: Any, timestamp: Any) -> None:
     evidence.add_argument(
         "--include-victim", action="store_true", help="also the victim device's positions"
     )
+    evidence.add_argument("--lang", choices=("en", "nl"), default="en",
+                          help="the report's language (default en)")  # fmt: skip
 
     figures = commands.add_parser(
         "compliance",
@@ -188,7 +190,7 @@ def _evidence(store: Any, args: argparse.Namespace, end: Millis, now: Millis) ->
         )
     else:
         raise ValueError("give --alert ID, or --order ID with --from (and --to)")
-    for path in render.write(bundle, args.out):
+    for path in render.write(bundle, args.out, lang=args.lang):
         print(path)
     return 0 if bundle.chain["intact"] else 1
 

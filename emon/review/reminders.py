@@ -84,4 +84,29 @@ def _reminder(
         "due_at": format_ts(at),
         "sent_at": format_ts(now),
         "risk": order.risk,
+        # in both languages: the reader's application shows its own
+        "text": {lang: _text(order, kind, days, lang) for lang in ("nl", "en")},
     }
+
+
+#: what a reminder says, by language: an order about to run out, or run out
+_TEXTS = {
+    "en": {
+        "order_expiring": "Order {order} ends on {date} (in {days} days): extend it in time, "
+        "or let it end knowingly.",
+        "order_lapsed": "Order {order} ended on {date}: nothing of it is enforced any more.",
+    },
+    "nl": {
+        "order_expiring": "Maatregel {order} loopt af op {date} (over {days} dagen): verleng "
+        "op tijd, of laat bewust aflopen.",
+        "order_lapsed": "Maatregel {order} is afgelopen op {date}: er wordt niets meer van "
+        "gehandhaafd.",
+    },
+}
+
+
+def _text(order: Order, kind: str, days: int | None, lang: str) -> str:
+    """The order's end in its own time zone, as a person reads it."""
+    local = datetime.fromtimestamp(order.valid_until_ms / 1000, order.tz)
+    end = f"{local:%Y-%m-%d %H:%M} ({order.timezone})"
+    return _TEXTS[lang][kind].format(order=order.order_id, date=end, days=days)

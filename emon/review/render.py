@@ -24,6 +24,7 @@ from shapely.geometry import Point
 from emon.geofence.lonlat import read_lonlat
 from emon.geofence.metric import Metric
 from emon.review.evidence import Bundle
+from emon.review.report_texts import labels
 from emon.timeutil import format_ts
 
 WGS84 = "EPSG:4326"
@@ -54,16 +55,18 @@ def zones_frame(bundle: Bundle) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry=geometry, crs=WGS84)
 
 
-def write(bundle: Bundle, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+def write(
+    bundle: Bundle, out: Path, formats: tuple[str, ...] = FORMATS, lang: str = "en"
+) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     fixes, zones = fixes_frame(bundle), zones_frame(bundle)
     if "html" in formats:
         written.append(out / "report.html")
-        written[-1].write_text(to_html(bundle))
+        written[-1].write_text(to_html(bundle, lang))
     if "pdf" in formats:
         written.append(out / "report.pdf")
-        written[-1].write_bytes(to_pdf(bundle))
+        written[-1].write_bytes(to_pdf(bundle, lang))
     if "geojson" in formats:
         written.append(out / "fixes.geojson")
         written[-1].write_text(fixes.to_json(drop_id=True))
@@ -80,12 +83,12 @@ def write(bundle: Bundle, out: Path, formats: tuple[str, ...] = FORMATS) -> list
     return written
 
 
-def to_bytes(bundle: Bundle, fmt: str) -> tuple[bytes, str]:
+def to_bytes(bundle: Bundle, fmt: str, lang: str = "en") -> tuple[bytes, str]:
     """One format in memory, with its media type (for the HTTP API)."""
     if fmt == "html":
-        return to_html(bundle).encode(), "text/html; charset=utf-8"
+        return to_html(bundle, lang).encode(), "text/html; charset=utf-8"
     if fmt == "pdf":
-        return to_pdf(bundle), "application/pdf"
+        return to_pdf(bundle, lang), "application/pdf"
     if fmt == "geojson":
         return fixes_frame(bundle).to_json(drop_id=True).encode(), "application/geo+json"
     if fmt == "csv":
@@ -146,47 +149,50 @@ def _centre(
 
 
 # -- HTML -------------------------------------------------------------------------------
-def to_html(bundle: Bundle) -> str:
+def _facts(bundle: Bundle, L: dict[str, str]) -> list[tuple[str, str]]:
+    return [
+        (L["order"], f"{bundle.order_id} ({L['version'].format(v=bundle.order_version)})"),
+        (L["period"], f"{_ts(bundle.start)} {L['to']} {_ts(bundle.end)}"),
+        (L["generated"], _ts(bundle.generated_at)),
+        (L["chain"], _chain_text(bundle.chain, L)),
+        (L["head"], bundle.chain.get("head") or "-"),
+    ]
+
+
+def _fix_rows(bundle: Bundle) -> list[list[Any]]:
+    return [[f["device_id"], f["seq"], f["ts"], f["received"], f"{f['lat']:.6f}",
+             f"{f['lon']:.6f}", f["acc_m"]] for f in bundle.fixes]  # fmt: skip
+
+
+def to_html(bundle: Bundle, lang: str = "en") -> str:
+    L = labels(lang)
     image = base64.b64encode(map_png(bundle)).decode()
     e = html.escape
     parts = [
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Evidence "
-        f"{e(bundle.title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Evidence: {e(bundle.title)}</h1>",
-        _table(
-            [
-                ("Order", f"{bundle.order_id} (version {bundle.order_version}, as in force then)"),
-                ("Period", f"{_ts(bundle.start)} to {_ts(bundle.end)}"),
-                ("Generated", _ts(bundle.generated_at)),
-                ("Evidence chain", _chain_text(bundle.chain)),
-                ("Chain head", bundle.chain.get("head") or "-"),
-            ]
-        ),
-        f"<h2>Map</h2><img alt='map' src='data:image/png;base64,{image}'>",
-        "<h2>Alerts and why emon raised them</h2>",
+        f"<!doctype html><html lang='{'nl' if lang == 'nl' else 'en'}'><head><meta charset='utf-8'>"
+        f"<title>{L['evidence']} {e(bundle.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{L['evidence']}: {e(bundle.title)}</h1>",
+        _table(_facts(bundle, L)),
+        f"<h2>{L['map']}</h2><img alt='map' src='data:image/png;base64,{image}'>",
+        f"<h2>{L['alerts']}</h2>",
     ]
     for alert in bundle.alerts:
         parts.append(f"<h3>{e(alert['type'])} ({e(alert['severity'])}) {e(alert['alert_id'])}</h3>")
-        parts.append(_table(_alert_rows(alert)))
+        parts.append(_table(_alert_rows(alert, L)))
     if not bundle.alerts:
-        parts.append("<p>No alerts in this period.</p>")
-    parts.append("<h2>Authorised exceptions (what they cover raised no alert)</h2>")
-    parts.append(_grid(EXCEPTION_HEADER, exception_rows(bundle)) if exception_rows(bundle)
-                 else "<p>None.</p>")  # fmt: skip
-    parts.append("<h2>Fixes (raw, with accuracy)</h2>")
-    parts.append(_grid(["device", "seq", "time", "received", "lat", "lon", "accuracy m"],
-                       [[f["device_id"], f["seq"], f["ts"], f["received"], f"{f['lat']:.6f}",
-                         f"{f['lon']:.6f}", f["acc_m"]] for f in bundle.fixes]))  # fmt: skip
-    parts.append("<h2>Received messages with their chain links</h2>")
-    parts.append(_grid(["received", "topic", "payload", "link", "SHA-256"],
+        parts.append(f"<p>{L['no_alerts']}</p>")
+    rows = exception_rows(bundle)
+    parts.append(f"<h2>{L['exceptions']}</h2>")
+    parts.append(_grid(L["exception_header"].split("|"), rows) if rows else f"<p>{L['none']}</p>")
+    parts.append(f"<h2>{L['fixes']}</h2>")
+    parts.append(_grid(L["fix_header"].split("|"), _fix_rows(bundle)))
+    parts.append(f"<h2>{L['messages']}</h2>")
+    parts.append(_grid(L["message_header"].split("|"),
                        [[m["received"], m["topic"], m["payload"], m["chain_seq"], m["hash"]]
                         for m in bundle.messages]))  # fmt: skip
-    parts.append("<h2>The order as it stood</h2>")
+    parts.append(f"<h2>{L['order_then']}</h2>")
     parts.append(f"<pre>{e(_pretty(bundle.order))}</pre></body></html>")
     return "\n".join(parts)
-
-
-EXCEPTION_HEADER = ["zone", "kind", "from", "until", "reason", "approved by"]
 
 
 def exception_rows(bundle: Bundle) -> list[list[Any]]:
@@ -195,39 +201,38 @@ def exception_rows(bundle: Bundle) -> list[list[Any]]:
              x.get("approved_by")] for x in bundle.order.get("exceptions", [])]  # fmt: skip
 
 
-def _alert_rows(alert: dict[str, Any]) -> list[tuple[str, str]]:
+def _alert_rows(alert: dict[str, Any], L: dict[str, str]) -> list[tuple[str, str]]:
     d = alert["decision"]
-    rows = [("State", alert["state"]), ("Started (event time)", alert["started_at"]),
-            ("Detected", alert["detected_at"]), ("Ended", alert.get("ended_at") or "-"),
-            ("Late", str(alert.get("late", False))), ("Rule", d["rule"])]  # fmt: skip
+    rows = [(L["state"], alert["state"]), (L["started"], alert["started_at"]),
+            (L["detected"], alert["detected_at"]), (L["ended"], alert.get("ended_at") or "-"),
+            (L["late"], str(alert.get("late", False))), (L["rule"], d["rule"])]  # fmt: skip
     if d.get("zone_id"):
-        rows.append(("Zone", d["zone_id"]))
+        rows.append((L["zone"], d["zone_id"]))
     if d.get("confirming_fix"):
         fix = d["confirming_fix"]
-        rows.append(("Confirming fix", f"#{fix['seq']} at {fix['ts']}"))
-    for key, label in (("depth_m", "Depth into the condition (m)"), ("accuracy_m", "Accuracy (m)"),
-                       ("required_depth_m", "Depth required (m)")):  # fmt: skip
+        rows.append((L["confirming"], L["confirming_at"].format(seq=fix["seq"], ts=fix["ts"])))
+    for key, label in (("depth_m", "depth"), ("accuracy_m", "accuracy"),
+                       ("required_depth_m", "required")):  # fmt: skip
         if key in d:
-            rows.append((label, str(d[key])))
+            rows.append((L[label], str(d[key])))
     p = d["policy"]
-    rows.append(("Thresholds", f"confirmed after {p['confirm_fixes']} fixes over at least "
-                 f"{p['confirm_span_s']} s; cleared after {p['clear_fixes']} fixes "
-                 f"{p['exit_hysteresis_m']} m outside"))  # fmt: skip
+    rows.append((L["thresholds"], L["thresholds_text"].format(
+        n=p["confirm_fixes"], span=p["confirm_span_s"], c=p["clear_fixes"],
+        h=p["exit_hysteresis_m"])))  # fmt: skip
     for action in alert.get("actions", []):
-        rows.append((f"Action {action['action']}", f"{action['at']} by {action['actor']}: "
-                     f"{action.get('note', '')} {action.get('classification') or ''}"))  # fmt: skip
+        note = f"{action.get('note', '')} {action.get('classification') or ''}"
+        by = L["by"].format(at=action["at"], actor=action["actor"], note=note)
+        rows.append((L["action"].format(a=action["action"]), by))
     return rows
 
 
-def _chain_text(chain: dict[str, Any]) -> str:
+def _chain_text(chain: dict[str, Any], L: dict[str, str]) -> str:
     shown = chain.get("shown") or {"checked": 0, "problems": []}
     if chain["intact"]:
-        return (
-            f"intact: {chain['checked']} links checked ({chain['first_seq']}-{chain['last_seq']}); "
-            f"each of the {shown['checked']} rows shown here verified against its own link"
-        )
+        return L["intact"].format(checked=chain["checked"], first=chain["first_seq"],
+                                  last=chain["last_seq"], shown=shown["checked"])  # fmt: skip
     problems = chain["problems"] + shown["problems"]
-    return f"NOT INTACT: {len(problems)} problems: {problems[:5]}"
+    return L["not_intact"].format(n=len(problems), problems=problems[:5])
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
@@ -262,13 +267,14 @@ pre{background:#f6f8fa;padding:.6rem;font-size:11px}"""
 
 
 # -- PDF --------------------------------------------------------------------------------
-def to_pdf(bundle: Bundle) -> bytes:
+def to_pdf(bundle: Bundle, lang: str = "en") -> bytes:
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import cm
     from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+    L = labels(lang)
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=7, leading=8)
     e = html.escape
@@ -281,38 +287,30 @@ def to_pdf(bundle: Bundle) -> bytes:
         return t
 
     story: list[Any] = [
-        Paragraph(e(f"Evidence: {bundle.title}"), styles["Title"]),
-        table(
-            [
-                ["Order", f"{bundle.order_id} (version {bundle.order_version}, as in force then)"],
-                ["Period", f"{_ts(bundle.start)} to {_ts(bundle.end)}"],
-                ["Generated", _ts(bundle.generated_at)],
-                ["Evidence chain", _chain_text(bundle.chain)],
-                ["Chain head", bundle.chain.get("head") or "-"],
-            ],
-            [4 * cm, 13 * cm],
-        ),
+        Paragraph(e(f"{L['evidence']}: {bundle.title}"), styles["Title"]),
+        table([list(row) for row in _facts(bundle, L)], [4 * cm, 13 * cm]),
         Spacer(1, 0.4 * cm),
         Image(io.BytesIO(map_png(bundle)), width=14 * cm, height=12 * cm),
-        Paragraph("Alerts and why emon raised them", styles["Heading2"]),
+        Paragraph(L["alerts"], styles["Heading2"]),
     ]
     for alert in bundle.alerts:
         story.append(Paragraph(e(f"{alert['type']} ({alert['severity']}) {alert['alert_id']}"),
                                styles["Heading3"]))  # fmt: skip
-        story.append(table([list(r) for r in _alert_rows(alert)], [5 * cm, 12 * cm]))
-    story.append(Paragraph("Authorised exceptions (what they cover raised no alert)",
-                           styles["Heading2"]))  # fmt: skip
+        story.append(table([list(r) for r in _alert_rows(alert, L)], [5 * cm, 12 * cm]))
+    if not bundle.alerts:
+        story.append(Paragraph(L["no_alerts"], small))
+    story.append(Paragraph(L["exceptions"], styles["Heading2"]))
     rows = exception_rows(bundle)
-    story.append(table([EXCEPTION_HEADER, *rows]) if rows else Paragraph("None.", small))
-    story.append(Paragraph("Fixes (raw, with accuracy)", styles["Heading2"]))
-    story.append(table([["device", "seq", "time", "received", "lat", "lon", "acc m"]]
-                       + [[f["device_id"], f["seq"], f["ts"], f["received"], f"{f['lat']:.6f}",
-                           f"{f['lon']:.6f}", f["acc_m"]] for f in bundle.fixes]))  # fmt: skip
-    story.append(Paragraph("Received messages with their chain links", styles["Heading2"]))
-    story.append(table([["received", "topic", "link", "SHA-256"]]
+    story.append(table([L["exception_header"].split("|"), *rows]) if rows
+                 else Paragraph(L["none"], small))  # fmt: skip
+    story.append(Paragraph(L["fixes"], styles["Heading2"]))
+    story.append(table([L["fix_header"].split("|"), *_fix_rows(bundle)]))
+    story.append(Paragraph(L["messages"], styles["Heading2"]))
+    received, topic, _, link, digest = L["message_header"].split("|")
+    story.append(table([[received, topic, link, digest]]
                        + [[m["received"], m["topic"], m["chain_seq"], m["hash"]]
                           for m in bundle.messages],
                        [3.5 * cm, 4 * cm, 1.5 * cm, 8 * cm]))  # fmt: skip
     buffer = io.BytesIO()
-    SimpleDocTemplate(buffer, pagesize=A4, title=f"Evidence {bundle.title}").build(story)
+    SimpleDocTemplate(buffer, pagesize=A4, title=f"{L['evidence']} {bundle.title}").build(story)
     return buffer.getvalue()

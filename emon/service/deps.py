@@ -57,6 +57,8 @@ ExportPersons = Annotated[Principal, allowed("persons:export")]
 Since = Annotated[str, Query(alias="from", description="start of the period (RFC 3339)")]
 Until = Annotated[str | None, Query(alias="to", description="end (RFC 3339; default now)")]
 Format = Annotated[str, Query(pattern="^(html|pdf|geojson|csv)$")]
+#: the reader's language of a report
+Lang = Annotated[str, Query(pattern="^(en|nl)$", description="the report's language")]
 Anyone = Annotated[Principal, Depends(principal)]
 #: how an operator classifies a resolved alert
 CLASSIFICATIONS = ("true_violation", "technical", "permitted_exception")

@@ -16,6 +16,7 @@ from emon.review.export import person_export
 from emon.service.deps import (
     ExportPersons,
     Format,
+    Lang,
     NoteBody,
     ReadEvidence,
     Review,
@@ -79,7 +80,9 @@ def review_router(runtime: Runtime) -> APIRouter:
         return report
 
     @router.get("/api/v1/alerts/{alert_id}/evidence")
-    def alert_evidence(alert_id: str, who: ReadEvidence, format: Format = "html") -> Response:
+    def alert_evidence(
+        alert_id: str, who: ReadEvidence, format: Format = "html", lang: Lang = "en"
+    ) -> Response:
         if alert_id not in runtime.alerts:
             raise HTTPException(404, f"no alert {alert_id}")
         try:
@@ -88,18 +91,23 @@ def review_router(runtime: Runtime) -> APIRouter:
         except EvidenceError as exc:  # its order not stored (yet)
             raise HTTPException(404, str(exc)) from exc
         runtime.audit(who, "read_evidence", alert_id, format)
-        return _evidence_response(bundle, format)
+        return _evidence_response(bundle, format, lang)
 
     @router.get("/api/v1/orders/{order_id}/evidence")
     def order_evidence(
-        order_id: str, who: ReadEvidence, start: Since, end: Until = None, format: Format = "html"
+        order_id: str,
+        who: ReadEvidence,
+        start: Since,
+        end: Until = None,
+        format: Format = "html",
+        lang: Lang = "en",
     ) -> Response:
         known_order(order_id)
         lo, hi = period(start, end, now_ms())
         bundle = for_period(runtime.store, runtime.alert_book.everything(), order_id, lo, hi,
                             now_ms(), runtime.engine.policy)  # fmt: skip
         runtime.audit(who, "read_evidence", order_id, f"{format} {start}..{end or ''}")
-        return _evidence_response(bundle, format)
+        return _evidence_response(bundle, format, lang)
 
     @router.post("/api/v1/orders/{order_id}/hold")
     def hold(order_id: str, who: WriteHolds, body: NoteBody = None) -> dict[str, Any]:
@@ -145,9 +153,9 @@ def attachment(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def _evidence_response(bundle: Bundle, fmt: str) -> Response:
+def _evidence_response(bundle: Bundle, fmt: str, lang: str) -> Response:
     from emon.review.render import to_bytes  # matplotlib and reportlab: only when asked
 
-    content, media_type = to_bytes(bundle, fmt)
+    content, media_type = to_bytes(bundle, fmt, lang)
     disposition = "inline" if fmt == "html" else attachment(f"evidence-{bundle.order_id}.{fmt}")
     return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})

@@ -39,6 +39,10 @@ def test_only_the_latest_reminder_then_the_lapse():
     assert due(o, parse_ts("2027-03-30T00:00:01Z"), POLICY)["reminder_id"] == late["reminder_id"]
     lapsed = due(o, parse_ts("2027-03-31T22:00:00Z"), POLICY)
     assert lapsed is not None and lapsed["type"] == "order_lapsed"
+    # said in both languages, the last day as a date in the order's own time zone
+    assert "in 3 days" in late["text"]["en"] and "over 3 dagen" in late["text"]["nl"]
+    assert "2027-04-01 00:00 (Europe/Amsterdam)" in late["text"]["nl"]
+    assert "afgelopen" in lapsed["text"]["nl"]
 
 
 def test_an_extension_is_a_new_reminder_schedule():
