@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from emon.config import SECTIONS
 from emon.review.commands import COMMANDS as REVIEW_COMMANDS
 from emon.review.commands import add_commands as add_review_commands
 from emon.review.commands import run as run_review
@@ -99,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         "one up to 1899); ignored with --mqtt",
     )
     serve.add_argument(
-        "--config", help="JSON file with routing overrides and webhooks (or EMON_CONFIG)"
+        "--config",
+        help="JSON configuration file (or EMON_CONFIG); its sections: "
+        + ", ".join(SECTIONS)
+        + " (who is told of each alert kind, how long a victim waits at a pre-alert while the "
+        "offender is told first, when an alert nobody takes on goes to the supervisor, device "
+        "languages, ...; the README's configuration table says each)",
     )
 
     demo = commands.add_parser(
