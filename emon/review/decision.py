@@ -22,6 +22,8 @@ def decision_trail(alert: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
     for key in ("depth_m", "accuracy_m", "victim_device_id", "transit"):
         if key in details:
             decision[key] = details[key]
+    if "told" in alert:  # who was told, and when (emon/alerts/delivery.py decided it)
+        decision["told"] = alert["told"]
     if "accuracy_m" in details:
         decision["required_depth_m"] = policy.margin(float(details["accuracy_m"]))
     decision["policy"] = {

@@ -215,6 +215,11 @@ def _alert_rows(alert: dict[str, Any], L: dict[str, str]) -> list[tuple[str, str
                        ("required_depth_m", "required")):  # fmt: skip
         if key in d:
             rows.append((L[label], str(d[key])))
+    if d.get("told"):
+        told = d["told"]
+        rows.append((L["told"], L["told_text"].format(
+            agencies=", ".join(told.get("agencies", [])), offender=told.get("offender"),
+            victim=told.get("victim"), after=told.get("victim_after_s", 0))))  # fmt: skip
     p = d["policy"]
     rows.append((L["thresholds"], L["thresholds_text"].format(
         n=p["confirm_fixes"], span=p["confirm_span_s"], c=p["clear_fixes"],

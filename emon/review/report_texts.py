@@ -20,6 +20,8 @@ LABELS: dict[str, dict[str, str]] = {
         "late": "Late", "rule": "Rule", "zone": "Zone", "confirming": "Confirming fix",
         "confirming_at": "#{seq} at {ts}", "depth": "Depth into the condition (m)",
         "accuracy": "Accuracy (m)", "required": "Depth required (m)", "thresholds": "Thresholds",
+        "told": "Who was told", "told_text": "agencies: {agencies}; offender: {offender}; "
+        "victim: {victim} (after {after} s where held back)",
         "thresholds_text": "confirmed after {n} fixes over at least {span} s; cleared after {c} "
         "fixes {h} m outside",
         "action": "Action {a}", "by": "{at} by {actor}: {note}",
@@ -44,6 +46,8 @@ LABELS: dict[str, dict[str, str]] = {
         "confirming": "Bevestigende positie", "confirming_at": "#{seq} om {ts}",
         "depth": "Diepte in de overtreding (m)", "accuracy": "Nauwkeurigheid (m)",
         "required": "Vereiste diepte (m)", "thresholds": "Drempels",
+        "told": "Wie is ingelicht", "told_text": "instanties: {agencies}; dader: {offender}; "
+        "slachtoffer: {victim} (na {after} s waar uitgesteld)",
         "thresholds_text": "bevestigd na {n} posities over minstens {span} s; beëindigd na {c} "
         "posities {h} m erbuiten",
         "action": "Handeling {a}", "by": "{at} door {actor}: {note}",

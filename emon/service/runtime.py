@@ -28,7 +28,7 @@ from emon.ingest.messages import route
 from emon.orders import Order
 from emon.review.reminders import ReminderPolicy
 from emon.service import recovery
-from emon.service.alertbook import AlertBook
+from emon.service.alertbook import LiveAlertBook
 from emon.service.auth import Principal
 from emon.service.elsewhere import Peers
 from emon.service.ingest import Ingest
@@ -79,7 +79,7 @@ class Runtime:
     def __post_init__(self) -> None:
         #: the parts, each its own module: orders in, alerts shown, reminders due
         self.book = OrderBook(self.store)
-        self.alert_book = AlertBook()
+        self.alert_book = LiveAlertBook()
         self.schedule = ReminderSchedule(self.reminders, {})
         self.recorder = Recorder(self.writer)
         self.escalations = Escalations(self.ladder)
@@ -300,6 +300,8 @@ class Runtime:
             alert = self.alert_book.merge(change, order.risk if order else None)
             if self.recovering:
                 continue
+            if change.raised:  # the decision of who is told, kept with it as evidence
+                alert.setdefault("told", self.delivery.who_is_told(alert, order))
             for message in self.delivery.on_alert(alert, order, now_ms()):
                 self._send(message)
             self._record(alert)

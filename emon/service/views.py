@@ -30,7 +30,7 @@ def case(runtime: Runtime, alert_id: str, who: Principal) -> dict[str, Any]:
     view = alert_case(runtime.alert_book.shown(alert_id), order, runtime.store, notifications,
                       runtime.policy, sight, now_ms())  # fmt: skip
     view["channels"] = list(runtime.delivery.channels(alert, order))
-    view["decision"]["told"] = runtime.delivery.who_is_told(alert, order)
+    view["decision"].setdefault("told", runtime.delivery.who_is_told(alert, order))
     shown = [k for k in LOCATION_PARTS if k in view]
     if shown:
         runtime.audit(who, "read_locations", alert_id, ",".join(shown))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from emon.alerts.book import AlertBook
 from emon.alerts.model import AlertChange, AlertSpan, AlertType
-from emon.service.alertbook import AlertBook
+from emon.service.alertbook import LiveAlertBook
 from emon.timeutil import parse_ts
 
 T = parse_ts("2026-11-28T12:00:00Z")
@@ -31,7 +32,7 @@ def test_an_operators_state_outranks_the_engine_but_an_end_shows():
 
 
 def test_a_stalled_subscriber_is_dropped_not_waited_on():
-    book = AlertBook()
+    book = LiveAlertBook()
     stalled: asyncio.Queue = asyncio.Queue(maxsize=1)
     live: asyncio.Queue = asyncio.Queue()
     book.subscribers |= {stalled, live}

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+
 import pytest
 
 from emon.alerts.escalation import POLICE_UNCONFIRMED, UNACKNOWLEDGED, Escalations, Ladder
+from emon.engine import Message
+from emon.service.runtime import Runtime
+from emon.storage import SqliteStore, Writer
+from emon.timeutil import format_ts
+from simulators.movement import offset
+from simulators.scenarios import ROTTERDAM, base_order
 
 CENTRE = ("reclassering", "monitoring")
 ALL = ("police", *CENTRE)
@@ -59,17 +69,6 @@ def test_the_ladder_from_configuration():
 
 
 def test_the_service_tells_the_supervisor_and_records_it_on_the_alert(tmp_path):
-    import asyncio
-    import json
-    import time
-
-    from emon.engine import Message
-    from emon.service.runtime import Runtime
-    from emon.storage import SqliteStore, Writer
-    from emon.timeutil import format_ts
-    from simulators.movement import offset
-    from simulators.scenarios import ROTTERDAM, base_order
-
     store = SqliteStore(tmp_path / "emon.db")
     store.migrate()
     rt = Runtime.open(store, Writer(store, tmp_path / "spool.jsonl"))
