@@ -74,6 +74,12 @@ _KINDS = (
          (CENTRE, CENTRE, CENTRE), None, False, True, 800),
     Kind(AlertType.BATTERY_LOW, "device", ("low", "low", "medium"),
          (MONITORING, MONITORING, MONITORING), None, False, False, 300),
+    # a two-piece kit whose bracelet lost its phone reports nothing true any more
+    Kind(AlertType.UNPAIRED, "device", ("medium", "high", "critical"),
+         (CENTRE, CENTRE, ALL), None, False, True, 900),
+    # a victim's app that can no longer locate her or warn her
+    Kind(AlertType.APP_DEGRADED, "device", ("low", "medium", "high"),
+         (CENTRE, CENTRE, CENTRE), None, False, False, 500),
 )  # fmt: skip
 KINDS: dict[AlertType, Kind] = {k.type: k for k in _KINDS}
 assert set(KINDS) == set(AlertType), "every alert type has its record"

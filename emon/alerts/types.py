@@ -19,6 +19,8 @@ class AlertType(StrEnum):
     SIGNAL_LOST = "signal_lost"
     BATTERY_LOW = "battery_low"
     SHIELDING = "shielding"
+    UNPAIRED = "unpaired"
+    APP_DEGRADED = "app_degraded"
 
 
 AlertState = Literal["open", "acknowledged", "ended", "resolved"]

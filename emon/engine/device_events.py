@@ -12,8 +12,9 @@ from emon.timeutil import Millis
 
 #: device events that are alerts of the same name
 EVENT_ALERTS = frozenset(
-    {AlertType.PANIC, AlertType.TAMPER, AlertType.SHIELDING, AlertType.BATTERY_LOW}
-)
+    {AlertType.PANIC, AlertType.TAMPER, AlertType.SHIELDING, AlertType.BATTERY_LOW,
+     AlertType.UNPAIRED, AlertType.APP_DEGRADED}
+)  # fmt: skip
 
 
 class DeviceEvents(EngineBase):
@@ -37,7 +38,8 @@ class DeviceEvents(EngineBase):
                 continue
             subject = self.devices.ids[dev]
             if event.type in EVENT_ALERTS:
-                self._device_alert(order, AlertType(event.type), subject, event.ts, late, dev)
+                self._device_alert(order, AlertType(event.type), subject, event.ts, late, dev,
+                                   event.reason)  # fmt: skip
             elif event.type == "charging":
                 self._end((order.index, AlertType.BATTERY_LOW, subject), event.ts)
             elif event.type == "power_off":
@@ -51,7 +53,9 @@ class DeviceEvents(EngineBase):
         ts: Millis,
         late: bool,
         dev: int,
+        reason: str | None = None,
     ) -> None:
+        """``reason``: what the device said of it (app_degraded), kept in its details."""
         key = (order.index, alert_type, subject)
         episode = self.episodes.setdefault(key, Episode())
         alert = episode.alert
@@ -59,6 +63,8 @@ class DeviceEvents(EngineBase):
         if alert is not None and alert.ended_at is None and ts - episode.since <= merge:
             episode.since = max(episode.since, ts)
             alert.details["count"] = int(alert.details.get("count", 1)) + 1
+            if reason:
+                alert.details["reason"] = reason
             self._emit(alert)
             return
         episode.phase = episode.phase.ACTIVE
@@ -66,7 +72,7 @@ class DeviceEvents(EngineBase):
         episode.since = ts
         alert = Alert.raised(
             order.order, alert_type, subject, episode.episodes, self.devices.ids[dev], ts,
-            self.clock, late=late, details={"count": 1},
+            self.clock, late=late, details={"count": 1, **({"reason": reason} if reason else {})},
         )  # fmt: skip
         episode.alert = alert
         self._emit(alert)

@@ -25,7 +25,10 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 #: a store-and-forward batch may be weeks old (a device in a drawer); a fix
 #: dated further back is a broken clock (1970, year 1), not late data
 MAX_FIX_AGE_MS = 30 * 86_400_000
-EVENT_TYPES = frozenset({"panic", "tamper", "battery_low", "charging", "shielding", "power_off"})
+EVENT_TYPES = frozenset({"panic", "tamper", "battery_low", "charging", "shielding", "power_off",
+                         "unpaired", "app_degraded"})  # fmt: skip
+#: the longest reason an event may give (app_degraded: what the phone switched off)
+MAX_REASON_CHARS = 200
 
 REASONS = (
     "oversized",
@@ -68,6 +71,7 @@ class _EventPayload(msgspec.Struct):
     ts: str
     type: str
     device_id: str | None = None
+    reason: str | None = None
 
 
 class _OwnTracksPayload(msgspec.Struct):
@@ -106,6 +110,8 @@ class Event:
     seq: int
     ts: Millis
     type: str
+    #: why (app_degraded: location permission revoked, notifications off, ...)
+    reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -227,7 +233,8 @@ class Decoder:
         ts = self._timestamp(recv, topic, raw.ts, payload)
         if ts is None:
             return None
-        return Event(device_id, raw.seq, ts, raw.type)
+        reason = None if raw.reason is None else raw.reason[:MAX_REASON_CHARS]
+        return Event(device_id, raw.seq, ts, raw.type, reason)
 
     def _ack(
         self, recv: Millis, topic: str, device_id: str, payload: bytes

@@ -28,7 +28,9 @@ WEIGHTS: dict[str, int] = {
 OVERDUE_SHARE = 0.5
 POOR_ACCURACY_M = 100.0
 BATTERY_LOW_PCT = 15.0
-_DEVICE_ALERTS = (AlertType.TAMPER, AlertType.SHIELDING, AlertType.BATTERY_LOW)
+#: the open alerts that are a device's problems on the board (a lost signal is the engine's own)
+_DEVICE_ALERTS = tuple(k.type for k in KINDS.values()
+                       if k.board_weight is not None and k.type != AlertType.SIGNAL_LOST)  # fmt: skip
 
 
 def device_health(

@@ -186,3 +186,19 @@ def test_the_outcome_is_typed_and_frozen_and_json_only_at_the_edge():
     assert e.handle_batch([]).rejections == ()  # each call's own, drained
     plain = Engine([parse_order(base_order(ROTTERDAM))], start=T)
     assert plain.handle_batch([fix(1, T, *at(1500))]).fixes == ()  # kept only when asked
+
+
+def test_kit_integrity_and_app_health_events_raise_alerts_of_their_name():
+    e = engine()
+    unpaired = {"seq": 1, "ts": format_ts(T), "type": "unpaired"}
+    degraded = {"seq": 1, "ts": format_ts(T), "type": "app_degraded",
+                "reason": "location permission revoked"}  # fmt: skip
+    out = e.handle_batch([
+        Message(T + 100, "emon/v1/event/am-0001", json.dumps(unpaired).encode()),
+        Message(T + 200, "emon/v1/event/vd-0001", json.dumps(degraded).encode()),
+    ]).alerts_json()  # fmt: skip
+    by_type = {a["type"]: a for a in out}
+    assert by_type["unpaired"]["device_id"] == "am-0001"
+    assert by_type["app_degraded"]["device_id"] == "vd-0001"
+    assert by_type["app_degraded"]["details"]["reason"] == "location permission revoked"
+    assert by_type["unpaired"]["severity"] == "critical"  # high risk: the kit sees nothing
