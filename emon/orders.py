@@ -87,6 +87,8 @@ class Offender(msgspec.Struct, frozen=True):
     person_id: Id
     device_id: DeviceId | None = None
     residence: dict[str, Any] | None = None
+    #: the RF home unit in the residence (``emon/v1/beacon/{beacon_id}``)
+    beacon_id: DeviceId | None = None
     language: Language | None = None
 
 

@@ -13,6 +13,8 @@ FIX = PREFIX + "fix/"
 FIXES = PREFIX + "fixes/"
 EVENT = PREFIX + "event/"
 ACK = PREFIX + "ack/"
+#: an RF home unit: whether it hears the ankle monitor in the residence
+BEACON = PREFIX + "beacon/"
 NOTIFY = PREFIX + "notify/"
 COMMAND = PREFIX + "cmd/"
 ALERTS = PREFIX + "alerts/"
@@ -24,7 +26,7 @@ CHAIN_HEAD = PREFIX + "chain/head"
 OWNTRACKS = "owntracks/"
 
 #: what the engine subscribes to (QoS 1)
-SUBSCRIPTIONS = (FIX + "+", FIXES + "+", EVENT + "+", ACK + "+", OWNTRACKS + "+/+")
+SUBSCRIPTIONS = (FIX + "+", FIXES + "+", EVENT + "+", ACK + "+", BEACON + "+", OWNTRACKS + "+/+")
 #: what a device itself publishes (and evidence reports show)
 DEVICE_PUBLISHES = (FIX, FIXES, EVENT)
 

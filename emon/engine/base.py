@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emon.alerts.model import Alert, AlertChange, AlertType
+from emon.engine.beacons import Presence
 from emon.engine.devices import DeviceTable
 from emon.engine.episode import Change, Episode, Evidence, Phase
 from emon.engine.event_memory import EventMemory
@@ -107,11 +108,16 @@ class EngineBase:
     silence: SilenceWatch
     #: what device events leave behind (sequence numbers seen, power off)
     events: EventMemory
+    #: what each home unit last said (emon/engine/beacons.py)
+    presence: Presence
     _suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]]
     _expiries: list[tuple[Millis, int]]
     _expired: int
     _busy_groups: set[int]
     _group_orders: dict[int, list[int]]
+
+    def _heard_from(self, dev: int) -> None:
+        raise NotImplementedError
 
     def _segment_usable(self, track: Track) -> bool:
         assert track.prev is not None

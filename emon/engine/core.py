@@ -21,6 +21,7 @@ from emon.engine.base import (
     Message,
     Track,
 )
+from emon.engine.beacons import Presence
 from emon.engine.contact_rules import ContactRules
 from emon.engine.decode import decode_batch
 from emon.engine.device_events import DeviceEvents
@@ -36,7 +37,7 @@ from emon.engine.timers import Timers
 from emon.engine.zone_rules import ZoneRules
 from emon.geofence.frame import FloatArray, point_distance
 from emon.geofence.zones import ZoneTable
-from emon.ingest.messages import Ack, Decoder, Event, Fix
+from emon.ingest.messages import Ack, Beacon, Decoder, Event, Fix
 from emon.ingest.rejections import RejectionLog
 from emon.orders import Order
 from emon.timeutil import Millis
@@ -74,6 +75,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         }
         self._out: list[AlertChange] = []
         self.events = EventMemory()
+        self.presence = Presence(int(self.policy.beacon_presence_s * 1000))
         self._suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]] = {}
         self.silence = SilenceWatch(self.index, len(self.devices), start)
         self._expiries = sorted((c.valid_until, c.index) for c in self.index.orders)
@@ -118,6 +120,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
             if before in old._suspects:
                 self._suspects[new] = old._suspects[before]
             self.events.carry(new, old.events, before)
+            self.presence.carry(new, old.presence, before)
         now_index = {c.order.order_id: c for c in self.index.orders}
         for (order_index, kind, subject), episode in old.episodes.items():
             order = now_index.get(old.index.orders[order_index].order.order_id)
@@ -154,8 +157,9 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         hot_groups: set[int] = set(self._busy_groups)
         for items in others.values():
             for item in items:
-                if isinstance(item, Event) and item.device_id in self.devices.index:
-                    hot_groups.add(int(self.fast.group[self.devices.index[item.device_id]]))
+                device_id = item.beacon_id if isinstance(item, Beacon) else item.device_id
+                if isinstance(item, Event | Beacon) and device_id in self.devices.index:
+                    hot_groups.add(int(self.fast.group[self.devices.index[device_id]]))
         quiet = np.zeros(len(batch.dev), dtype=bool)
         depth = self.fast.zone_depths(batch)
         if self.use_fast_path:
@@ -186,6 +190,9 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
                     touched.add(self.devices.index.get(item.device_id, -1))
                 elif isinstance(item, Ack):
                     self.stats["acks"] += 1
+                elif isinstance(item, Beacon):
+                    self._on_beacon(message, item)
+                    touched.add(self.devices.index.get(item.beacon_id, -1))
             fixes = slow_fixes.get(i)
             if fixes:
                 touched.update(int(batch.dev[k]) for k in fixes)

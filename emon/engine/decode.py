@@ -15,7 +15,7 @@ from emon.engine.base import Message
 from emon.engine.fastpath import FixBatch
 from emon.geofence.frame import to_ecef
 from emon.ingest.columns import decode_fixes, is_plain_fix
-from emon.ingest.messages import Ack, Decoder, Event, Fix
+from emon.ingest.messages import Ack, Beacon, Decoder, Event, Fix
 
 
 def decode_batch(
@@ -23,7 +23,7 @@ def decode_batch(
     index: Mapping[str, int],
     default_accuracy_m: float,
     messages: Sequence[Message],
-) -> tuple[FixBatch, dict[int, list[Event | Ack]]]:
+) -> tuple[FixBatch, dict[int, list[Event | Ack | Beacon]]]:
     """Plain fix messages column-wise; every other message through the
     reference decoder. Returns the fixes in message order (``index``: device
     id -> row, -1 for an unknown device; ``default_accuracy_m`` where a fix

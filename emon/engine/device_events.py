@@ -7,7 +7,7 @@ from emon.alerts.model import Alert, AlertType
 from emon.engine.base import EngineBase, Message
 from emon.engine.episode import Episode
 from emon.engine.orders_index import CompiledOrder
-from emon.ingest.messages import Event, Fix
+from emon.ingest.messages import Beacon, Event, Fix
 from emon.timeutil import Millis
 
 #: device events that are alerts of the same name
@@ -44,6 +44,35 @@ class DeviceEvents(EngineBase):
                 self._end((order.index, AlertType.BATTERY_LOW, subject), event.ts)
             elif event.type == "power_off":
                 self.events.power_off[dev] = event.ts
+
+    def _on_beacon(self, message: Message, beacon: Beacon) -> None:
+        """A home unit says whether it hears the ankle monitor: at home, an open
+        violation of an inclusion zone holding the residence ends there."""
+        dev = self.devices.index.get(beacon.beacon_id)
+        roles = [r for r in self.index.roles[dev] if r.beacon] if dev is not None else []
+        if dev is None or not roles:
+            self.rejections.reject(message.recv, message.topic, "unknown_device",
+                                   beacon.beacon_id, message.payload)  # fmt: skip
+            return
+        if not self.events.first_time(dev, beacon.seq):
+            self.rejections.reject(message.recv, message.topic, "duplicate",
+                                   f"beacon seq {beacon.seq}", message.payload)  # fmt: skip
+            return
+        self._heard_from(dev)  # its own liveness: a silent unit is signal_lost
+        for role in roles:
+            order = role.order
+            offender = order.offender
+            if offender is None or self.devices.ids[offender] != beacon.device_id:
+                self.rejections.reject(message.recv, message.topic, "device_mismatch",
+                                       beacon.device_id, message.payload)  # fmt: skip
+                continue
+            self.presence.report(dev, beacon.ts, beacon.present)
+            if not (beacon.present and order.active_at(beacon.ts)):
+                continue
+            for zone in order.zones:
+                if zone.holds_residence:
+                    key = (order.index, AlertType.ZONE_VIOLATION, zone.spec.zone_id)
+                    self._stop(key, beacon.ts, self.episodes)
 
     def _device_alert(
         self,

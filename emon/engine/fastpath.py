@@ -100,11 +100,8 @@ class FastPath:
         self.group = np.full(n, -1, dtype=np.int64)
         zone_rows: list[list[tuple[int, bool, float]]] = [[] for _ in range(n)]
         contact_rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-        self.order_devices: list[list[int]] = []
         for order in index.orders:
-            members = ([order.offender] if order.offender is not None else []) + order.victims
-            self.order_devices.append(members)
-            for m in members:
+            for m in order.members:
                 self.group[m] = order.group
             ban = order.order.contact_ban
             if order.offender is not None:

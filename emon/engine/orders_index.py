@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from emon.engine.exceptions import Excepted, compile_exceptions
+from emon.geofence.measures import signed_distance
 from emon.geofence.schedule import Schedule
 from emon.geofence.zones import ZoneShape, compile_shape
 from emon.orders import Order, ZoneSpec
@@ -44,6 +45,9 @@ class CompiledZone:
     exclusion: bool
     #: the authorised exceptions to it (emon/engine/exceptions.py)
     exceptions: tuple[Excepted, ...] = ()
+    #: an inclusion zone holding the offender's residence: satisfied while his
+    #: home unit hears him (emon/engine/beacons.py)
+    holds_residence: bool = False
 
 
 @dataclass(slots=True)
@@ -57,6 +61,14 @@ class CompiledOrder:
     valid_until: Millis
     silence_ms: Millis
     group: int = -1
+    #: the offender's RF home unit, as a device (its messages, its silence)
+    beacon: int | None = None
+
+    @property
+    def members(self) -> list[int]:
+        """Every device of the order: the offender's, the victims', the home unit."""
+        devices = ([self.offender] if self.offender is not None else []) + self.victims
+        return devices + ([self.beacon] if self.beacon is not None else [])
 
     def active_at(self, ts: Millis) -> bool:
         return self.valid_from <= ts < self.valid_until
@@ -66,6 +78,8 @@ class CompiledOrder:
 class Role:
     order: CompiledOrder
     offender: bool
+    #: the device is the order's home unit (no position of its own)
+    beacon: bool = False
 
 
 @dataclass
@@ -104,6 +118,7 @@ class OrderIndex:
                         Schedule(spec.schedule, order.tz),
                         spec.type == "exclusion",
                         compile_exceptions(order.exceptions, spec.zone_id),
+                        _holds_residence(spec, order),
                     )
                 )
             victims = [v for v in (device(p.device_id) for p in order.victims) if v is not None]
@@ -117,6 +132,7 @@ class OrderIndex:
                     order.valid_from_ms,
                     order.valid_until_ms,
                     order.silence_limit_ms,
+                    beacon=device(order.offender.beacon_id),
                 )
             )
         _SHAPES.keep_only(kept)
@@ -128,6 +144,8 @@ class OrderIndex:
             for v in c.victims:
                 if v != c.offender:
                     index.roles[v].append(Role(c, False))
+            if c.beacon is not None and c.beacon != c.offender and c.beacon not in c.victims:
+                index.roles[c.beacon].append(Role(c, False, beacon=True))
         index._assign_groups()
         return index
 
@@ -143,9 +161,18 @@ class OrderIndex:
             return x
 
         for c in self.orders:
-            members = ([c.offender] if c.offender is not None else []) + c.victims
+            members = c.members
             for m in members[1:]:
                 parent[find(m)] = find(members[0])
         for c in self.orders:
-            members = ([c.offender] if c.offender is not None else []) + c.victims
+            members = c.members
             c.group = find(members[0]) if members else -1 - c.index
+
+
+def _holds_residence(spec: ZoneSpec, order: Order) -> bool:
+    """An inclusion zone his residence lies in: the one a home unit speaks for."""
+    home = order.offender.residence
+    if spec.type != "inclusion" or order.offender.beacon_id is None or not home:
+        return False
+    lon, lat = (float(v) for v in home["coordinates"][:2])
+    return signed_distance(spec, lon, lat) < 0

@@ -60,6 +60,9 @@ class Policy:
     battery_ok_pct: float = 25.0
     #: Repeated panic or tamper events within this time belong to one alert.
     event_merge_s: float = 300.0
+    #: A home unit's "present" counts for this long around its report: a unit
+    #: reports every 30-60 s, and one that died must not keep him at home.
+    beacon_presence_s: float = 120.0
 
     def margin(self, acc: float) -> float:
         return min(acc, self.accuracy_cap_m)

@@ -36,6 +36,9 @@ class ZoneRules(EngineBase):
             for key in (violation_key, prealert_key):
                 self._stop(key, since, episodes)
             return
+        home = order.beacon
+        if zone.holds_residence and home is not None and self.presence.at_home(home, ts):
+            return  # his home unit hears him: GPS indoors says nothing against it
         if zone.exceptions:
             excepted = covering(zone.exceptions, ts, track.fix.lon, track.fix.lat)
             if excepted is not None:  # authorised: recorded (stored), not alerted

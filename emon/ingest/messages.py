@@ -74,6 +74,13 @@ class _EventPayload(msgspec.Struct):
     reason: str | None = None
 
 
+class _BeaconPayload(msgspec.Struct):
+    seq: Seq
+    ts: str
+    present: bool
+    device_id: str
+
+
 class _OwnTracksPayload(msgspec.Struct):
     lat: float
     lon: float
@@ -89,6 +96,7 @@ _fix_decoder = msgspec.json.Decoder(_FixPayload)
 _fixes_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _event_decoder = msgspec.json.Decoder(_EventPayload)
 _owntracks_decoder = msgspec.json.Decoder(_OwnTracksPayload)
+_beacon_decoder = msgspec.json.Decoder(_BeaconPayload)
 _object_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
@@ -115,12 +123,27 @@ class Event:
 
 
 @dataclass(slots=True)
+class Beacon:
+    """An RF home unit's report: whether it hears the ankle monitor ``device_id``."""
+
+    beacon_id: str
+    seq: int
+    ts: Millis
+    present: bool
+    device_id: str
+
+
+@dataclass(slots=True)
 class Ack:
     device_id: str
     notification_id: str
 
 
-Kind = Literal["fix", "fixes", "event", "ack", "owntracks"]
+#: what one message is decoded into
+Item = Fix | Event | Ack | Beacon
+
+
+Kind = Literal["fix", "fixes", "event", "ack", "beacon", "owntracks"]
 
 
 def storable(topic: str, payload: bytes) -> bytes:
@@ -136,7 +159,7 @@ def route(topic: str) -> tuple[Kind, str] | None:
     parts = topic.split("/")
     if len(parts) == 4 and parts[0] == "emon" and parts[1] == "v1" and parts[3]:
         kind = parts[2]
-        if kind in ("fix", "fixes", "event", "ack"):
+        if kind in ("fix", "fixes", "event", "ack", "beacon"):
             return kind, parts[3]  # type: ignore[return-value]
     if len(parts) == 3 and parts[0] == "owntracks" and parts[1] and parts[2]:
         return "owntracks", topic
@@ -157,7 +180,7 @@ class Decoder:
         #: device id -> secret-box key, for OwnTracks phones that encrypt
         self.owntracks_keys: Mapping[str, bytes] = owntracks_keys or {}
 
-    def decode(self, recv: Millis, topic: str, payload: bytes) -> list[Fix | Event | Ack]:
+    def decode(self, recv: Millis, topic: str, payload: bytes) -> list[Item]:
         routed = route(topic)
         if routed is None:
             self._reject(recv, topic, "unknown_topic", "not an emon or OwnTracks topic", payload)
@@ -177,7 +200,19 @@ class Decoder:
             return [event] if event else []
         if kind == "ack":
             return self._ack(recv, topic, device_id, payload)
+        if kind == "beacon":
+            beacon = self._beacon(recv, topic, device_id, payload)
+            return [beacon] if beacon else []
         return self._owntracks(recv, topic, device_id, payload)
+
+    def _beacon(self, recv: Millis, topic: str, beacon_id: str, payload: bytes) -> Beacon | None:
+        raw = self._typed(_beacon_decoder, recv, topic, payload)
+        if raw is None:
+            return None
+        ts = self._timestamp(recv, topic, raw.ts, payload)
+        if ts is None:
+            return None
+        return Beacon(beacon_id, raw.seq, ts, raw.present, raw.device_id)
 
     def _typed(
         self, decoder: msgspec.json.Decoder[T], recv: Millis, topic: str, payload: bytes
@@ -209,11 +244,9 @@ class Decoder:
             return None
         return Fix(device_id, raw.seq, ts, raw.lat, raw.lon, raw.acc, raw.batt, buffered)
 
-    def _fixes(
-        self, recv: Millis, topic: str, device_id: str, payload: bytes
-    ) -> list[Fix | Event | Ack]:
+    def _fixes(self, recv: Millis, topic: str, device_id: str, payload: bytes) -> list[Item]:
         items = self._typed(_fixes_decoder, recv, topic, payload)
-        out: list[Fix | Event | Ack] = []
+        out: list[Item] = []
         for item in items or []:
             fix = self._fix(recv, topic, device_id, bytes(item), buffered=True)
             if fix is not None:
@@ -236,9 +269,7 @@ class Decoder:
         reason = None if raw.reason is None else raw.reason[:MAX_REASON_CHARS]
         return Event(device_id, raw.seq, ts, raw.type, reason)
 
-    def _ack(
-        self, recv: Millis, topic: str, device_id: str, payload: bytes
-    ) -> list[Fix | Event | Ack]:
+    def _ack(self, recv: Millis, topic: str, device_id: str, payload: bytes) -> list[Item]:
         data = self._typed(_object_decoder, recv, topic, payload)
         if data is None:
             return []
@@ -248,9 +279,7 @@ class Decoder:
             return []
         return [Ack(device_id, notification_id)]
 
-    def _owntracks(
-        self, recv: Millis, topic: str, device_id: str, payload: bytes
-    ) -> list[Fix | Event | Ack]:
+    def _owntracks(self, recv: Millis, topic: str, device_id: str, payload: bytes) -> list[Item]:
         data = self._typed(_object_decoder, recv, topic, payload)
         if data is not None and data.get("_type") == "encrypted":
             data = self._decrypted(recv, topic, device_id, data, payload)

@@ -28,9 +28,10 @@ WEIGHTS: dict[str, int] = {
 OVERDUE_SHARE = 0.5
 POOR_ACCURACY_M = 100.0
 BATTERY_LOW_PCT = 15.0
-#: the open alerts that are a device's problems on the board (a lost signal is the engine's own)
-_DEVICE_ALERTS = tuple(k.type for k in KINDS.values()
-                       if k.board_weight is not None and k.type != AlertType.SIGNAL_LOST)  # fmt: skip
+#: the open alerts that are a device's problems on the board (a lost signal: the engine's own)
+_DEVICE_ALERTS = tuple(
+    k.type for k in KINDS.values() if k.board_weight and k.type != AlertType.SIGNAL_LOST
+)
 
 
 def device_health(

@@ -43,7 +43,7 @@ log = logging.getLogger("emon.nats")
 STREAM = "emon-devices"
 #: what devices publish (never what emon publishes, which the stream must not echo back)
 SUBJECTS = ["emon.v1.fix.*", "emon.v1.fixes.*", "emon.v1.event.*", "emon.v1.ack.*",
-            "owntracks.*.*"]  # fmt: skip
+            "emon.v1.beacon.*", "owntracks.*.*"]  # fmt: skip
 #: a week: a day-long outage of every worker is survived with room to spare
 MAX_AGE_S = 7 * 86_400.0
 #: a backlog this long (messages still to come) means the intake is catching up:

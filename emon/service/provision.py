@@ -30,6 +30,7 @@ pattern write emon/v1/fix/%u
 pattern write emon/v1/fixes/%u
 pattern write emon/v1/event/%u
 pattern write emon/v1/ack/%u
+pattern write emon/v1/beacon/%u
 pattern read emon/v1/notify/%u
 
 user emon-engine
@@ -37,6 +38,7 @@ topic read emon/v1/fix/+
 topic read emon/v1/fixes/+
 topic read emon/v1/event/+
 topic read emon/v1/ack/+
+topic read emon/v1/beacon/+
 topic read owntracks/+/+
 topic write emon/v1/notify/+
 topic write emon/v1/alerts/+
