@@ -10,7 +10,6 @@ shown and acknowledged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import aiomqtt
 
 from emon import topics
-from emon.timeutil import format_ts
+from emon.timeutil import TimestampError, format_ts, parse_ts
 
 log = logging.getLogger("emon.devices")
 
@@ -63,8 +62,11 @@ class DeviceAgent:
     connected: bool = False
     sent: int = 0
     uploaded_batches: int = 0
+    #: what the centre asked (emon/v1/cmd): report every ``interval`` s until ``until``
+    commanded: tuple[float, float] | None = None
     _client: aiomqtt.Client | None = None
     _seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _report_now: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- what subclasses name ---------------------------------------------------------
     @property
@@ -78,7 +80,25 @@ class DeviceAgent:
                 "acc": round(acc, 1), "batt": round(self.battery)}  # fmt: skip
 
     def current_interval(self, now: float) -> float:
-        return self.interval_s
+        return self.commanded_interval(now, self.interval_s)
+
+    def commanded_interval(self, now: float, usual: float) -> float:
+        """Never slower than the centre asked, while it asked."""
+        if self.commanded is not None and now < self.commanded[1]:
+            return min(self.commanded[0], usual)
+        return usual
+
+    def on_command(self, body: dict[str, Any]) -> None:
+        """``report_interval`` until a time, or ``report_now`` (the contract's commands)."""
+        if body.get("command") == "report_interval":
+            try:
+                until = parse_ts(str(body.get("until"))) / 1000
+                self.commanded = (max(1.0, float(body["interval_s"])), until)
+            except (KeyError, TypeError, ValueError, TimestampError):
+                return
+            self._report_now.set()  # the new interval from now
+        elif body.get("command") == "report_now":
+            self._report_now.set()
 
     def on_notification(self, body: dict[str, Any], now: float) -> None:
         self.shown.append(Shown(body["level"], body["text"], now, body["level"] != "clear"))
@@ -103,8 +123,13 @@ class DeviceAgent:
             while not stop.is_set():
                 now = time.time()
                 await self.send_fix(now)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.current_interval(now))
+                self._report_now.clear()
+                woken = asyncio.ensure_future(self._report_now.wait())
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({woken, stopping}, timeout=self.current_interval(now),
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                woken.cancel()
+                stopping.cancel()
         finally:
             link.cancel()
 
@@ -140,6 +165,7 @@ class DeviceAgent:
                     password=self.password, tls_params=tls,
                 ) as client:  # fmt: skip
                     await client.subscribe(topics.notify(self.device_id), qos=1)
+                    await client.subscribe(topics.command(self.device_id), qos=1)
                     self._client, self.connected, backoff = client, True, 0.2
                     await self._upload(client)
                     async for message in client.messages:
@@ -167,6 +193,11 @@ class DeviceAgent:
         try:
             body = json.loads(bytes(message.payload))
         except (TypeError, ValueError):
+            return
+        if message.topic.matches(topics.command(self.device_id)):
+            self.on_command(body)
+            ack = {"command_id": body.get("command_id")}
+            await client.publish(topics.ack(self.device_id), json.dumps(ack), qos=1)
             return
         if self.first_time(body):
             self.on_notification(body, time.time())

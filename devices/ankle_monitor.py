@@ -21,9 +21,10 @@ class AnkleMonitor(DeviceAgent):
     pursuit_until: float = 0.0
 
     def current_interval(self, now: float) -> float:
+        usual = self.interval_s
         if now < self.pursuit_until:
-            return min(self.pursuit_interval_s, self.interval_s)  # never slower than usual
-        return self.interval_s
+            usual = min(self.pursuit_interval_s, self.interval_s)  # never slower than usual
+        return self.commanded_interval(now, usual)
 
     def on_notification(self, body: dict[str, Any], now: float) -> None:
         super().on_notification(body, now)

@@ -47,6 +47,10 @@ def ack(device_id: str) -> str:
     return ACK + device_id
 
 
+def command(device_id: str) -> str:
+    return COMMAND + device_id
+
+
 def notify(device_id: str) -> str:
     return NOTIFY + device_id
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from emon import topics
+from emon.alerts.commands import Commands, message
 from emon.alerts.kinds import Channels, kind
 from emon.alerts.model import ShownAlert
-from emon.alerts.routing import ROUTING, FirstTold, Routing, channels_for
+from emon.alerts.routing import ROUTING, FirstTold, Routing, channels_for, who_is_told
 from emon.alerts.texts import DEFAULT_LANGUAGE, Language, offender_text, victim_text
 from emon.alerts.types import AlertType
 from emon.alerts.warnings import CLEAR, LEVELS, WarningBoard, offender_summary, victim_summary
@@ -98,6 +99,8 @@ class Delivery:
         self.max_attempts = max_attempts
         self.victims = WarningBoard(victim_summary)
         self.offenders = WarningBoard(offender_summary)
+        #: commands to devices: report faster at a pre-alert (emon/alerts/commands.py)
+        self.commands = Commands()
         #: (alert id, device) -> a victim's warning waiting for its time
         self.waiting: dict[tuple[str, str], _Waiting] = {}
         self.pending: dict[str, Pending] = {}
@@ -118,6 +121,7 @@ class Delivery:
             first_new = len(self.changed)
             out.extend(self._tell_devices(alert, order, now))
             out.extend(self._unconfirmable(self.changed[first_new:], now))
+            out.extend(Outgoing(*message(c)) for c in self.commands.at_alert(alert, order, now))
         return out
 
     def channels(self, alert: Mapping[str, Any], order: Order | None) -> Channels:
@@ -128,26 +132,9 @@ class Delivery:
         return self.first_told.victim_delay_ms(alert["type"], order.risk if order else None)
 
     def who_is_told(self, alert: Mapping[str, Any], order: Order | None) -> dict[str, Any]:
-        """Who hears of it, and when (the decision trail's part): the agencies;
-        the offender told to turn back at once, or not told; the victim at
-        once, after ``victim_after_s`` if it is still open and she was not
-        warned already (the offender is told first at this kind and risk),
-        or not told (nothing for her to fear)."""
-        record = kind(alert["type"])
-        delay_s = self.victim_delay_ms(alert, order) / 1000
-        told: dict[str, Any] = {
-            "agencies": list(self.channels(alert, order)),
-            "offender": "at_once" if record.turns_offender_back else "not_told",
-            "victim": "not_told"
-            if record.victim_level is None
-            else "after"
-            if delay_s
-            else "at_once",
-        }
-        if record.victim_level is not None and delay_s:
-            told["victim_after_s"] = delay_s
-            told["risk"] = order.risk if order else None
-        return told
+        """Who hears of it, and when (the decision trail's part)."""
+        return who_is_told(alert, order, self.channels(alert, order),
+                           self.victim_delay_ms(alert, order) / 1000)  # fmt: skip
 
     def _tell_devices(self, alert: dict[str, Any], order: Order, now: Millis) -> list[Outgoing]:
         record = kind(alert["type"])
@@ -274,8 +261,12 @@ class Delivery:
     def acknowledged(self, device_id: str, payload: bytes, now: Millis) -> Pending | None:
         """A device's message on its ack topic: the notification it confirms, if pending."""
         try:
-            notification_id = json.loads(payload).get("notification_id")
+            body = json.loads(payload)
+            notification_id, command_id = body.get("notification_id"), body.get("command_id")
         except (ValueError, AttributeError):
+            return None
+        if notification_id is None and isinstance(command_id, str):
+            self.commands.acknowledge(device_id, command_id, now)
             return None
         return self.acknowledge(device_id, str(notification_id), now)
 

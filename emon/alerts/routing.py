@@ -7,10 +7,13 @@ Defaults come from the kinds (emon/alerts/kinds.py); the config file's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from emon.alerts.kinds import ALL, KINDS, RISKS, UNKNOWN_RISK, Channels
 from emon.alerts.types import AlertType
+from emon.orders import Order
 
 Routing = dict[str, tuple[Channels, Channels, Channels]]
 
@@ -84,3 +87,24 @@ class FirstTold:
                 )
             table[alert_type] = (row[0], row[1], row[2])
         return cls(table)
+
+
+def who_is_told(
+    alert: Mapping[str, Any], order: Order | None, agencies: Channels, victim_after_s: float
+) -> dict[str, Any]:
+    """Who hears of an alert, and when (the decision trail's part): the
+    agencies; the offender told to turn back at once, or not told; the victim
+    at once, after ``victim_after_s`` if it is still open and she was not
+    warned already (the offender is told first at this kind and risk), or not
+    told (nothing for her to fear)."""
+    record = KINDS[AlertType(alert["type"])]
+    warned = record.victim_level is not None
+    told: dict[str, Any] = {
+        "agencies": list(agencies),
+        "offender": "at_once" if record.turns_offender_back else "not_told",
+        "victim": ("after" if victim_after_s else "at_once") if warned else "not_told",
+    }
+    if warned and victim_after_s:
+        told["victim_after_s"] = victim_after_s
+        told["risk"] = order.risk if order else None
+    return told

@@ -365,7 +365,27 @@ function renderActions(alert) {
     el("label", {}, t("note")), note,
     el("label", {}, t("classification"), " ", classification),
     el("div", { class: "buttons" }, resolve),
+    may("devices:command") ? renderCommands(alert.device_id, error) : "",
     error);
+}
+
+// ask the device to report faster, or now (emon/v1/cmd/{device})
+function renderCommands(device, error) {
+  const done = el("span", { class: "muted", "data-testid": "command-done" });
+  const send = async (body) => {
+    try {
+      await api(`/api/v1/devices/${encodeURIComponent(device)}/commands`, { method: "POST", body: JSON.stringify(body) });
+      done.textContent = t("command_sent", { device });
+    } catch (e) {
+      error.textContent = e.status === 403 ? t("forbidden") : e.message;
+    }
+  };
+  const tenMinutes = () => new Date(Date.now() + 600_000).toISOString();
+  return el("div", { class: "buttons", "data-testid": "commands" },
+    el("button", { "data-action": "report_now", onclick: () => send({ command: "report_now" }) }, t("report_now")),
+    el("button", { "data-action": "report_interval",
+      onclick: () => send({ command: "report_interval", interval_s: 5, until: tenMinutes() }) }, t("report_often")),
+    done);
 }
 
 function renderHistory(alert) {

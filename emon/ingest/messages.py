@@ -137,6 +137,8 @@ class Beacon:
 class Ack:
     device_id: str
     notification_id: str
+    #: a command's confirmation (then no notification_id)
+    command_id: str | None = None
 
 
 #: what one message is decoded into
@@ -274,6 +276,9 @@ class Decoder:
         if data is None:
             return []
         notification_id = data.get("notification_id")
+        command_id = data.get("command_id")
+        if isinstance(command_id, str) and notification_id is None:
+            return [Ack(device_id, "", command_id)]  # a command confirmed
         if not isinstance(notification_id, str):
             self._reject(recv, topic, "missing_field", "notification_id", payload)
             return []

@@ -29,6 +29,7 @@ from emon.service.deps import (
     Validate,
     WriteOrders,
 )
+from emon.service.devices_api import devices_router
 from emon.service.elsewhere import ElsewhereUnavailable
 from emon.service.exceptions_api import exceptions_router
 from emon.service.limits import BodyLimit
@@ -238,5 +239,6 @@ def create_app(
 
     app.include_router(review_router(runtime))
     app.include_router(exceptions_router(runtime))
+    app.include_router(devices_router(runtime))
     mount_console(app, console)
     return app

@@ -32,6 +32,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "alerts:act": frozenset({"operator"}),
     "alerts:confirm": frozenset({"police"}),
     "devices:read": frozenset({"operator", "reclassering"}),
+    # asking a device to report faster, or now
+    "devices:command": frozenset({"operator"}),
     # compliance figures, closest approach (a distance, no positions), what-if
     "review:read": frozenset({"reclassering", "om", "operator"}),
     # evidence reports (with positions) and the evidence chain

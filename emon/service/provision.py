@@ -32,6 +32,7 @@ pattern write emon/v1/event/%u
 pattern write emon/v1/ack/%u
 pattern write emon/v1/beacon/%u
 pattern read emon/v1/notify/%u
+pattern read emon/v1/cmd/%u
 
 user emon-engine
 topic read emon/v1/fix/+
@@ -41,6 +42,7 @@ topic read emon/v1/ack/+
 topic read emon/v1/beacon/+
 topic read owntracks/+/+
 topic write emon/v1/notify/+
+topic write emon/v1/cmd/+
 topic write emon/v1/alerts/+
 topic write emon/v1/reminders/+
 topic write emon/v1/chain/head

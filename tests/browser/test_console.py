@@ -149,6 +149,17 @@ def test_an_exception_granted_is_shown_with_the_alert(serve: Serve, operator: Pa
     assert "opgeschort" in shown and "zitting rechtbank" in shown and "A. de Vries" in shown
 
 
+def test_the_operator_asks_the_device_for_a_position_now(serve: Serve, operator: Page) -> None:
+    device = Device(serve.mqtt_port, f"emon/v1/cmd/am-{SUFFIX}")
+    try:
+        operator.click("[data-action=report_now]")
+        operator.wait_for_selector("[data-testid=command-done]:has-text('am-')")
+        _, command = device.expect(lambda t, b: b.get("command") == "report_now")
+        assert command["command_id"]
+    finally:
+        device.close()
+
+
 def test_acknowledge_and_resolve_are_stored(serve: Serve, operator: Page) -> None:
     operator.click("button[data-action=ack]")
     operator.wait_for_selector(".alert-row[data-type=zone_violation][data-state=acknowledged]")
