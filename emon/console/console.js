@@ -23,6 +23,8 @@ const state = {
   detailMap: null,
   events: null,
   view: "alerts",
+  // what an operator is typing for an alert: kept when an update redraws it
+  drafts: new Map(),
 };
 window.emonSounds = 0;  // how many alarm sounds were played (tests read it)
 
@@ -348,15 +350,22 @@ function renderActions(alert) {
       el("button", { onclick: () => act("confirm"), "data-action": "confirm" }, t("ev_action_confirm")), error);
   }
   const assignee = el("input", { value: alert.assigned_to || state.who.name, size: 16, "aria-label": t("assign_to") });
+  const draft = state.drafts.get(alert.alert_id) || { note: "", classification: "" };
   const note = el("textarea", { rows: 3, placeholder: t("note"), "data-testid": "resolve-note" });
+  note.value = draft.note;
   const classification = el("select", { "data-testid": "resolve-class" },
     el("option", { value: "" }, t("choose")),
     CLASSIFICATIONS.map((c) => el("option", { value: c }, t(`cls_${c}`))));
+  classification.value = draft.classification;
   const resolve = el("button", { class: "primary", "data-action": "resolve", disabled: true,
-    onclick: () => act("resolve", { note: note.value.trim(), classification: classification.value }) }, t("resolve"));
-  const check = () => { resolve.disabled = !(note.value.trim() && classification.value); };
+    onclick: () => { state.drafts.delete(alert.alert_id); act("resolve", { note: note.value.trim(), classification: classification.value }); } }, t("resolve"));
+  const check = () => {
+    state.drafts.set(alert.alert_id, { note: note.value, classification: classification.value });
+    resolve.disabled = !(note.value.trim() && classification.value);
+  };
   note.addEventListener("input", check);
   classification.addEventListener("change", check);
+  resolve.disabled = !(draft.note.trim() && draft.classification);
   return el("section", { class: "actions" }, el("h3", {}, t("actions")),
     el("div", { class: "buttons" },
       el("button", { "data-action": "ack", disabled: alert.state !== "open", onclick: () => act("ack") }, t("acknowledge")),
