@@ -26,6 +26,8 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Language = Literal["nl", "en"]
 
 DEFAULT_MAX_SILENCE_S = 600.0
+#: how long fixes too inaccurate to judge may go on before location_unreliable
+DEFAULT_MAX_UNCERTAIN_S = 600.0
 #: at least a second: zero or a negative limit raised and ended signal_lost on
 #: every fix (a limit below the reporting interval still flaps: the court's
 #: choice, and the guideline is 600 s)
@@ -137,6 +139,7 @@ class Order(msgspec.Struct, frozen=True):
     risk: Risk = "medium"
     timezone: Annotated[str, msgspec.Meta(max_length=64)] = "UTC"
     max_silence_s: Silence | None = None
+    max_uncertain_s: Silence | None = None
     victims: Annotated[list[Victim], msgspec.Meta(max_length=MAX_VICTIMS)] = []
     zones: Annotated[list[ZoneSpec], msgspec.Meta(max_length=MAX_ZONES)] = []
     contact_ban: ContactBan | None = None
@@ -155,6 +158,11 @@ class Order(msgspec.Struct, frozen=True):
     @property
     def silence_limit_ms(self) -> Millis:
         seconds = DEFAULT_MAX_SILENCE_S if self.max_silence_s is None else self.max_silence_s
+        return int(seconds * 1000)
+
+    @property
+    def uncertain_limit_ms(self) -> Millis:
+        seconds = DEFAULT_MAX_UNCERTAIN_S if self.max_uncertain_s is None else self.max_uncertain_s
         return int(seconds * 1000)
 
     @property

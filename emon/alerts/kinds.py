@@ -77,6 +77,9 @@ _KINDS = (
     # a two-piece kit whose bracelet lost its phone reports nothing true any more
     Kind(AlertType.UNPAIRED, "device", ("medium", "high", "critical"),
          (CENTRE, CENTRE, ALL), None, False, True, 900),
+    # reporting, but too inaccurate to tell a violation from none: as blind as silence
+    Kind(AlertType.LOCATION_UNRELIABLE, "device", ("low", "medium", "high"),
+         (CENTRE, CENTRE, CENTRE), None, False, False, 550),
     # a victim's app that can no longer locate her or warn her
     Kind(AlertType.APP_DEGRADED, "device", ("low", "medium", "high"),
          (CENTRE, CENTRE, CENTRE), None, False, False, 500),

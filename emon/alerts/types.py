@@ -21,6 +21,7 @@ class AlertType(StrEnum):
     SHIELDING = "shielding"
     UNPAIRED = "unpaired"
     APP_DEGRADED = "app_degraded"
+    LOCATION_UNRELIABLE = "location_unreliable"
 
 
 AlertState = Literal["open", "acknowledged", "ended", "resolved"]

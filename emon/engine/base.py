@@ -29,6 +29,8 @@ from emon.ingest.rejections import RejectionLog
 from emon.timeutil import Millis
 
 EpisodeKey = tuple[int, str, str]  # (order index, alert type, subject)
+#: the conditions a fix too inaccurate to judge leaves undecided
+UNDECIDABLE = frozenset({AlertType.ZONE_VIOLATION, AlertType.CONTACT_VIOLATION})
 #: Episodes that a fix can move on; while one is under way its group takes the
 #: sequential path.
 FIX_DRIVEN = frozenset(
@@ -88,6 +90,8 @@ class Track:
     #: The segment before ``prev``, once this fix has confirmed ``prev`` as no
     #: lone outlier: only such a segment may reveal a crossing between fixes.
     segment: tuple[tuple[Millis, FloatArray, float], tuple[Millis, FloatArray, float]] | None = None
+    #: too inaccurate to judge a condition it is near (emon/engine/certainty.py)
+    undecided: bool = False
 
 
 class EngineBase:
@@ -111,6 +115,8 @@ class EngineBase:
     #: what each home unit last said (emon/engine/beacons.py)
     presence: Presence
     _suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]]
+    #: device -> since when its fixes could not be judged (emon/engine/certainty.py)
+    _uncertain: dict[int, Millis]
     _expiries: list[tuple[Millis, int]]
     _expired: int
     _busy_groups: set[int]
@@ -141,6 +147,8 @@ class EngineBase:
         policy = self.policy
         acc = track.acc if margin is None else margin
         if acc > policy.unusable_accuracy_m:
+            if alert_type in UNDECIDABLE and depth > -(acc + policy.uncertain_near_m):
+                track.undecided = True  # the truth could be a violation
             return
         pad = policy.margin(acc)
         if depth > pad:

@@ -22,6 +22,7 @@ from emon.engine.base import (
     Track,
 )
 from emon.engine.beacons import Presence
+from emon.engine.certainty import Certainty
 from emon.engine.contact_rules import ContactRules
 from emon.engine.decode import decode_batch
 from emon.engine.device_events import DeviceEvents
@@ -34,8 +35,9 @@ from emon.engine.outcome import AcceptedFix, Outcome
 from emon.engine.policy import Policy
 from emon.engine.silence import SilenceWatch
 from emon.engine.timers import Timers
+from emon.engine.tracks import confirmed_segment, plausible
 from emon.engine.zone_rules import ZoneRules
-from emon.geofence.frame import FloatArray, point_distance
+from emon.geofence.frame import FloatArray
 from emon.geofence.zones import ZoneTable
 from emon.ingest.messages import Ack, Beacon, Decoder, Event, Fix
 from emon.ingest.rejections import RejectionLog
@@ -43,7 +45,7 @@ from emon.orders import Order
 from emon.timeutil import Millis
 
 
-class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
+class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
     """The engine core: state, the flow of fixes, and the public API."""
 
     def __init__(
@@ -77,6 +79,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         self.events = EventMemory()
         self.presence = Presence(int(self.policy.beacon_presence_s * 1000))
         self._suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]] = {}
+        self._uncertain: dict[int, Millis] = {}
         self.silence = SilenceWatch(self.index, len(self.devices), start)
         self._expiries = sorted((c.valid_until, c.index) for c in self.index.orders)
         self._expired = 0
@@ -85,9 +88,8 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         for c in self.index.orders:
             self._group_orders.setdefault(c.group, []).append(c.index)
         self.use_fast_path = use_fast_path
-        self.fast = FastPath(
-            self.index, self.devices, self.zones, self.policy, self.silence, self._suspects
-        )
+        self.fast = FastPath(self.index, self.devices, self.zones, self.policy, self.silence,
+                             self._suspects, self._uncertain)  # fmt: skip
         #: the fixes taken in this call, when a store wants them
         self.accepted: list[AcceptedFix] | None = [] if keep_fixes else None
 
@@ -119,6 +121,8 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
             self.fast.depth_ts[new] = old.fast.depth_ts[before]
             if before in old._suspects:
                 self._suspects[new] = old._suspects[before]
+            if before in old._uncertain:
+                self._uncertain[new] = old._uncertain[before]
             self.events.carry(new, old.events, before)
             self.presence.carry(new, old.presence, before)
         now_index = {c.order.order_id: c for c in self.index.orders}
@@ -300,9 +304,9 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         acc = self.policy.default_accuracy_m if fix.acc is None else fix.acc
         prev = devices.newest(dev)
         suspect = self._suspects.pop(dev, None)
-        if prev is not None and not self._plausible(prev, fix.ts, xyz, acc):
-            if suspect is None or not self._plausible(
-                (suspect[0].ts, suspect[1], suspect[2]), fix.ts, xyz, acc
+        if prev is not None and not plausible(self.policy, prev, fix.ts, xyz, acc):
+            if suspect is None or not plausible(
+                self.policy, (suspect[0].ts, suspect[1], suspect[2]), fix.ts, xyz, acc
             ):
                 self._suspects[dev] = (fix, xyz, acc, outside)
                 return
@@ -325,37 +329,10 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         late = fix.buffered or self.clock - fix.ts > self.policy.late_after_s * 1000
         track = Track(fix, dev, xyz, acc, prev, late, outside=outside)
         if prev is not None:
-            track.segment = self._confirmed_segment(devices.before(dev, prev[0]), track)
+            track.segment = confirmed_segment(self.policy, devices.before(dev, prev[0]), track)
         self._end_shielding(dev, fix.ts, acc)
         self._evaluate(track, self.episodes)
-
-    def _plausible(
-        self, prev: tuple[Millis, FloatArray, float], ts: Millis, xyz: FloatArray, acc: float
-    ) -> bool:
-        prev_ts, prev_xyz, prev_acc = prev
-        jump = point_distance(prev_xyz, xyz)
-        if jump <= self.policy.jump_tolerance_m + acc + prev_acc:
-            return True
-        seconds = max(ts - prev_ts, 1) / 1000
-        return jump / seconds <= self.policy.max_speed_mps
-
-    def _confirmed_segment(
-        self, before: tuple[Millis, FloatArray, float] | None, track: Track
-    ) -> tuple[tuple[Millis, FloatArray, float], tuple[Millis, FloatArray, float]] | None:
-        """The segment before -> prev, if this fix shows prev was real: it lies
-        near prev, or the motion went on in the same direction (a multipath
-        outlier jumps out and straight back)."""
-        prev = track.prev
-        if before is None or prev is None:
-            return None
-        if prev[0] - before[0] > self.policy.segment_max_gap_s * 1000:
-            return None
-        onward = track.xyz - prev[1]
-        near = self.policy.jump_tolerance_m + track.acc + prev[2]
-        moved_on = float(onward @ (prev[1] - before[1])) > 0
-        if point_distance(track.xyz, prev[1]) > near and not moved_on:
-            return None
-        return before, prev
+        self._judge_certainty(track)
 
     def _evaluate(self, track: Track, episodes: dict[EpisodeKey, Episode]) -> None:
         for role in self.index.roles[track.dev]:
@@ -379,10 +356,10 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers):
         before = None if prev is None else self.devices.before(dev, prev[0])
         for fix, xyz in fixes:
             acc = self.policy.default_accuracy_m if fix.acc is None else fix.acc
-            if prev is not None and not self._plausible(prev, fix.ts, xyz, acc):
+            if prev is not None and not plausible(self.policy, prev, fix.ts, xyz, acc):
                 continue
             track = Track(fix, dev, xyz, acc, prev, True)
-            track.segment = self._confirmed_segment(before, track)
+            track.segment = confirmed_segment(self.policy, before, track)
             self._evaluate(track, episodes)
             self.devices.remember(dev, fix.ts, xyz, acc)
             before, prev = prev, (fix.ts, xyz, acc)

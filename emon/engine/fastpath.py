@@ -88,14 +88,17 @@ class FastPath:
         policy: Policy,
         silence: SilenceWatch,
         suspects: Mapping[int, object],
+        uncertain: Mapping[int, object],
     ) -> None:
-        """``suspects``: the devices whose last fix waits for confirmation
-        (they take the sequential path)."""
+        """``suspects``: the devices whose last fix waits for confirmation;
+        ``uncertain``: those whose fixes could not be judged for a while (both
+        take the sequential path, as does any fix too inaccurate to judge)."""
         self.devices = devices
         self.zones = zones
         self.policy = policy
         self.silence = silence
         self.suspects = suspects
+        self.uncertain = uncertain
         n = len(devices)
         self.group = np.full(n, -1, dtype=np.int64)
         zone_rows: list[list[tuple[int, bool, float]]] = [[] for _ in range(n)]
@@ -218,6 +221,9 @@ class FastPath:
         )
         q &= self._contact_far(d_sorted, batch.xyz[order], jump + before_len)
         q &= ~np.isin(d_sorted, np.fromiter(self.suspects.keys(), np.int64))
+        q &= batch.acc[order] <= policy.unusable_accuracy_m  # judged (or not) one by one
+        if self.uncertain:
+            q &= ~np.isin(d_sorted, np.fromiter(self.uncertain.keys(), np.int64))
         out = np.zeros(n, dtype=bool)
         out[order] = q
         return out

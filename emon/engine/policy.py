@@ -60,6 +60,11 @@ class Policy:
     battery_ok_pct: float = 25.0
     #: Repeated panic or tamper events within this time belong to one alert.
     event_merge_s: float = 300.0
+    #: "Near", for a fix too inaccurate to judge (``unusable_accuracy_m``): its
+    #: accuracy circle widened by this reaches into a zone or a contact ban's
+    #: distance, so the truth could be a violation. A run of such fixes lasting
+    #: the order's ``max_uncertain_s`` raises ``location_unreliable``.
+    uncertain_near_m: float = 100.0
     #: A home unit's "present" counts for this long around its report: a unit
     #: reports every 30-60 s, and one that died must not keep him at home.
     beacon_presence_s: float = 120.0

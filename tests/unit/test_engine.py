@@ -202,3 +202,23 @@ def test_kit_integrity_and_app_health_events_raise_alerts_of_their_name():
     assert by_type["app_degraded"]["device_id"] == "vd-0001"
     assert by_type["app_degraded"]["details"]["reason"] == "location permission revoked"
     assert by_type["unpaired"]["severity"] == "critical"  # high risk: the kit sees nothing
+
+
+def test_fixes_too_inaccurate_to_judge_near_a_zone_say_he_cannot_be_located():
+    """An hour of 300 m fixes centred 200 m inside the zone: no violation can
+    be called, and that itself is raised, then ended by a fix good enough."""
+    e = engine()
+    fuzzy = [fix(k + 1, T + k * 60_000, *at(800), acc=300.0) for k in range(12)]
+    out = e.handle_batch(fuzzy).alerts_json()
+    assert not [a for a in out if a["type"] == "zone_violation"]
+    (unreliable,) = [a for a in out if a["type"] == "location_unreliable"]
+    assert unreliable["device_id"] == "am-0001" and unreliable["started_at"] == format_ts(T)
+    assert parse_ts(unreliable["detected_at"]) >= T + 600_000  # once it lasted max_uncertain_s
+    good = e.handle_batch([fix(20, T + 800_000, *at(5000))]).alerts_json()
+    assert [a["state"] for a in good if a["type"] == "location_unreliable"] == ["ended"]
+
+
+def test_inaccurate_fixes_far_from_everything_are_not_unreliable():
+    e = engine()
+    far = [fix(k + 1, T + k * 60_000, *at(8000), acc=300.0) for k in range(15)]
+    assert not [a for a in e.handle_batch(far).alerts_json() if a["type"] == "location_unreliable"]
