@@ -80,6 +80,9 @@ _KINDS = (
     # reporting, but too inaccurate to tell a violation from none: as blind as silence
     Kind(AlertType.LOCATION_UNRELIABLE, "device", ("low", "medium", "high"),
          (CENTRE, CENTRE, CENTRE), None, False, False, 550),
+    # empty before the next charge: soon as blind as a silent device
+    Kind(AlertType.BATTERY_CRITICAL, "device", ("low", "medium", "high"),
+         (MONITORING, CENTRE, CENTRE), None, False, False, 450),
     # a victim's app that can no longer locate her or warn her
     Kind(AlertType.APP_DEGRADED, "device", ("low", "medium", "high"),
          (CENTRE, CENTRE, CENTRE), None, False, False, 500),

@@ -22,6 +22,7 @@ class AlertType(StrEnum):
     UNPAIRED = "unpaired"
     APP_DEGRADED = "app_degraded"
     LOCATION_UNRELIABLE = "location_unreliable"
+    BATTERY_CRITICAL = "battery_critical"
 
 
 AlertState = Literal["open", "acknowledged", "ended", "resolved"]

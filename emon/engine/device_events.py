@@ -3,12 +3,16 @@ battery level fixes carry."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from emon.alerts.model import Alert, AlertType
 from emon.engine.base import EngineBase, Message
+from emon.engine.battery import CHARGE_STEP_PCT, dies_soon, empty_at
+from emon.engine.devices import NONE_TS
 from emon.engine.episode import Episode
 from emon.engine.orders_index import CompiledOrder
 from emon.ingest.messages import Beacon, Event, Fix
-from emon.timeutil import Millis
+from emon.timeutil import Millis, format_ts
 
 #: device events that are alerts of the same name
 EVENT_ALERTS = frozenset(
@@ -42,6 +46,8 @@ class DeviceEvents(EngineBase):
                                    event.reason)  # fmt: skip
             elif event.type == "charging":
                 self._end((order.index, AlertType.BATTERY_LOW, subject), event.ts)
+                self._end((order.index, AlertType.BATTERY_CRITICAL, subject), event.ts)
+                self.devices.batt_run_ts[dev] = NONE_TS  # a new run from the next reading
             elif event.type == "power_off":
                 self.events.power_off[dev] = event.ts
 
@@ -83,8 +89,10 @@ class DeviceEvents(EngineBase):
         late: bool,
         dev: int,
         reason: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
-        """``reason``: what the device said of it (app_degraded), kept in its details."""
+        """``reason``: what the device said of it (app_degraded), kept in its
+        details with ``details`` (in the alert as raised, not after it)."""
         key = (order.index, alert_type, subject)
         episode = self.episodes.setdefault(key, Episode())
         alert = episode.alert
@@ -101,7 +109,8 @@ class DeviceEvents(EngineBase):
         episode.since = ts
         alert = Alert.raised(
             order.order, alert_type, subject, episode.episodes, self.devices.ids[dev], ts,
-            self.clock, late=late, details={"count": 1, **({"reason": reason} if reason else {})},
+            self.clock, late=late,
+            details={"count": 1, **({"reason": reason} if reason else {}), **(details or {})},
         )  # fmt: skip
         episode.alert = alert
         self._emit(alert)
@@ -109,7 +118,9 @@ class DeviceEvents(EngineBase):
     def _battery(self, dev: int, fix: Fix) -> None:
         if fix.batt is None:
             return
+        before = float(self.devices.battery[dev])
         self.devices.battery[dev] = fix.batt
+        self._discharge(dev, fix.ts, fix.batt, before)
         subject = self.devices.ids[dev]
         for role in self.index.roles[dev]:
             key = (role.order.index, AlertType.BATTERY_LOW, subject)
@@ -117,13 +128,32 @@ class DeviceEvents(EngineBase):
             is_open = episode is not None and episode.alert is not None and episode.open
             if fix.batt <= self.policy.battery_low_pct and not is_open:
                 if role.order.active_at(fix.ts):
-                    self._device_alert(
-                        role.order, AlertType.BATTERY_LOW, subject, fix.ts, False, dev
-                    )
-                    assert self.episodes[key].alert is not None
-                    self.episodes[key].alert.details["battery_pct"] = fix.batt  # type: ignore[union-attr]
+                    self._device_alert(role.order, AlertType.BATTERY_LOW, subject, fix.ts, False,
+                                       dev, details={"battery_pct": fix.batt})  # fmt: skip
             elif fix.batt >= self.policy.battery_ok_pct and is_open:
                 self._end(key, fix.ts)
+
+    def _discharge(self, dev: int, ts: Millis, batt: float, before: float) -> None:
+        """The discharge run (emon/engine/battery.py): started, ended by a
+        charge, or predicting an empty battery within the horizon."""
+        devices, subject = self.devices, self.devices.ids[dev]
+        charged = before == before and batt >= before + CHARGE_STEP_PCT
+        if devices.batt_run_ts[dev] == NONE_TS or charged:
+            devices.batt_run_ts[dev], devices.batt_run_pct[dev] = ts, batt
+            for role in self.index.roles[dev] if charged else ():
+                self._end((role.order.index, AlertType.BATTERY_CRITICAL, subject), ts)
+            return
+        run_ts, run_pct = float(devices.batt_run_ts[dev]), float(devices.batt_run_pct[dev])
+        if not dies_soon(self.policy, run_ts, run_pct, float(ts), float(batt)):
+            return
+        for role in self.index.roles[dev]:
+            key = (role.order.index, AlertType.BATTERY_CRITICAL, subject)
+            episode = self.episodes.get(key)
+            if not role.order.active_at(ts) or (episode is not None and episode.open):
+                continue
+            when = format_ts(empty_at(run_ts, run_pct, float(ts), batt))
+            self._device_alert(role.order, AlertType.BATTERY_CRITICAL, subject, ts, False, dev,
+                               details={"battery_pct": batt, "empty_at": when})  # fmt: skip
 
     def _end_shielding(self, dev: int, ts: Millis, acc: float) -> None:
         if acc > self.policy.unusable_accuracy_m:

@@ -25,6 +25,8 @@ _CARRIED = (
     "seq_hi",
     "seq_bits",
     "battery",
+    "batt_run_ts",
+    "batt_run_pct",
 )
 
 
@@ -41,6 +43,9 @@ class DeviceTable:
         self.seq_hi = np.full(n, -1, dtype=np.int64)
         self.seq_bits = np.zeros((n, SEQ_WINDOW_WORDS), dtype=np.uint64)
         self.battery = np.full(n, np.nan, dtype=np.float32)
+        #: the current discharge run: since when, from what level (emon/engine/battery.py)
+        self.batt_run_ts = np.full(n, NONE_TS, dtype=np.int64)
+        self.batt_run_pct = np.full(n, np.nan, dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from emon.engine.battery import CHARGE_STEP_PCT, dies_soon
 from emon.engine.devices import NONE_TS, SEQ_WINDOW_WORDS, DeviceTable
 from emon.engine.orders_index import OrderIndex
 from emon.engine.policy import Policy
@@ -222,11 +223,27 @@ class FastPath:
         q &= self._contact_far(d_sorted, batch.xyz[order], jump + before_len)
         q &= ~np.isin(d_sorted, np.fromiter(self.suspects.keys(), np.int64))
         q &= batch.acc[order] <= policy.unusable_accuracy_m  # judged (or not) one by one
+        q &= self._battery_quiet(d_sorted, first_of_device, batch.ts[order], batt)
         if self.uncertain:
             q &= ~np.isin(d_sorted, np.fromiter(self.uncertain.keys(), np.int64))
         out = np.zeros(n, dtype=bool)
         out[order] = q
         return out
+
+    def _battery_quiet(
+        self, dev: IntArray, first: NDArray[np.bool_], ts: IntArray, batt: FloatArray
+    ) -> NDArray[np.bool_]:
+        """A reading that starts or resets a discharge run, or predicts an empty
+        battery soon (emon/engine/battery.py), is not quiet; nor, to be sure,
+        one that follows a fix without a reading in the same batch."""
+        devices = self.devices
+        prev = np.where(first, devices.battery[dev].astype(np.float64), np.roll(batt, 1))
+        run_ts, run_pct = devices.batt_run_ts[dev], devices.batt_run_pct[dev]
+        soon = dies_soon(self.policy, run_ts.astype(np.float64), run_pct,
+                         ts.astype(np.float64), batt)  # fmt: skip
+        steady = (run_ts != NONE_TS) & ~np.isnan(prev) & (batt < prev + CHARGE_STEP_PCT) & ~soon
+        quiet: NDArray[np.bool_] = np.isnan(batt) | steady
+        return quiet
 
     def _contact_far(
         self, dev: IntArray, xyz: FloatArray, travelled: FloatArray

@@ -60,6 +60,9 @@ class Policy:
     battery_ok_pct: float = 25.0
     #: Repeated panic or tamper events within this time belong to one alert.
     event_merge_s: float = 300.0
+    #: A battery predicted empty within this long raises ``battery_critical``
+    #: (SCRAM: "depleted within 1-2 h"; the next charge cannot be counted on sooner).
+    battery_critical_horizon_s: float = 7200.0
     #: "Near", for a fix too inaccurate to judge (``unusable_accuracy_m``): its
     #: accuracy circle widened by this reaches into a zone or a contact ban's
     #: distance, so the truth could be a violation. A run of such fixes lasting

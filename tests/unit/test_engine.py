@@ -222,3 +222,25 @@ def test_inaccurate_fixes_far_from_everything_are_not_unreliable():
     e = engine()
     far = [fix(k + 1, T + k * 60_000, *at(8000), acc=300.0) for k in range(15)]
     assert not [a for a in e.handle_batch(far).alerts_json() if a["type"] == "location_unreliable"]
+
+
+def test_a_battery_that_will_die_within_two_hours_is_raised_with_when_and_a_charge_ends_it():
+    e = engine()
+    far = at(8000)
+    draining = [fix(k + 1, T + k * 300_000, *far, batt=60 - 2.5 * k) for k in range(8)]
+    out = e.handle_batch(draining).alerts_json()
+    (critical,) = [a for a in out if a["type"] == "battery_critical"]
+    assert critical["device_id"] == "am-0001" and critical["started_at"] == format_ts(T + 1_800_000)
+    # 15 points in 30 min from 60: at 45 % it is empty 90 min later
+    assert critical["details"]["empty_at"] == format_ts(T + 1_800_000 + 5_400_000)
+    charge = {"seq": 1, "ts": format_ts(T + 2_500_000), "type": "charging"}
+    ended = e.handle_batch(
+        [Message(T + 2_500_100, "emon/v1/event/am-0001", json.dumps(charge).encode())]
+    ).alerts_json()
+    assert [a["state"] for a in ended if a["type"] == "battery_critical"] == ["ended"]
+
+
+def test_a_slow_drain_is_no_emergency():
+    e = engine()
+    slow = [fix(k + 1, T + k * 600_000, *at(8000), batt=90 - 0.5 * k) for k in range(20)]
+    assert not [a for a in e.handle_batch(slow).alerts_json() if a["type"] == "battery_critical"]
