@@ -94,7 +94,7 @@ SECTIONS: dict[str, str] = {
     "routing": "who is told of each alert type by risk: `{\"zone_violation\": {\"low\": [\"monitoring\"], ...}}`",
     "first_told": "seconds a victim's device waits at a pre-alert while the offender is told to turn back first, by risk: `{\"zone_prealert\": {\"low\": 60, \"medium\": 60, \"high\": 0}}` (these are the defaults, for `contact_prealert` too)",
     "escalation": "seconds before an alert nobody took on goes to the supervisor (`emon/v1/alerts/supervisor`, webhooks, the console's unattended state): `{\"unacknowledged_s\": {\"critical\": 120, \"high\": 300}, \"police_confirm_s\": 300}` (the defaults; `null` turns a rung off)",
-    "devices": "`{\"language\": \"nl\"}`: the language of device texts where the order and the person name none (default `en`)",
+    "devices": "`{\"language\": \"nl\"}`: the language of device texts where the order and the person name none (default: by the order's time zone, Dutch for `Europe/Amsterdam`, else English)",
     "webhooks": "`[{\"url\", \"channels\", \"secret\"}]`: alerts as signed JSON POSTs",
     "retention": "days kept per kind: `messages_days`, `fixes_days`, `rejections_days`, `notifications_days`, `audit_days`",
     "reminders": "`{\"days\": [28, 14, 3], \"hour\": 9}`: when the reclassering and the OM are reminded",

@@ -25,7 +25,7 @@ from emon.alerts.commands import Commands, message
 from emon.alerts.kinds import Channels, kind
 from emon.alerts.model import ShownAlert
 from emon.alerts.routing import ROUTING, FirstTold, Routing, channels_for, who_is_told
-from emon.alerts.texts import DEFAULT_LANGUAGE, Language, offender_text, victim_text
+from emon.alerts.texts import Language, language_of, offender_text, victim_text
 from emon.alerts.types import AlertType
 from emon.alerts.warnings import CLEAR, LEVELS, WarningBoard, offender_summary, victim_summary
 from emon.ingest import owntracks
@@ -88,7 +88,7 @@ class Delivery:
         max_attempts: int = 3,
         owntracks_keys: dict[str, bytes] | None = None,
         first_told: FirstTold | None = None,
-        language: Language = DEFAULT_LANGUAGE,
+        language: Language | None = None,
     ) -> None:
         self.routing = routing or ROUTING
         self.first_told = first_told or FirstTold()
@@ -178,7 +178,7 @@ class Delivery:
         if order.offender.device_id == device and order.offender.language:
             return order.offender.language
         own = next((v.language for v in order.victims if v.device_id == device), None)
-        return own or order.language or self.language
+        return own or order.language or self.language or language_of(order.timezone)
 
     def _update(
         self, board: WarningBoard, device: str, alert_id: str, key: str | None,

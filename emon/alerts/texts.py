@@ -10,8 +10,15 @@ from __future__ import annotations
 from typing import Literal
 
 Language = Literal["nl", "en"]
-#: the language of a device whose person and order name none
+#: the language of a device whose person, order and configuration name none,
+#: by the order's time zone: Dutch in the Netherlands, else English
+BY_TIMEZONE: dict[str, Language] = {"Europe/Amsterdam": "nl"}
 DEFAULT_LANGUAGE: Language = "en"
+
+
+def language_of(timezone: str) -> Language:
+    return BY_TIMEZONE.get(timezone, DEFAULT_LANGUAGE)
+
 
 #: what a victim's device shows, by what is open for her
 VICTIM: dict[Language, dict[str, str]] = {
@@ -47,12 +54,15 @@ OFFENDER: dict[Language, dict[str, str]] = {
 }
 
 
-def device_language(config: dict[str, object]) -> Language:
-    """The config file's ``devices`` section: ``{"language": "nl"}``."""
+def device_language(config: dict[str, object]) -> Language | None:
+    """The config file's ``devices`` section: ``{"language": "nl"}`` (None:
+    by each order's time zone)."""
     unknown = set(config) - {"language"}
     if unknown:
         raise ValueError(f"devices: unknown settings {sorted(unknown)}; known ['language']")
-    language = config.get("language", DEFAULT_LANGUAGE)
+    language = config.get("language")
+    if language is None:
+        return None
     if language not in VICTIM:
         raise ValueError(f"devices: language must be one of {sorted(VICTIM)}, not {language!r}")
     return language

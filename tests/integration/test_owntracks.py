@@ -173,10 +173,10 @@ def test_owntracks_phone_is_warned_on_its_cmd_topic_and_the_centre_told_once(
             assert inner["notification"] == inner["content"]
             assert not any(c.isdigit() for c in inner["notification"])  # no place, no distance
             texts.append(inner["notification"])
-        assert any(t.startswith("Danger") for t in texts), texts
+        assert any(t.startswith("Gevaar") for t in texts), texts  # Dutch: an order in NL
         # never "be alert" while the violation is open (one warning level: emon/alerts/warnings.py)
-        danger = next(k for k, t in enumerate(texts) if t.startswith("Danger"))
-        assert not [t for t in texts[danger:] if t.startswith("Be alert")], texts
+        danger = next(k for k, t in enumerate(texts) if t.startswith("Gevaar"))
+        assert not [t for t in texts[danger:] if t.startswith("Let op")], texts
         assert len(texts) == len(set(texts)), f"re-sent to a phone that cannot confirm: {texts}"
         assert kim.commands(wait_s=0.5) == []  # nothing of hers reaches another phone
         escalations = []

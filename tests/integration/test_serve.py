@@ -48,7 +48,7 @@ def journey(serve: Serve, suffix: str) -> dict:
         assert set(note) == {"notification_id", "alert_id", "ts", "level", "text"}
         assert not any(c.isdigit() for c in note["text"])  # no position, no distance
         _, warning = offender.expect(lambda t, b: b["level"] == "prealert")
-        assert "Turn back" in warning["text"] and not any(c.isdigit() for c in warning["text"])
+        assert "Keer nu om" in warning["text"] and not any(c.isdigit() for c in warning["text"])
         _, dispatched = police.expect(lambda t, b: b.get("order_id") == f"OM-{suffix}")
         assert dispatched["type"] == "zone_violation" and dispatched["severity"] == "critical"
         victim.publish(f"emon/v1/ack/vd-{suffix}", {"notification_id": note["notification_id"]})

@@ -108,7 +108,8 @@ def test_the_phone_is_warned_once_on_its_cmd_topic_and_the_centre_told_to_phone_
     inner = json.loads(owntracks.decrypt(KEY, json.loads(command.payload)["data"]))
     assert inner == {"_type": "cmd", "action": "action",
                      "notification": inner["content"], "content": inner["content"]}  # fmt: skip
-    assert inner["content"].startswith("Danger") and not any(c.isdigit() for c in inner["content"])
+    # Dutch: the order is in Europe/Amsterdam and names no language
+    assert inner["content"].startswith("Gevaar") and not any(c.isdigit() for c in inner["content"])
     (escalation,) = [json.loads(m.payload) for m in out if m.topic == "emon/v1/alerts/monitoring"
                      and b"notification_" in m.payload]  # fmt: skip
     assert escalation["type"] == "notification_unconfirmable"
@@ -130,7 +131,7 @@ def test_the_phone_is_warned_once_on_its_cmd_topic_and_the_centre_told_to_phone_
 def test_a_phone_without_a_key_gets_its_command_in_the_clear():
     out = Delivery().on_alert(alert("zone_prealert"), PHONE_ORDER, 1_000)
     (command,) = [m for m in out if m.topic == f"{PHONE}/cmd"]
-    assert json.loads(command.payload)["content"].startswith("Be alert")
+    assert json.loads(command.payload)["content"].startswith("Let op")
 
 
 def test_after_a_restart_nothing_is_re_sent_to_a_phone():
