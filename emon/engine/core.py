@@ -194,6 +194,8 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
                     touched.add(self.devices.index.get(item.device_id, -1))
                 elif isinstance(item, Ack):
                     self.stats["acks"] += 1
+                    if item.device_id in self.devices.index:
+                        self.devices.signs_of_life(self.devices.index[item.device_id], self.clock)
                 elif isinstance(item, Beacon):
                     self._on_beacon(message, item)
                     touched.add(self.devices.index.get(item.beacon_id, -1))
@@ -292,6 +294,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
 
     def _heard_from(self, dev: int) -> None:
         self.devices.last_recv[dev] = max(int(self.devices.last_recv[dev]), self.clock)
+        self.devices.signs_of_life(dev, self.clock)
         if self.silence.heard(dev, self.clock):
             for role in self.index.roles[dev]:
                 key = (role.order.index, AlertType.SIGNAL_LOST, self.devices.ids[dev])

@@ -35,6 +35,7 @@ class DeviceEvents(EngineBase):
             )
             return
         self.stats["events"] += 1
+        self.devices.signs_of_life(dev, self.clock)
         late = self.clock - event.ts > self.policy.late_after_s * 1000
         for role in self.index.roles[dev]:
             order = role.order

@@ -18,6 +18,7 @@ NONE_TS = np.iinfo(np.int64).min
 #: the arrays that carry over to a rebuilt engine (every one of them)
 _CARRIED = (
     "last_recv",
+    "last_heard",
     "last_ts",
     "hist_ts",
     "hist_xyz",
@@ -36,6 +37,9 @@ class DeviceTable:
         self.ids = list(device_ids)
         self.index = {d: i for i, d in enumerate(device_ids)}
         self.last_recv = np.full(n, activation, dtype=np.int64)
+        #: the last message of any kind (a fix, an event, an acknowledgement): a
+        #: sign of life, though only fixes hold off signal_lost (the contract's rule)
+        self.last_heard = np.full(n, activation, dtype=np.int64)
         self.last_ts = np.full(n, NONE_TS, dtype=np.int64)
         self.hist_ts = np.full((n, HISTORY), NONE_TS, dtype=np.int64)
         self.hist_xyz = np.zeros((n, HISTORY, 3))
@@ -49,6 +53,9 @@ class DeviceTable:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def signs_of_life(self, dev: int, at: Millis) -> None:
+        self.last_heard[dev] = max(int(self.last_heard[dev]), at)
 
     def carry(self, new: int, old: DeviceTable, before: int) -> None:
         """A device's state from the table of an engine built for earlier orders."""

@@ -291,6 +291,7 @@ class FastPath:
             devices.seq_hi[d] = seq
             devices.last_ts[d] = ts
             devices.last_recv[d] = np.maximum(devices.last_recv[d], batch.recv[i])
+            devices.last_heard[d] = np.maximum(devices.last_heard[d], batch.recv[i])
             devices.hist_ts[d, :-1] = devices.hist_ts[d, 1:]
             devices.hist_xyz[d, :-1] = devices.hist_xyz[d, 1:]
             devices.hist_acc[d, :-1] = devices.hist_acc[d, 1:]

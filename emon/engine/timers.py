@@ -48,6 +48,9 @@ class Timers(EngineBase):
             )  # fmt: skip
             if last_ts != NONE_TS:
                 alert.details["last_fix_ts"] = last_ts
+            heard = int(self.devices.last_heard[dev])
+            if heard > int(self.devices.last_recv[dev]):  # heard since, though no fix
+                alert.details["last_heard_ts"] = heard
             if dev in self.events.power_off:
                 alert.details["after_power_off"] = True
             episode.alert = alert

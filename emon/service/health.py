@@ -97,7 +97,8 @@ def _row(
         "risk": order.order.risk,
         "battery_pct": None if battery != battery else round(battery, 1),
         "last_fix_age_s": None if age_s is None else round(age_s, 1),
-        "last_contact_age_s": round((now - int(devices.last_recv[dev])) / 1000, 1),
+        # any message counts as contact (a panic, an acknowledgement); fixes apart
+        "last_contact_age_s": round((now - int(devices.last_heard[dev])) / 1000, 1),
         "accuracy_m": None if accuracy is None else round(accuracy, 1),
         "problems": problems,
         "score": sum(WEIGHTS[p] for p in problems),

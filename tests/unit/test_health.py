@@ -50,3 +50,19 @@ def test_a_silent_device_is_overdue_then_lost():
     alerts += engine.advance(T0 + 700_000).alerts_json()
     assert "signal_lost" in board(engine, alerts, T0 + 700_000)["am-0001"]["problems"]
     assert not [d for d in device_health(engine, alerts, parse_ts("2027-06-01T00:00:00Z"))]
+
+
+def test_a_panic_is_a_sign_of_life_though_only_fixes_hold_off_signal_lost():
+    """Her panic 7 s ago is contact 7 s ago on the board; signal_lost still
+    follows the contract (no fix), and says when she was last heard at all."""
+    engine = Engine([parse_order(base_order(ROTTERDAM))], start=T0)
+    fix = {"seq": 1, "ts": format_ts(T0), "lat": LAT, "lon": LON, "acc": 8}
+    panic = {"seq": 2, "ts": format_ts(T0 + 441_000), "type": "panic"}
+    alerts = engine.handle_batch([message(T0, "emon/v1/fix/vd-0001", fix),
+                                  message(T0 + 441_000, "emon/v1/event/vd-0001", panic)]
+                                 ).alerts_json()  # fmt: skip
+    row = board(engine, alerts, T0 + 448_000)["vd-0001"]
+    assert row["last_contact_age_s"] == 7.0 and row["last_fix_age_s"] == 448.0
+    lost = [a for a in engine.advance(T0 + 700_000).alerts_json()
+            if a["type"] == "signal_lost" and a["device_id"] == "vd-0001"]  # fmt: skip
+    assert lost and lost[0]["details"]["last_heard_ts"] == format_ts(T0 + 441_000)
