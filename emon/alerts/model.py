@@ -26,7 +26,7 @@ def alert_id_for(order_id: str, alert_type: str, subject: str, started_at: Milli
 
 
 #: the details that hold a time (ms in the engine, ISO 8601 in JSON)
-TIME_DETAILS = ("confirming_ts", "last_fix_ts", "last_heard_ts")
+TIME_DETAILS = ("confirming_ts", "last_fix_ts", "last_heard_ts", "late_confirming_ts")
 
 
 @dataclass(slots=True)

@@ -353,8 +353,10 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
     def _historic_fixes(self, dev: int, fixes: list[tuple[Fix, FloatArray]]) -> None:
         """Fixes older than the live track: judged on a track of their own, so
         they raise ``late`` alerts for what they reveal and never disturb the
-        live state."""
+        live state. What runs on into a condition still open live is that
+        condition, begun earlier: its alert is extended, no second one raised."""
         episodes: dict[EpisodeKey, Episode] = {}
+        first_out = len(self._out)
         prev = self.devices.before(dev, fixes[0][0].ts)
         before = None if prev is None else self.devices.before(dev, prev[0])
         for fix, xyz in fixes:
@@ -371,8 +373,20 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
         for key, episode in episodes.items():
             if episode.open and episode.alert is not None:
                 live = self.episodes.get(key)
-                resume = after
                 if live is not None and live.alert is not None and live.open:
-                    resume = min(after, live.alert.started_at)
+                    self._extend(live.alert, episode.alert, first_out)
+                    continue
                 episode.phase = episode.phase.IDLE
-                self._close(episode.alert, resume)
+                self._close(episode.alert, after)
+
+    def _extend(self, live: Alert, late: Alert, first_out: int) -> None:
+        """A late track's alert that runs on into the live one: the live
+        alert began at the late one's start (and says which fix showed it);
+        the late alert is taken back, never sent."""
+        self._out[first_out:] = [c for c in self._out[first_out:] if c.alert_id != late.alert_id]
+        if late.started_at < live.started_at:
+            live.started_at = late.started_at
+            for name in ("confirming_seq", "confirming_ts"):
+                if name in late.details:
+                    live.details[f"late_{name}"] = late.details[name]
+            self._emit(live)

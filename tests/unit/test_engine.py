@@ -244,3 +244,19 @@ def test_a_slow_drain_is_no_emergency():
     e = engine()
     slow = [fix(k + 1, T + k * 600_000, *at(8000), batt=90 - 0.5 * k) for k in range(20)]
     assert not [a for a in e.handle_batch(slow).alerts_json() if a["type"] == "battery_critical"]
+
+
+def test_a_late_batch_inside_an_open_violation_extends_it_instead_of_raising_another():
+    e = engine()
+    live = [fix(k + 10, T + 300_000 + k * 30_000, *at(500)) for k in range(3)]
+    (opened,) = [a for a in e.handle_batch(live).alerts_json() if a["type"] == "zone_violation"]
+    # the device uploads what it buffered before: inside the zone already, 10 s apart
+    older = [{"seq": k + 1, "ts": format_ts(T + 200_000 + k * 10_000), "lat": at(500)[0],
+              "lon": at(500)[1], "acc": 8} for k in range(3)]  # fmt: skip
+    batch = Message(T + 400_000, "emon/v1/fixes/am-0001", json.dumps(older).encode())
+    out = [a for a in e.handle_batch([batch]).alerts_json() if a["type"] == "zone_violation"]
+    assert {a["alert_id"] for a in out} == {opened["alert_id"]}  # one condition, one alert
+    (extended,) = out
+    assert parse_ts(extended["started_at"]) < parse_ts(opened["started_at"])
+    assert parse_ts(extended["started_at"]) <= T + 210_000 and extended["state"] == "open"
+    assert extended["details"]["late_confirming_ts"] == format_ts(T + 210_000)
