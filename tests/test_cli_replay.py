@@ -88,3 +88,52 @@ def test_an_unusable_order_is_skipped_not_fatal(tmp_path):
     result = replay(orders, stream, tmp_path / "a.jsonl")
     assert result.returncode == 0 and "skipped order #1" in result.stderr
     assert "zone_violation" in (tmp_path / "a.jsonl").read_text()
+
+
+def test_the_blind_spots_replay_as_served(tmp_path):
+    """Through `emon replay`, the contract's newer kinds: a home unit's
+    presence, a bracelet unpaired, a dying battery, fixes too coarse to judge."""
+    from emon.timeutil import format_ts, parse_ts
+    from simulators.movement import offset
+    from simulators.scenarios import ROTTERDAM, base_order
+
+    lat, lon = ROTTERDAM
+    t0 = parse_ts("2026-11-28T22:00:00Z")
+    curfew = {"zone_id": "Z-H", "type": "inclusion", "radius_m": 80, "schedule": None,
+              "geometry": {"type": "Point", "coordinates": [lon, lat]}}  # fmt: skip
+    home = base_order(ROTTERDAM, zones=[curfew], order_id="OM-HOME")
+    home["offender"] = {"person_id": "P-1", "device_id": "am-1", "beacon_id": "bu-1",
+                        "residence": {"type": "Point", "coordinates": [lon, lat]}}  # fmt: skip
+    home["victims"] = []
+    zone = base_order(ROTTERDAM, order_id="OM-ZONE")
+    zone["offender"] = {"person_id": "P-2", "device_id": "am-2"}
+    zone["victims"] = []
+    lines = []
+
+    def line(t, topic, payload):
+        lines.append(json.dumps({"recv": format_ts(t + 100), "topic": topic, "payload": payload}))
+
+    indoor = offset(lat, lon, 90, 200)  # jitter: 200 m off, but the unit hears him
+    coarse = offset(lat, lon, 270, 800)  # 200 m inside Z-1, at 300 m accuracy
+    for k in range(40):
+        t = t0 + k * 60_000
+        line(t, "emon/v1/beacon/bu-1", {"seq": k + 1, "ts": format_ts(t), "present": True,
+                                        "device_id": "am-1"})  # fmt: skip
+        line(t + 5_000, "emon/v1/fix/am-1", {"seq": k + 1, "ts": format_ts(t + 5_000),
+             "lat": indoor[0], "lon": indoor[1], "acc": 20, "batt": 60 - 1.0 * k})  # fmt: skip
+        line(t + 9_000, "emon/v1/fix/am-2", {"seq": k + 1, "ts": format_ts(t + 9_000),
+             "lat": coarse[0], "lon": coarse[1], "acc": 300})  # fmt: skip
+    line(t0 + 30_000, "emon/v1/event/am-2", {"seq": 100, "ts": format_ts(t0 + 30_000),
+                                             "type": "unpaired"})  # fmt: skip
+    orders = tmp_path / "orders.json"
+    orders.write_text(json.dumps([home, zone]))
+    stream = tmp_path / "stream.jsonl"
+    stream.write_text("\n".join(lines) + "\n")
+    done = replay(orders, stream, tmp_path / "alerts.jsonl")
+    assert done.returncode == 0, done.stderr
+    alerts = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    kinds = {(a["type"], a["device_id"]) for a in alerts}
+    assert ("zone_violation", "am-1") not in kinds  # at home by his unit
+    assert ("zone_violation", "am-2") not in kinds  # too coarse to call
+    assert {("location_unreliable", "am-2"), ("unpaired", "am-2"),
+            ("battery_critical", "am-1")} <= kinds  # fmt: skip
