@@ -78,6 +78,15 @@ class Episode:
             self.phase = Phase.ACTIVE
         return Change.NONE
 
+    def confirm_now(self) -> Change:
+        """A pending breach shown real by the track around it (see
+        ZoneRules._confirmed_by_track): raised without a second fix inside."""
+        if self.phase != Phase.PENDING:
+            return Change.NONE
+        self.phase = Phase.ACTIVE
+        self.episodes += 1
+        return Change.RAISE
+
     def stop(self) -> Change:
         """The rule stopped applying (schedule or validity ended)."""
         was_open = self.phase in (Phase.ACTIVE, Phase.CLEARING)

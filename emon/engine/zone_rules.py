@@ -9,7 +9,7 @@ import numpy as np
 
 from emon.alerts.model import AlertType
 from emon.engine.base import IDLE, EngineBase, EpisodeKey, Track
-from emon.engine.episode import Episode, Phase
+from emon.engine.episode import Change, Episode, Phase
 from emon.engine.exceptions import covering
 from emon.engine.orders_index import CompiledOrder, CompiledZone
 from emon.geofence.frame import FloatArray, point_distance
@@ -68,6 +68,7 @@ class ZoneRules(EngineBase):
             track,
             episodes,
         )
+        self._confirmed_by_track(order, zone, track, violation_key, episodes)
         if zone.exclusion and zone.spec.prealert_m:
             ring = zone.spec.prealert_m
             self._judge(
@@ -81,6 +82,35 @@ class ZoneRules(EngineBase):
                 episodes,
             )
         self._transit(order, zone, track, violation_key, episodes)
+
+    def _confirmed_by_track(
+        self,
+        order: CompiledOrder,
+        zone: CompiledZone,
+        track: Track,
+        key: EpisodeKey,
+        episodes: dict[EpisodeKey, Episode],
+    ) -> None:
+        """A car through a zone at 60 s fixes leaves one fix inside, its
+        neighbours outside or on the edge: a lone breach, pending for a second
+        fix that never comes. A multipath outlier jumps out and straight back;
+        a real pass goes on. So the breach of the fix before this one is real
+        once this fix confirms that fix (``track.segment``: it went on, or lies
+        near it) and it lay deep enough (``transit_min_depth_m`` beyond its margin)."""
+        episode = episodes.get(key)
+        if episode is None or episode.phase != Phase.PENDING or track.segment is None:
+            return
+        _, (t_prev, xyz_prev, acc_prev) = track.segment
+        if episode.since != t_prev:
+            return  # the pending breach is not that fix's
+        outside = self._signed_distance(zone, xyz_prev)
+        depth_prev = -outside if zone.exclusion else outside
+        if depth_prev < self.policy.transit_min_depth_m + self.policy.margin(acc_prev):
+            return
+        if episode.confirm_now() == Change.RAISE:
+            self._raise(order, AlertType.ZONE_VIOLATION, zone.spec.zone_id, key,
+                        episode.boundary, track, episode, depth_m=round(depth_prev, 1),
+                        accuracy_m=round(acc_prev, 1), confirmed_by_track=True)  # fmt: skip
 
     def _signed_distance(self, zone: CompiledZone, xyz: FloatArray) -> float:
         return float(self.zones.signed_distance(np.array([zone.table_index]), xyz.reshape(1, 3))[0])

@@ -260,3 +260,30 @@ def test_a_late_batch_inside_an_open_violation_extends_it_instead_of_raising_ano
     assert parse_ts(extended["started_at"]) < parse_ts(opened["started_at"])
     assert parse_ts(extended["started_at"]) <= T + 210_000 and extended["state"] == "open"
     assert extended["details"]["late_confirming_ts"] == format_ts(T + 210_000)
+
+
+def _through(xs, y=700.0):
+    """Fixes 60 s apart along a line ``y`` m north of the zone's centre."""
+    import math
+
+    out = []
+    for k, x in enumerate(xs):
+        lat, lon = offset(LAT, LON, math.degrees(math.atan2(x, y)), math.hypot(x, y))
+        out.append(fix(k + 1, T + k * 60_000, lat, lon, acc=9.5))
+    return out
+
+
+def test_a_car_through_the_zone_with_one_fix_inside_at_60_s_is_a_violation():
+    """The pattern a simulated week missed: edge distances +82, -246, +1, +568 m."""
+    out = engine().handle_batch(_through([-1700, -825, -280, 715, 1403, 2200])).alerts_json()
+    (alert,) = [a for a in out if a["type"] == "zone_violation" and a["state"] == "open"]
+    assert alert["details"]["confirmed_by_track"] is True
+    assert T + 60_000 < parse_ts(alert["started_at"]) < T + 120_000  # crossing A-B
+
+
+def test_a_lone_outlier_that_jumps_out_and_straight_back_is_not():
+    lat, lon = at(1300)
+    steady = [fix(k + 1, T + k * 60_000, lat, lon, acc=9.5) for k in range(6)]
+    steady[2] = fix(3, T + 120_000, *at(700), acc=9.5)  # 300 m inside, once
+    out = engine().handle_batch(steady).alerts_json()
+    assert not [a for a in out if a["type"] == "zone_violation"]
