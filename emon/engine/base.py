@@ -147,7 +147,8 @@ class EngineBase:
         policy = self.policy
         acc = track.acc if margin is None else margin
         if acc > policy.unusable_accuracy_m:
-            if alert_type in UNDECIDABLE and depth > -(acc + policy.uncertain_near_m):
+            own = track.acc > policy.unusable_accuracy_m  # its own fixes, not the other's age
+            if own and alert_type in UNDECIDABLE and depth > -(acc + policy.uncertain_near_m):
                 track.undecided = True  # the truth could be a violation
             return
         pad = policy.margin(acc)

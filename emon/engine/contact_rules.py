@@ -31,8 +31,8 @@ class ContactRules(EngineBase):
         if ban is None or other == track.dev:
             return
         there = self._other_at(other, track.fix.ts)
-        if there is None:
-            return
+        if there is None or there[1] > ban.distance_m:
+            return  # unknown, not near: too old for how fast it was going
         distance = point_distance(track.xyz, there[0])
         prev_distance = None
         if track.prev is not None and self._segment_usable(track):

@@ -147,12 +147,15 @@ class DeviceTable:
         if t1 == NONE_TS or ts - t1 > stale_ms:
             return None
         xyz = self.hist_xyz[dev, -1].copy()
+        acc = float(self.hist_acc[dev, -1])
         t0 = int(times[-2])
         if t0 != NONE_TS and t1 > t0 and ts > t1:
             ahead = min(ts - t1, extrapolate_ms)
             velocity = (xyz - self.hist_xyz[dev, -2]) / (t1 - t0)
             xyz = xyz + velocity * ahead
-        return xyz, float(self.hist_acc[dev, -1])
+            # held on past the extrapolation: it may have gone as far as it was going
+            acc += float(np.linalg.norm(velocity)) * max(0, ts - t1 - extrapolate_ms)
+        return xyz, acc
 
     def position_after(self, dev: int, ts: Millis) -> Millis:
         """Time of the first remembered fix after ts (or the newest live fix)."""

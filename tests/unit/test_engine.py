@@ -287,3 +287,23 @@ def test_a_lone_outlier_that_jumps_out_and_straight_back_is_not():
     steady[2] = fix(3, T + 120_000, *at(700), acc=9.5)  # 300 m inside, once
     out = engine().handle_batch(steady).alerts_json()
     assert not [a for a in out if a["type"] == "zone_violation"]
+
+
+def test_a_car_s_two_minute_old_position_is_unknown_not_near():
+    """Her last fixes say she drove at 30 m/s; two minutes on, where she is
+    says nothing: no contact violation on it (it was raised before)."""
+    e = engine(zones=[])
+    east = [offset(LAT, LON, 90, 30 * s) for s in (0, 30)]
+    e.handle_batch([fix(1, T, *east[0], device="vd-0001"), fix(2, T + 30_000, *east[1],
+                   device="vd-0001")])  # fmt: skip
+    near_her_last = offset(*east[1], 0, 300)
+    late = [fix(k + 1, T + 150_000 + k * 10_000, *near_her_last) for k in range(4)]
+    assert not [a for a in e.handle_batch(late).alerts_json() if a["type"] == "contact_violation"]
+
+
+def test_a_victim_sitting_still_is_where_she_was():
+    e = engine(zones=[])
+    e.handle_batch([fix(1, T, LAT, LON, device="vd-0001"),
+                    fix(2, T + 60_000, LAT, LON, device="vd-0001")])  # fmt: skip
+    near = [fix(k + 1, T + 300_000 + k * 10_000, *at(300)) for k in range(4)]
+    assert [a for a in e.handle_batch(near).alerts_json() if a["type"] == "contact_violation"]
