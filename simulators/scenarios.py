@@ -182,6 +182,27 @@ def car_transit(centre: tuple[float, float] = ROTTERDAM, chord_m: float = 880) -
     return s
 
 
+def car_through_sparse(
+    centre: tuple[float, float] = ROTTERDAM,
+    chord_m: float = 700,
+    phase_s: float = 0.0,
+    seed: int = 11,
+    speed_mps: float = 20.0,
+) -> Scenario:
+    """A car at 72 km/h through the zone, a chord ``chord_m`` from its centre,
+    with a fix a minute (a device saving its battery): about a minute inside, so
+    one fix inside, its neighbours outside or on the edge. ``phase_s`` moves the
+    fixes along the path."""
+    s = Scenario("car_through_sparse", [base_order(centre)], Recording(), 60.0)
+    lat, lon = centre
+    near = offset(lat, lon, 0, chord_m)
+    start, end = offset(*near, 270, 4000), offset(*near, 90, 4000)
+    gps = GpsError(sigma_m=6, outlier_rate=0.0, seed=seed)
+    path = _drive(s, "am-0001", start, [Leg(*end, speed_mps)], T0 + int(phase_s * 1000), gps)
+    s.truth = circle_truth(path, centre, 1000)
+    return s
+
+
 def pass_by(centre: tuple[float, float] = ROTTERDAM, seed: int = 2) -> Scenario:
     """Drives past 250 m outside the zone, with GPS noise and outliers."""
     s = Scenario("pass_by", [base_order(centre)], Recording(), 30.0)

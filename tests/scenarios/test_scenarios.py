@@ -72,6 +72,23 @@ def test_transit_between_fixes_is_caught_with_crossing_times(chord_m):
     assert abs(S.parse_ts(alert["ended_at"]) - truth.end) < 2_000
 
 
+@pytest.mark.parametrize("phase_s", [0, 12, 24, 36, 48])
+@pytest.mark.parametrize("chord_m", [600, 700])
+def test_a_car_through_at_a_fix_a_minute_is_caught(chord_m, phase_s):
+    """The pattern a simulated week missed: about a minute inside at 60 s fixes,
+    one fix inside (300-400 m deep at most), its neighbours outside or at the edge."""
+    scenario = S.car_through_sparse(chord_m=chord_m, phase_s=phase_s)
+    result = check(scenario)
+    (truth,) = scenario.truth
+    assert [
+        a
+        for a in result.alerts
+        if a["type"] == "zone_violation"
+        and S.parse_ts(a["started_at"]) <= truth.end + 60_000
+        and (a["ended_at"] is None or S.parse_ts(a["ended_at"]) >= truth.start)
+    ], result.line()
+
+
 def test_late_batch_raises_a_late_alert_at_the_true_time():
     scenario = S.late_batch()
     result = check(scenario)
