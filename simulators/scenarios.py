@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from emon.timeutil import Millis, parse_ts
 from simulators.movement import (
     CITY_DRIVE_MPS,
@@ -242,6 +244,26 @@ def walkers_cross(centre: tuple[float, float] = ROTTERDAM, seed: int = 4) -> Sce
     return s
 
 
+def victim_falls_silent(centre: tuple[float, float] = ROTTERDAM, seed: int = 6) -> Scenario:
+    """She waits at a bus stop; her device stops reporting (battery, a lift)
+    4 minutes before he walks up to her and stays: the ban is still judged on
+    where she was (she was not moving), not forgotten."""
+    order = base_order(centre, zones=[], contact_ban={"distance_m": 300, "prealert_m": 600})
+    s = Scenario("victim_falls_silent", [order], Recording(), 30.0)
+    lat, lon = centre
+    stop = offset(lat, lon, 0, 0)
+    v_gps = GpsError(sigma_m=5, outlier_rate=0.0, seed=seed + 100)
+    o_gps = GpsError(sigma_m=5, outlier_rate=0.0, seed=seed)
+    v_path = _drive(s, "vd-0001", stop, [Leg(*stop, 0.0, 1800)], T0 + 11_000, v_gps,
+                    skip=lambda t: t > T0 + 400_000)  # fmt: skip
+    o_start = offset(lat, lon, 270, 1200)
+    o_path = _drive(s, "am-0001", o_start, [Leg(*offset(lat, lon, 270, 50), WALK_MPS),
+                                            Leg(*offset(lat, lon, 270, 50), 0.0, 600)],
+                    T0, o_gps)  # fmt: skip
+    s.truth = _contact_truth(o_path, v_path, 300, "vd-0001")
+    return s
+
+
 def _contact_truth(
     o_path: list[tuple[Millis, float, float]],
     v_path: list[tuple[Millis, float, float]],
@@ -274,6 +296,29 @@ def late_batch(centre: tuple[float, float] = ROTTERDAM) -> Scenario:
             s.recording.fix("am-0001", t, tlat, tlon, 8.0)
     # the batch arrives 40 s after the first live fix following the outage
     s.recording.batch("am-0001", offline[1] + 40_000, buffered)
+    s.truth = circle_truth(path_positions(start, legs, T0, 1.0), centre, 1000)
+    return s
+
+
+def pursuit_bursts(centre: tuple[float, float] = ROTTERDAM, seed: int = 5) -> Scenario:
+    """A car into the zone in pursuit mode (a fix every 5 s), uploaded every
+    30 s as a ``fixes`` batch whose fixes arrive shuffled, each batch also
+    repeating a fix of the one before (a redelivery)."""
+    s = Scenario("pursuit_bursts", [base_order(centre)], Recording(), 30.0)
+    lat, lon = centre
+    start = offset(lat, lon, 90, 2500)
+    legs = [Leg(*offset(lat, lon, 90, 200), CITY_DRIVE_MPS, 240), Leg(*start, CITY_DRIVE_MPS)]
+    rng = np.random.default_rng(seed)
+    burst: list[dict[str, Any]] = []
+    previous: list[dict[str, Any]] = []
+    for t, tlat, tlon in path_positions(start, legs, T0, 5.0):
+        s.sent.append(("am-0001", t, tlat, tlon))
+        burst.append(s.recording.fix_payload("am-0001", t, tlat, tlon, 8.0))
+        if len(burst) == 6:
+            upload = burst + previous[-1:]
+            rng.shuffle(upload)
+            s.recording.batch("am-0001", t + 1_500, upload)
+            previous, burst = burst, []
     s.truth = circle_truth(path_positions(start, legs, T0, 1.0), centre, 1000)
     return s
 

@@ -89,6 +89,19 @@ def test_a_car_through_at_a_fix_a_minute_is_caught(chord_m, phase_s):
     ], result.line()
 
 
+def test_pursuit_bursts_shuffled_and_repeated_make_one_alert_in_time():
+    result = check(S.pursuit_bursts())
+    violations = [a for a in result.alerts if a["type"] == "zone_violation"]
+    assert result.must_find == result.found == 1
+    assert len({a["alert_id"] for a in violations}) == 1  # one episode, one alert
+
+
+def test_a_victim_whose_device_falls_silent_mid_approach_is_still_protected():
+    result = check(S.victim_falls_silent())
+    assert result.must_find == result.found == 1
+    assert [a for a in result.alerts if a["type"] == "signal_lost" and a["device_id"] == "vd-0001"]
+
+
 def test_late_batch_raises_a_late_alert_at_the_true_time():
     scenario = S.late_batch()
     result = check(scenario)
