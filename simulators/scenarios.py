@@ -264,6 +264,56 @@ def victim_falls_silent(centre: tuple[float, float] = ROTTERDAM, seed: int = 6) 
     return s
 
 
+def victim_indoors(centre: tuple[float, float] = ROTTERDAM, seed: int = 7) -> Scenario:
+    """Two hours at home indoors (drift four times the open sky's, multipath in
+    one fix of ten, no fix at all in three of ten) while he works 1,800 m away:
+    a contact ban of 1,000 m must not fire on her indoor jitter."""
+    order = base_order(centre, zones=[], contact_ban={"distance_m": 1000, "prealert_m": 1500})
+    s = Scenario("victim_indoors", [order], Recording(), 30.0)
+    lat, lon = centre
+    work = offset(lat, lon, 45, 1800)
+    v_gps, o_gps = GpsError(sigma_m=5, seed=seed + 100), GpsError(sigma_m=5, seed=seed)
+    for k in range(240):
+        t = T0 + k * 30_000
+        if v_gps.has_fix("indoor"):
+            vlat, vlon, vacc, _ = v_gps.observe(t + 11_000, lat, lon, "indoor")
+            s.recording.fix("vd-0001", t + 11_000, vlat, vlon, vacc)
+        olat, olon, oacc, _ = o_gps.observe(t, *work)
+        s.recording.fix("am-0001", t, olat, olon, oacc)
+    return s
+
+
+def parallel_cars(
+    centre: tuple[float, float] = ROTTERDAM, apart_m: float = 500, seed: int = 8
+) -> Scenario:
+    """Both drive east, she at 72 km/h 1,500 m ahead, he at 90 km/h on a road
+    ``apart_m`` beside hers, catching up and passing; her fixes come 15 s after
+    his: the ban (300 m) is judged on where she was when he reported."""
+    order = base_order(centre, zones=[], contact_ban={"distance_m": 300, "prealert_m": 600})
+    s = Scenario("parallel_cars", [order], Recording(), 30.0)
+    lat, lon = centre
+    o_start = offset(lat, lon, 270, 6000)
+    # 1,500 m ahead when he starts; her first fix 15 s later, 300 m on
+    v_start = offset(*offset(*o_start, 0, apart_m), 90, 1500 + 20.0 * 15)
+    o_gps, v_gps = GpsError(sigma_m=5, seed=seed), GpsError(sigma_m=5, seed=seed + 100)
+    o_path = _drive(s, "am-0001", o_start, [Leg(*offset(*o_start, 90, 14000), 25.0)], T0, o_gps)
+    v_path = _drive(s, "vd-0001", v_start, [Leg(*offset(*v_start, 90, 10000), 20.0)], T0 + 15_000,
+                    v_gps)  # fmt: skip
+    s.truth = _contact_truth(o_path, v_path, 300, "vd-0001")
+    return s
+
+
+def honest_drift(centre: tuple[float, float] = ROTTERDAM, seed: int = 9) -> Scenario:
+    """He sits 200 m outside the zone for two hours while his receiver drifts
+    by tens of metres for minutes at a time, reporting that accuracy honestly."""
+    s = Scenario("honest_drift", [base_order(centre)], Recording(), 30.0)
+    lat, lon = centre
+    spot = offset(lat, lon, 135, 1200)
+    gps = GpsError(sigma_m=60, tau_s=600, seed=seed)
+    _drive(s, "am-0001", spot, [Leg(*spot, 0.0, 7200)], T0, gps)
+    return s
+
+
 def _contact_truth(
     o_path: list[tuple[Millis, float, float]],
     v_path: list[tuple[Millis, float, float]],

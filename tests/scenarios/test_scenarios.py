@@ -102,6 +102,18 @@ def test_a_victim_whose_device_falls_silent_mid_approach_is_still_protected():
     assert [a for a in result.alerts if a["type"] == "signal_lost" and a["device_id"] == "vd-0001"]
 
 
+@pytest.mark.parametrize("make", [S.victim_indoors, S.honest_drift], ids=lambda f: f.__name__)
+def test_indoor_jitter_and_honest_drift_raise_no_violation(make):
+    result = check(make())
+    assert result.must_find == 0 and not result.false_alerts
+
+
+@pytest.mark.parametrize("apart_m, close", [(600, False), (100, True)])
+def test_two_cars_at_speed_with_fixes_out_of_step(apart_m, close):
+    result = check(S.parallel_cars(apart_m=apart_m))
+    assert result.must_find == result.found == (1 if close else 0)
+
+
 def test_late_batch_raises_a_late_alert_at_the_true_time():
     scenario = S.late_batch()
     result = check(scenario)
