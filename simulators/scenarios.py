@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from emon.timeutil import Millis, parse_ts
+from emon.timeutil import Millis, parse_ts, to_millis
 from simulators.movement import (
     CITY_DRIVE_MPS,
     CYCLE_MPS,
@@ -370,6 +372,53 @@ def pursuit_bursts(centre: tuple[float, float] = ROTTERDAM, seed: int = 5) -> Sc
             s.recording.batch("am-0001", t + 1_500, upload)
             previous, burst = burst, []
     s.truth = circle_truth(path_positions(start, legs, T0, 1.0), centre, 1000)
+    return s
+
+
+def jammed_then_uploaded(centre: tuple[float, float] = ROTTERDAM) -> Scenario:
+    """A jammer in the car: the monitor reports shielding and gets nothing
+    through for 15 minutes, during which he drives into the zone; what it kept
+    arrives when the jammer is off. Shielding is raised at once; the violation,
+    late, at its true time."""
+    s = late_batch(centre)
+    s.name = "jammed_then_uploaded"
+    s.recording.event("am-0001", T0 + 60_000, "shielding", recv=T0 + 61_000)
+    return s
+
+
+def curfew_across_dst(
+    night: str = "2026-10-25", centre: tuple[float, float] = ROTTERDAM
+) -> Scenario:
+    """A home curfew 22:00-06:00 local on a night the clocks change: he cycles
+    off at 05:15 local and is back at 06:45; only 05:15-06:00 local breaks it,
+    whatever the change did to the hours in UTC."""
+    lat, lon = centre
+    zone = {"zone_id": "HOME", "type": "inclusion", "radius_m": 200,
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "schedule": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                          "start": "22:00", "end": "06:00"}]}  # fmt: skip
+    order = base_order(centre, zones=[zone], victims=[], valid_from="2026-10-01T00:00:00Z",
+                       valid_until="2027-06-01T00:00:00Z")  # fmt: skip
+    s = Scenario("curfew_across_dst", [order], Recording(), 60.0)
+    tz = ZoneInfo("Europe/Amsterdam")
+    local = datetime.fromisoformat(f"{night}T05:00:00").replace(tzinfo=tz)
+    leaves = to_millis(local) + 15 * 60_000
+    curfew_ends = to_millis(local.replace(hour=6))
+    away = offset(lat, lon, 120, 1500)
+    legs = [Leg(lat, lon, 0.0, 900), Leg(*away, CYCLE_MPS, 3000), Leg(lat, lon, CYCLE_MPS, 1800)]
+    path = _drive(s, "am-0001", (lat, lon), legs, to_millis(local), GpsError(sigma_m=5, seed=12))
+    s.truth = [
+        TruthEpisode(
+            e.type,
+            e.subject,
+            max(e.start, leaves),
+            min(e.end, curfew_ends),
+            e.depth_m,
+            max(e.shown_from, leaves),
+        )
+        for e in circle_truth(path, centre, 200, "HOME", inside=False)
+        if e.start < curfew_ends
+    ]
     return s
 
 

@@ -114,6 +114,25 @@ def test_two_cars_at_speed_with_fixes_out_of_step(apart_m, close):
     assert result.must_find == result.found == (1 if close else 0)
 
 
+@pytest.mark.parametrize("night", ["2026-10-25", "2027-03-28"])
+def test_a_curfew_on_the_night_the_clocks_change_ends_at_six_local(night):
+    scenario = S.curfew_across_dst(night)
+    result = check(scenario)
+    assert result.must_find == result.found == 1
+    (alert,) = [a for a in result.alerts if a["type"] == "zone_violation"]
+    (truth,) = scenario.truth
+    assert S.parse_ts(alert["ended_at"]) == truth.end  # 06:00 local, not an hour off
+
+
+def test_a_jammed_uplink_uploaded_later_is_shielding_at_once_and_a_late_violation():
+    scenario = S.jammed_then_uploaded()
+    result = check(scenario)
+    kinds = [a["type"] for a in result.alerts]
+    assert "shielding" in kinds and result.must_find == result.found == 1
+    (violation,) = [a for a in result.alerts if a["type"] == "zone_violation"]
+    assert violation["late"] is True
+
+
 def test_late_batch_raises_a_late_alert_at_the_true_time():
     scenario = S.late_batch()
     result = check(scenario)
