@@ -249,9 +249,10 @@ def _recovery_point(n_orders: int) -> Result:
     import asyncio
 
     from emon.engine.base import Message
-    from emon.service.runtime import Runtime, now_ms
+    from emon.service.runtime import Runtime
     from emon.storage import SqliteStore, Writer
     from emon.storage.chain import Chain
+    from emon.timeutil import now_ms
 
     folder = Path(tempfile.mkdtemp(prefix="emon-recovery-"))
     store = SqliteStore(folder / "emon.db")

@@ -6,6 +6,7 @@ millisecond written out is the millisecond read in.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 Millis = int
@@ -36,6 +37,11 @@ def parse_ts(text: str) -> Millis:
 
 #: 9999-12-31T23:59:59.999Z, the last time datetime can format
 LATEST_MS = 253_402_300_799_999
+
+
+def now_ms() -> Millis:
+    """The wall clock, in ms (the live service's; the engine takes its clock from messages)."""
+    return time.time_ns() // 1_000_000
 
 
 def to_millis(moment: datetime) -> Millis:

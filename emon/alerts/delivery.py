@@ -22,8 +22,8 @@ from typing import Any
 
 from emon import topics
 from emon.alerts.commands import Commands, message
-from emon.alerts.kinds import Channels, kind
-from emon.alerts.model import ShownAlert
+from emon.alerts.kinds import Channels, Kind, kind
+from emon.alerts.model import ShownAlert, closed
 from emon.alerts.routing import ROUTING, FirstTold, Routing, channels_for, who_is_told
 from emon.alerts.texts import Language, language_of, offender_text, victim_text
 from emon.alerts.types import AlertType
@@ -73,11 +73,6 @@ class _Waiting:
     device: str
     key: str
     language: Language
-
-
-def closed(alert: Mapping[str, Any]) -> bool:
-    """Its condition is over for the devices: ended, or resolved by an operator."""
-    return alert.get("ended_at") is not None or alert["state"] in ("ended", "resolved")
 
 
 class Delivery:
@@ -141,7 +136,7 @@ class Delivery:
         alert_id, over = alert["alert_id"], closed(alert)
         out: list[Outgoing] = []
         if record.victim_level is not None:
-            key: str = "panic" if record.type == AlertType.PANIC else record.victim_level
+            key = _victim_key(record)
             delay = self.victim_delay_ms(alert, order)
             for device in _victims_of(alert, order):
                 language = self._language(order, device)
@@ -203,10 +198,7 @@ class Delivery:
         confirmable = not owntracks.is_owntracks(device)
         record = Pending(nid, alert_id, device, level, text, now, 1, victim,
                          confirmable=confirmable)  # fmt: skip
-        superseded = self.latest.get(device)
-        if superseded is not None:
-            self.pending.pop(superseded, None)  # never re-sent after a newer one
-        self.latest[device] = nid
+        self._make_latest(device, nid)
         if confirmable:
             self.pending[nid] = record
         self._remember(record)
@@ -215,6 +207,13 @@ class Delivery:
             return [self._message(record)]
         # the contract's notification as for every device, and the command its app shows
         return [self._message(record), self._command(record)]
+
+    def _make_latest(self, device: str, nid: str) -> None:
+        """A device's newest notification: the one before it is never re-sent."""
+        superseded = self.latest.get(device)
+        if superseded is not None:
+            self.pending.pop(superseded, None)
+        self.latest[device] = nid
 
     def _unconfirmable(self, sent: list[Pending], now: Millis) -> list[Outgoing]:
         """The centre is told at once, and once an alert, that a victim was
@@ -330,10 +329,7 @@ class Delivery:
             nid, alert_id, device, level, text, sent_at, attempts, acked_at, escalated = row
             if owntracks.is_owntracks(device):
                 continue  # sent once; it never confirms, so nothing waits
-            superseded = self.latest.get(device)
-            if superseded is not None:
-                self.pending.pop(superseded, None)
-            self.latest[device] = nid
+            self._make_latest(device, nid)
             self.pending[nid] = Pending(
                 nid, alert_id, device, level, text, int(sent_at), int(attempts),
                 device in victims, acked_at, bool(escalated),
@@ -358,7 +354,7 @@ class Delivery:
                 continue
             record = kind(shown.type)
             if record.victim_level is not None:
-                key = "panic" if record.type == AlertType.PANIC else record.victim_level
+                key = _victim_key(record)
                 due = shown.span.detected_at + self.victim_delay_ms(shown.body, order)
                 for device in _victims_of(shown.body, order):
                     if due > now:
@@ -376,6 +372,12 @@ class Delivery:
     def drain_changed(self) -> list[Pending]:
         out, self.changed = self.changed, []
         return out
+
+
+def _victim_key(record: Kind) -> str:
+    """What a protected victim's device says while this kind is open: her own
+    panic is answered (help is coming), any other danger is danger."""
+    return "panic" if record.type == AlertType.PANIC else str(record.victim_level)
 
 
 def _victims_of(alert: Mapping[str, Any], order: Order) -> list[str]:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from emon.alerts.model import closed
 from emon.timeutil import Millis
 
 #: seconds an alert of this severity may wait for an operator's acknowledgement
@@ -93,7 +94,7 @@ class Escalations:
     def track(self, alert: Mapping[str, Any], channels: Iterable[str], since: Millis) -> None:
         """An alert as it now stands (``since``: when it was raised)."""
         alert_id = alert["alert_id"]
-        if alert.get("ended_at") is not None or alert["state"] in ("ended", "resolved"):
+        if closed(alert):
             self._watching.pop(alert_id, None)
             return
         actions = {a.get("action") for a in alert.get("actions", [])}

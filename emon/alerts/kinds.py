@@ -49,8 +49,10 @@ class Kind:
     def severity_at(self, risk: str) -> Severity:
         return self.severity[RISKS.index(risk)]
 
-    def channels_at(self, risk: str | None) -> Channels:
-        return self.channels[RISKS.index(risk if risk in RISKS else UNKNOWN_RISK)]
+
+def risk_index(risk: str | None) -> int:
+    """The place of a risk in a (low, medium, high) row; an unknown one counts as high."""
+    return RISKS.index(risk if risk in RISKS else UNKNOWN_RISK)
 
 
 _KINDS = (

@@ -25,6 +25,11 @@ def alert_id_for(order_id: str, alert_type: str, subject: str, started_at: Milli
     return str(uuid.uuid5(_ALERT_NAMESPACE, f"{order_id}|{alert_type}|{subject}|{started_at}|{n}"))
 
 
+def closed(alert: Mapping[str, Any]) -> bool:
+    """A shown alert's condition is over: ended, or resolved by an operator."""
+    return alert.get("ended_at") is not None or alert["state"] in ("ended", "resolved")
+
+
 #: the details that hold a time (ms in the engine, ISO 8601 in JSON)
 TIME_DETAILS = ("confirming_ts", "last_fix_ts", "last_heard_ts", "late_confirming_ts")
 

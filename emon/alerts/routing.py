@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from emon.alerts.kinds import ALL, KINDS, RISKS, UNKNOWN_RISK, Channels
+from emon.alerts.kinds import ALL, KINDS, RISKS, Channels, risk_index
 from emon.alerts.types import AlertType
 from emon.orders import Order
 
@@ -19,6 +19,8 @@ Routing = dict[str, tuple[Channels, Channels, Channels]]
 
 #: the agencies each kind goes to at risk low, medium, high
 ROUTING: Routing = {str(k.type): k.channels for k in KINDS.values()}
+#: the row of a kind the table does not name
+_UNNAMED = KINDS[AlertType.SIGNAL_LOST].channels
 
 #: At a pre-alert the offender's device is told to turn back at once; the
 #: victim's only if he has not turned back within this many seconds, or at once
@@ -38,7 +40,7 @@ def routing_from_config(overrides: dict[str, dict[str, list[str]]]) -> Routing:
     ``{"zone_violation": {"low": ["monitoring"], "medium": [...], "high": [...]}}``."""
     table = dict(ROUTING)
     for alert_type, by_risk in overrides.items():
-        default = table.get(alert_type, KINDS[AlertType.SIGNAL_LOST].channels)
+        default = table.get(alert_type, _UNNAMED)
         row = [tuple(by_risk.get(risk, default[i])) for i, risk in enumerate(RISKS)]
         for channels in row:
             unknown = set(channels) - set(ALL)
@@ -49,8 +51,7 @@ def routing_from_config(overrides: dict[str, dict[str, list[str]]]) -> Routing:
 
 
 def channels_for(routing: Routing, alert_type: str, risk: str | None) -> Channels:
-    row = routing.get(alert_type, KINDS[AlertType.SIGNAL_LOST].channels)
-    return row[RISKS.index(risk if risk in RISKS else UNKNOWN_RISK)]
+    return routing.get(alert_type, _UNNAMED)[risk_index(risk)]
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class FirstTold:
         row = self.victim_delay_s.get(alert_type)
         if row is None:
             return 0
-        return int(row[RISKS.index(risk if risk in RISKS else UNKNOWN_RISK)] * 1000)
+        return int(row[risk_index(risk)] * 1000)
 
     @classmethod
     def from_config(cls, overrides: dict[str, dict[str, float]]) -> FirstTold:

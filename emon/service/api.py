@@ -34,7 +34,8 @@ from emon.service.elsewhere import ElsewhereUnavailable
 from emon.service.exceptions_api import exceptions_router
 from emon.service.limits import BodyLimit
 from emon.service.review_api import review_router
-from emon.service.runtime import Runtime, now_ms
+from emon.service.runtime import Runtime
+from emon.timeutil import now_ms
 
 #: the share of the engine's queue that, waiting, means the service is behind
 BEHIND_SHARE = 0.5

@@ -34,8 +34,9 @@ from emon.cluster.shard import Shard
 from emon.service import recovery
 from emon.service.nats_intake import Intake
 from emon.service.peers import NatsPeers
-from emon.service.runtime import Runtime, now_ms
+from emon.service.runtime import Runtime
 from emon.storage.chain import CHAIN_BLOCK
+from emon.timeutil import now_ms
 
 log = logging.getLogger("emon.cluster")
 

@@ -12,8 +12,8 @@ from emon.alerts.commands import CommandError, message
 from emon.alerts.delivery import Outgoing
 from emon.cluster.partitioning import order_devices as devices
 from emon.service.deps import CommandDevices
-from emon.service.runtime import Runtime, now_ms
-from emon.timeutil import TimestampError, parse_ts
+from emon.service.runtime import Runtime
+from emon.timeutil import TimestampError, now_ms, parse_ts
 
 CommandBody = Annotated[
     dict[str, Any],

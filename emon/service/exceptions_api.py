@@ -17,8 +17,8 @@ from fastapi import APIRouter, Body, HTTPException
 
 from emon.orders import OrderFormatError
 from emon.service.deps import GrantExceptions, ReadOrders
-from emon.service.runtime import Runtime, now_ms
-from emon.timeutil import TimestampError, format_ts, parse_ts
+from emon.service.runtime import Runtime
+from emon.timeutil import TimestampError, format_ts, now_ms, parse_ts
 
 ExceptionBody = Annotated[
     dict[str, Any],

@@ -11,13 +11,12 @@ runtime's ``process`` under its lock; this module does no IO of its own.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from emon.engine import Message
 from emon.service.metrics import Metrics
-from emon.timeutil import Millis
+from emon.timeutil import Millis, now_ms
 
 #: the topic of a position marker in the inbox (never a device's: see mark_position)
 POSITION = "\x00position"
@@ -28,10 +27,6 @@ BATCH_LOOKS = 4
 CATCH_UP_POLL_S = 0.01
 
 Ack = Callable[[], object]
-
-
-def wall_clock_ms() -> Millis:
-    return time.time_ns() // 1_000_000
 
 
 #: (partition, stream sequence)
@@ -56,7 +51,7 @@ class Ingest:
     batch_wait_s: float = 0.02
     queue_limit: int = 100_000
     #: the wall clock (ms) a message is stamped with on arrival
-    clock: Callable[[], Millis] = wall_clock_ms
+    clock: Callable[[], Millis] = now_ms
 
     def __post_init__(self) -> None:
         self.inbox: asyncio.Queue[Message] = asyncio.Queue(self.queue_limit)

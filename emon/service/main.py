@@ -28,7 +28,7 @@ from emon.service.console import ConsoleSettings
 from emon.service.embedded import EmbeddedError, EmbeddedNats
 from emon.service.mqtt import run_mqtt
 from emon.service.retention import Retention, run_retention
-from emon.service.runtime import Runtime, now_ms
+from emon.service.runtime import Runtime
 from emon.service.settings import Settings
 from emon.service.webhooks import CHANNELS as WEBHOOK_CHANNELS
 from emon.service.webhooks import Webhook, Webhooks
@@ -41,6 +41,7 @@ from emon.storage.anchor import (
     anchor_once,
     run_anchoring,
 )
+from emon.timeutil import now_ms
 
 log = logging.getLogger("emon")
 

@@ -35,8 +35,8 @@ import asyncio
 import logging
 from typing import Any
 
-from emon.service.runtime import Runtime, now_ms
-from emon.timeutil import Millis
+from emon.service.runtime import Runtime
+from emon.timeutil import Millis, now_ms
 
 log = logging.getLogger("emon.nats")
 

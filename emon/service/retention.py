@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -21,7 +20,7 @@ from emon.alerts.kinds import KINDS
 from emon.alerts.model import ShownAlert
 from emon.orders import Order
 from emon.storage import Store, pruning
-from emon.timeutil import Millis
+from emon.timeutil import Millis, now_ms
 
 log = logging.getLogger("emon.retention")
 
@@ -70,7 +69,7 @@ async def run_retention(store: Store, retention: Retention, period_s: float = 36
     """Hourly: remove what has outlived its retention period (not what is held)."""
     while True:
         try:
-            await asyncio.to_thread(prune, store, retention, time.time_ns() // 1_000_000)
+            await asyncio.to_thread(prune, store, retention, now_ms())
         except Exception:  # the database may be away: next hour, then
             log.exception("retention could not run")
         await asyncio.sleep(period_s)

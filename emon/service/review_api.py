@@ -25,10 +25,10 @@ from emon.service.deps import (
     WriteHolds,
     period,
 )
-from emon.service.runtime import Runtime, now_ms
+from emon.service.runtime import Runtime
 from emon.storage.anchor import checked_against
 from emon.storage.chain import verify_period
-from emon.timeutil import format_ts
+from emon.timeutil import format_ts, now_ms
 
 
 def review_router(runtime: Runtime) -> APIRouter:

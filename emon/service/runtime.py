@@ -41,13 +41,9 @@ from emon.service.webhooks import Webhooks
 from emon.storage import Store, Writer
 from emon.storage.anchor import AnchorLog
 from emon.storage.chain import Chain
-from emon.timeutil import Millis
+from emon.timeutil import Millis, now_ms
 
 log = logging.getLogger("emon.runtime")
-
-
-def now_ms() -> Millis:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass

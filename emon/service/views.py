@@ -12,7 +12,8 @@ from typing import Any
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
 from emon.service.health import board_order, device_health
-from emon.service.runtime import Runtime, now_ms
+from emon.service.runtime import Runtime
+from emon.timeutil import now_ms
 
 #: what a case view may hold of where people were (audited when shown)
 LOCATION_PARTS = ("offender_track", "victim_tracks")

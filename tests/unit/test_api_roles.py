@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from emon.service.runtime import now_ms
 from emon.storage.base import shown_alert
+from emon.timeutil import now_ms
 from simulators.scenarios import ROTTERDAM, base_order
 from tests.unit.service_app import TOKENS, service_app
 
