@@ -361,7 +361,7 @@ function renderActions(alert) {
     onclick: () => { state.drafts.delete(alert.alert_id); act("resolve", { note: note.value.trim(), classification: classification.value }); } }, t("resolve"));
   const check = () => {
     state.drafts.set(alert.alert_id, { note: note.value, classification: classification.value });
-    resolve.disabled = !(note.value.trim() && classification.value);
+    showDraft(alert.alert_id);
   };
   note.addEventListener("input", check);
   classification.addEventListener("change", check);
@@ -395,6 +395,19 @@ function renderCommands(device, error) {
     el("button", { "data-action": "report_interval",
       onclick: () => send({ command: "report_interval", interval_s: 5, until: tenMinutes() }) }, t("report_often")),
     done);
+}
+
+// the draft into the form on the page now: a redraw may have replaced the
+// elements the operator was typing into just as she typed
+function showDraft(alertId) {
+  const draft = state.drafts.get(alertId);
+  if (!draft || state.selected !== alertId) return;
+  const note = document.querySelector("[data-testid=resolve-note]");
+  const classification = document.querySelector("[data-testid=resolve-class]");
+  const resolve = document.querySelector("button[data-action=resolve]");
+  if (note && note.value !== draft.note) note.value = draft.note;
+  if (classification && classification.value !== draft.classification) classification.value = draft.classification;
+  if (resolve) resolve.disabled = !(draft.note.trim() && draft.classification);
 }
 
 function renderHistory(alert) {
@@ -545,21 +558,23 @@ async function runValidate() {
 }
 
 // ---------------------------------------------------------------- review (reclassering, OM)
+// the form is filled in last, once everything it shows is there: a review
+// asked for at once must not be overwritten by the reminders arriving after it
 async function openReview() {
   const select = document.getElementById("review-order");
   if (select.options.length) return;
-  const orders = await api("/api/v1/orders");
-  select.replaceChildren(...orders.map((o) => el("option", { value: o.order_id }, `${o.order_id} (${o.case_id || "–"})`)));
-  const reminders = await api("/api/v1/reminders").catch(() => []);
+  const today = new Date();
+  document.getElementById("review-to").value = today.toISOString().slice(0, 10);
+  document.getElementById("review-from").value = new Date(today - 28 * 86400000).toISOString().slice(0, 10);
+  const [orders, reminders] = await Promise.all([
+    api("/api/v1/orders"), api("/api/v1/reminders").catch(() => [])]);
   document.getElementById("review-figures").replaceChildren(
     el("h3", {}, t("reminders")),
     reminders.length
       ? el("ul", { "data-testid": "reminders" }, reminders.map((r) => el("li", { class: r.type === "order_lapsed" ? "error" : "" },
         `${t(`type_${r.type}`)}: ${r.order_id} (${t("case")} ${r.case_id || "–"}), ${t("valid_until")} ${r.valid_until}`)))
       : el("p", { class: "muted" }, t("no_reminders")));
-  const today = new Date();
-  document.getElementById("review-to").value = today.toISOString().slice(0, 10);
-  document.getElementById("review-from").value = new Date(today - 28 * 86400000).toISOString().slice(0, 10);
+  select.replaceChildren(...orders.map((o) => el("option", { value: o.order_id }, `${o.order_id} (${o.case_id || "–"})`)));
 }
 
 async function runReview() {
