@@ -634,21 +634,29 @@ async function download(path, fmt) {
 }
 
 // ---------------------------------------------------------------- start
-async function start() {
+// every handler is in place before the first await: a login pressed while the
+// configuration is still loading waits for it, instead of submitting the form
+// as a page load (which lost the login, and the token typed)
+async function loadConfig() {
   try {
     Object.assign(MAP_CONFIG, await (await fetch("/api/v1/console/config")).json());
   } catch (e) { /* defaults */ }
   const chosen = localStorage.getItem("emon-lang") || MAP_CONFIG.lang || "nl";
   document.getElementById("lang").value = chosen;
   setLang(chosen);
+}
+
+async function start() {
+  const configured = loadConfig();
   document.getElementById("lang").addEventListener("change", (e) => {
     localStorage.setItem("emon-lang", e.target.value);
     setLang(e.target.value);
     renderQueue();
     if (state.case) renderDetail(state.case);
   });
-  document.getElementById("login").addEventListener("submit", (e) => {
+  document.getElementById("login").addEventListener("submit", async (e) => {
     e.preventDefault();
+    await configured;
     login(document.getElementById("token").value.trim());
   });
   for (const button of document.querySelectorAll("#tabs button")) button.addEventListener("click", () => show(button.dataset.view));
@@ -656,6 +664,7 @@ async function start() {
   document.getElementById("run-validate").addEventListener("click", runValidate);
   document.getElementById("review-form").addEventListener("submit", (e) => { e.preventDefault(); runReview(); });
   document.getElementById("proposal").addEventListener("change", () => drawProposal());
+  await configured;
   if (state.token) login(state.token);
 }
 
