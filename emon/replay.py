@@ -11,7 +11,7 @@ from typing import IO
 
 import msgspec
 
-from emon.engine import Engine, Message, Outcome
+from emon.engine import Engine, Message, Outcome, Policy, RecordedTracks
 from emon.geofence.zones import GeometryError, compile_shape
 from emon.orders import Order, OrderFormatError, parse_order
 from emon.timeutil import Millis, TimestampError, parse_ts
@@ -99,16 +99,24 @@ def replay(
         messages = read_stream(stream, report)
         first = next(messages, None)
         start = first.recv if first else (until or 0)
-        engine = Engine(orders, start=start)
+        # the fixes taken, as storage holds them live: late fixes are judged
+        # against the other party's whole track, in replay as live
+        tracks = RecordedTracks(int(Policy().late_track_horizon_s * 1000))
+        engine = Engine(orders, start=start, keep_fixes=True, tracks=tracks)
+
+        def write(outcome: Outcome) -> int:
+            tracks.record(outcome.fixes, engine.clock)
+            return _write(out, outcome)
+
         batch: list[Message] = [] if first is None else [first]
         for message in messages:
             batch.append(message)
             if len(batch) >= BATCH_LINES:
-                report.alerts_written += _write(out, engine.handle_batch(batch))
+                report.alerts_written += write(engine.handle_batch(batch))
                 batch = []
-        report.alerts_written += _write(out, engine.handle_batch(batch))
+        report.alerts_written += write(engine.handle_batch(batch))
         if until is not None:
-            report.alerts_written += _write(out, engine.advance(until))
+            report.alerts_written += write(engine.advance(until))
     return engine, report
 
 

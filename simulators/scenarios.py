@@ -352,6 +352,41 @@ def late_batch(centre: tuple[float, float] = ROTTERDAM) -> Scenario:
     return s
 
 
+def contact_after_outage(
+    centre: tuple[float, float] = ROTTERDAM,
+    stay_s: float = 420.0,
+    batch_first: bool = True,
+    seed: int = 12,
+) -> Scenario:
+    """She is at home, her device reporting; his ankle monitor loses its uplink
+    at minute 1 for 19 minutes while he drives to 300 m from her (a ban of
+    500 m), stays ``stay_s`` and leaves. The buffered fixes come in one batch
+    when he reconnects (``batch_first``: before his live fixes resume, else 40 s
+    after): judged against her stored track, the batch shows the violation
+    from its true start, however little of her track memory still holds."""
+    order = base_order(centre, zones=[], contact_ban={"distance_m": 500, "prealert_m": 1000})
+    s = Scenario("contact_after_outage", [order], Recording(), 30.0)
+    lat, lon = centre
+    v_gps, o_gps = GpsError(sigma_m=5, seed=seed + 100), GpsError(sigma_m=5, seed=seed)
+    home = offset(lat, lon, 0, 0)
+    v_path = _drive(s, "vd-0001", home, [Leg(*home, 0.0, 2700)], T0 + 11_000, v_gps)
+    start, near = offset(lat, lon, 270, 1800), offset(lat, lon, 270, 300)
+    legs = [Leg(*near, CITY_DRIVE_MPS), Leg(*near, 0.0, stay_s), Leg(*start, CITY_DRIVE_MPS, 900)]
+    offline = (T0 + 60_000, T0 + 20 * 60_000)
+    buffered: list[dict[str, Any]] = []
+    for t, tlat, tlon in path_positions(start, legs, T0, s.interval_s):
+        olat, olon, oacc, _ = o_gps.observe(t, tlat, tlon)
+        s.sent.append(("am-0001", t, tlat, tlon))
+        if offline[0] <= t < offline[1]:
+            buffered.append(s.recording.fix_payload("am-0001", t, olat, olon, oacc))
+        else:
+            s.recording.fix("am-0001", t, olat, olon, oacc)
+    s.recording.batch("am-0001", offline[1] + (0 if batch_first else 40_000), buffered)
+    o_path = list(path_positions(start, legs, T0, 1.0))
+    s.truth = _contact_truth(o_path, v_path, 500, "vd-0001")
+    return s
+
+
 def pursuit_bursts(centre: tuple[float, float] = ROTTERDAM, seed: int = 5) -> Scenario:
     """A car into the zone in pursuit mode (a fix every 5 s), uploaded every
     30 s as a ``fixes`` batch whose fixes arrive shuffled, each batch also

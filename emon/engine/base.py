@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emon.alerts.model import Alert, AlertChange, AlertType
 from emon.engine.beacons import Presence
@@ -27,6 +27,9 @@ from emon.geofence.zones import ZoneTable
 from emon.ingest.messages import Decoder, Fix
 from emon.ingest.rejections import RejectionLog
 from emon.timeutil import Millis
+
+if TYPE_CHECKING:  # past_tracks builds on tracks, which builds on this module
+    from emon.engine.past_tracks import PastTracks
 
 EpisodeKey = tuple[int, str, str]  # (order index, alert type, subject)
 #: the conditions a fix too inaccurate to judge leaves undecided
@@ -121,8 +124,14 @@ class EngineBase:
     _expired: int
     _busy_groups: set[int]
     _group_orders: dict[int, list[int]]
+    #: the other parties' stored tracks, for fixes older than memory (None: memory only)
+    past: PastTracks | None
 
     def _heard_from(self, dev: int) -> None:
+        raise NotImplementedError
+
+    def _evaluate(self, track: Track, episodes: dict[EpisodeKey, Episode]) -> None:
+        """Every rule of every order the track's device is in (the engine's)."""
         raise NotImplementedError
 
     def _segment_usable(self, track: Track) -> bool:

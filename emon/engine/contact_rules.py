@@ -65,10 +65,20 @@ class ContactRules(EngineBase):
         self._contact_transit(order, track, other, victim_id, ban.distance_m, episodes)
 
     def _other_at(self, other: int, ts: Millis) -> tuple[FloatArray, float] | None:
+        """Where the other party was at ts: from memory, or, for a late fix
+        older than memory reaches, from its stored track (``past_tracks``)."""
         policy = self.policy
-        return self.devices.position_at(
-            other, ts, int(policy.contact_stale_s * 1000), int(policy.contact_extrapolate_s * 1000)
-        )
+        stale, ahead = int(policy.contact_stale_s * 1000), int(policy.contact_extrapolate_s * 1000)
+        age = self.clock - ts
+        if (
+            self.past is None
+            or age <= policy.late_after_s * 1000
+            or age > policy.late_track_horizon_s * 1000
+            or self.devices.remembers(other, ts)
+        ):
+            return self.devices.position_at(other, ts, stale, ahead)
+        track = self.past.track(self.devices, other, ts, self.clock, self.accepted or ())
+        return track.position_at(ts, stale, ahead)
 
     def _contact_transit(
         self,

@@ -30,8 +30,10 @@ from emon.engine.devices import DeviceTable
 from emon.engine.episode import Episode
 from emon.engine.event_memory import EventMemory
 from emon.engine.fastpath import FastPath, FixBatch
+from emon.engine.late_fixes import LateFixes
 from emon.engine.orders_index import OrderIndex
 from emon.engine.outcome import AcceptedFix, Outcome
+from emon.engine.past_tracks import PastTracks, TrackSource
 from emon.engine.policy import Policy
 from emon.engine.silence import SilenceWatch
 from emon.engine.timers import Timers
@@ -45,7 +47,7 @@ from emon.orders import Order
 from emon.timeutil import Millis
 
 
-class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
+class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty, LateFixes):
     """The engine core: state, the flow of fixes, and the public API."""
 
     def __init__(
@@ -56,8 +58,11 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
         use_fast_path: bool = True,
         owntracks_keys: Mapping[str, bytes] | None = None,
         keep_fixes: bool = False,
+        tracks: TrackSource | None = None,
     ) -> None:
-        """``keep_fixes``: each outcome lists the fixes taken (for storage)."""
+        """``keep_fixes``: each outcome lists the fixes taken (for storage);
+        ``tracks``: where fixes older than memory are read (storage, or a
+        replay's ``RecordedTracks``), for judging late fixes against them."""
         self.policy = policy or Policy()
         self.index = OrderIndex.build(list(orders))
         self.zones = ZoneTable(self.index.shapes)
@@ -92,6 +97,7 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
                              self._suspects, self._uncertain)  # fmt: skip
         #: the fixes taken in this call, when a store wants them
         self.accepted: list[AcceptedFix] | None = [] if keep_fixes else None
+        self.past = None if tracks is None else PastTracks(tracks, self.policy)
 
     # -- public API ------------------------------------------------------------
     def advance(self, now: Millis) -> Outcome:
@@ -212,6 +218,8 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
         return self._outcome()
 
     def _outcome(self) -> Outcome:
+        if self.past is not None:
+            self.past.forget()
         fixes: tuple[AcceptedFix, ...] = ()
         if self.accepted:
             fixes = tuple(self.accepted)
@@ -349,44 +357,3 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty):
                     self._contact(order, track, victim, victim, episodes)
             elif order.offender is not None:
                 self._contact(order, track, order.offender, track.dev, episodes)
-
-    def _historic_fixes(self, dev: int, fixes: list[tuple[Fix, FloatArray]]) -> None:
-        """Fixes older than the live track: judged on a track of their own, so
-        they raise ``late`` alerts for what they reveal and never disturb the
-        live state. What runs on into a condition still open live is that
-        condition, begun earlier: its alert is extended, no second one raised."""
-        episodes: dict[EpisodeKey, Episode] = {}
-        first_out = len(self._out)
-        prev = self.devices.before(dev, fixes[0][0].ts)
-        before = None if prev is None else self.devices.before(dev, prev[0])
-        for fix, xyz in fixes:
-            acc = self.policy.default_accuracy_m if fix.acc is None else fix.acc
-            if prev is not None and not plausible(self.policy, prev, fix.ts, xyz, acc):
-                continue
-            track = Track(fix, dev, xyz, acc, prev, True)
-            track.segment = confirmed_segment(self.policy, before, track)
-            self._evaluate(track, episodes)
-            self.devices.remember(dev, fix.ts, xyz, acc)
-            before, prev = prev, (fix.ts, xyz, acc)
-        last = fixes[-1][0].ts
-        after = self.devices.position_after(dev, last)
-        for key, episode in episodes.items():
-            if episode.open and episode.alert is not None:
-                live = self.episodes.get(key)
-                if live is not None and live.alert is not None and live.open:
-                    self._extend(live.alert, episode.alert, first_out)
-                    continue
-                episode.phase = episode.phase.IDLE
-                self._close(episode.alert, after)
-
-    def _extend(self, live: Alert, late: Alert, first_out: int) -> None:
-        """A late track's alert that runs on into the live one: the live
-        alert began at the late one's start (and says which fix showed it);
-        the late alert is taken back, never sent."""
-        self._out[first_out:] = [c for c in self._out[first_out:] if c.alert_id != late.alert_id]
-        if late.started_at < live.started_at:
-            live.started_at = late.started_at
-            for name in ("confirming_seq", "confirming_ts"):
-                if name in late.details:
-                    live.details[f"late_{name}"] = late.details[name]
-            self._emit(live)

@@ -7,7 +7,10 @@ duplicate window over the message counter, and liveness.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from emon.geofence.frame import FloatArray
 from emon.timeutil import Millis
@@ -130,32 +133,26 @@ class DeviceTable:
     def position_at(
         self, dev: int, ts: Millis, stale_ms: Millis, extrapolate_ms: Millis
     ) -> tuple[FloatArray, float] | None:
-        """Where the device was at ts: interpolated between fixes, or carried
-        forward along its last velocity for a short while, or None when its
-        newest fix is too old (or it has none)."""
-        times = self.hist_ts[dev]
-        pos = int(np.searchsorted(times, ts, side="right"))
-        if pos < HISTORY:
-            if pos == 0 or times[pos - 1] == NONE_TS:
-                return None
-            t0, t1 = int(times[pos - 1]), int(times[pos])
-            w = (ts - t0) / (t1 - t0)
-            xyz = self.hist_xyz[dev, pos - 1] * (1 - w) + self.hist_xyz[dev, pos] * w
-            acc = max(float(self.hist_acc[dev, pos - 1]), float(self.hist_acc[dev, pos]))
-            return xyz, acc
-        t1 = int(times[-1])
-        if t1 == NONE_TS or ts - t1 > stale_ms:
-            return None
-        xyz = self.hist_xyz[dev, -1].copy()
-        acc = float(self.hist_acc[dev, -1])
-        t0 = int(times[-2])
-        if t0 != NONE_TS and t1 > t0 and ts > t1:
-            ahead = min(ts - t1, extrapolate_ms)
-            velocity = (xyz - self.hist_xyz[dev, -2]) / (t1 - t0)
-            xyz = xyz + velocity * ahead
-            # held on past the extrapolation: it may have gone as far as it was going
-            acc += float(np.linalg.norm(velocity)) * max(0, ts - t1 - extrapolate_ms)
-        return xyz, acc
+        """Where the device was at ts, from the fixes remembered (``position_on``)."""
+        return position_on(
+            self.hist_ts[dev], self.hist_xyz[dev], self.hist_acc[dev], ts, stale_ms, extrapolate_ms
+        )
+
+    def remembers(self, dev: int, ts: Millis) -> bool:
+        """Whether the history reaches back to ts (a fix at or before it is kept)."""
+        oldest = int(self.hist_ts[dev, 0])
+        if oldest == NONE_TS:
+            kept = self.hist_ts[dev][self.hist_ts[dev] != NONE_TS]
+            return bool(len(kept)) and int(kept[0]) <= ts
+        return oldest <= ts
+
+    def remembered(self, dev: int) -> list[tuple[Millis, FloatArray, float]]:
+        """The fixes kept, oldest first."""
+        return [
+            (int(t), self.hist_xyz[dev, k].copy(), float(self.hist_acc[dev, k]))
+            for k, t in enumerate(self.hist_ts[dev].tolist())
+            if t != NONE_TS
+        ]
 
     def position_after(self, dev: int, ts: Millis) -> Millis:
         """Time of the first remembered fix after ts (or the newest live fix)."""
@@ -164,3 +161,37 @@ class DeviceTable:
         if pos < HISTORY:
             return int(times[pos])
         return max(int(self.last_ts[dev]), ts)
+
+
+def position_on(
+    times: NDArray[np.int64],
+    xyz: FloatArray,
+    acc: NDArray[np.floating[Any]],
+    ts: Millis,
+    stale_ms: Millis,
+    extrapolate_ms: Millis,
+) -> tuple[FloatArray, float] | None:
+    """Where a track (times ascending, ``NONE_TS`` padding first) was at ts:
+    interpolated between fixes, or carried forward along its last velocity
+    for a short while, or None when its newest fix is too old (or it has
+    none, or none before ts)."""
+    pos = int(np.searchsorted(times, ts, side="right"))
+    if pos < len(times):
+        if pos == 0 or times[pos - 1] == NONE_TS:
+            return None
+        t0, t1 = int(times[pos - 1]), int(times[pos])
+        w = (ts - t0) / (t1 - t0)
+        return xyz[pos - 1] * (1 - w) + xyz[pos] * w, max(float(acc[pos - 1]), float(acc[pos]))
+    t1 = int(times[-1]) if len(times) else NONE_TS
+    if t1 == NONE_TS or ts - t1 > stale_ms:
+        return None
+    here = xyz[-1].copy()
+    uncertainty = float(acc[-1])
+    t0 = int(times[-2]) if len(times) > 1 else NONE_TS
+    if t0 != NONE_TS and t1 > t0 and ts > t1:
+        ahead = min(ts - t1, extrapolate_ms)
+        velocity = (here - xyz[-2]) / (t1 - t0)
+        here = here + velocity * ahead
+        # held on past the extrapolation: it may have gone as far as it was going
+        uncertainty += float(np.linalg.norm(velocity)) * max(0, ts - t1 - extrapolate_ms)
+    return here, uncertainty

@@ -55,6 +55,10 @@ class Policy:
     contact_extrapolate_s: float = 30.0
     #: A fix this much older than its reception makes its alerts ``late``.
     late_after_s: float = 120.0
+    #: A late fix is judged against the other party's stored track up to this
+    #: far back (the contract: buffered fixes may be "minutes or hours old";
+    #: an ankle monitor's buffer holds about a day). Older ones, against memory only.
+    late_track_horizon_s: float = 86400.0
     future_skew_s: float = 120.0
     battery_low_pct: float = 15.0
     battery_ok_pct: float = 25.0

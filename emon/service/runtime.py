@@ -37,6 +37,7 @@ from emon.service.orderbook import OrderBook, Registered
 from emon.service.recorder import Recorder
 from emon.service.reminder_schedule import ReminderSchedule
 from emon.service.retention import Retention, holds_for, order_holds
+from emon.service.stored_tracks import StoredTracks
 from emon.service.webhooks import Webhooks
 from emon.storage import Store, Writer
 from emon.storage.anchor import AnchorLog
@@ -78,6 +79,8 @@ class Runtime:
         self.alert_book = LiveAlertBook()
         self.schedule = ReminderSchedule(self.reminders, {})
         self.recorder = Recorder(self.writer)
+        #: the fixes table, for late fixes older than the engine's memory
+        self.stored_tracks = StoredTracks(self.store)
         self.escalations = Escalations(self.ladder)
         self.engine = self.new_engine(now_ms())
         self.ingest = Ingest(self.metrics, self.batch_max, self.batch_wait_s, self.queue_limit)
@@ -141,6 +144,7 @@ class Runtime:
             start=start,
             owntracks_keys=self.owntracks_keys,
             keep_fixes=True,
+            tracks=self.stored_tracks,
         )
 
     # -- orders -------------------------------------------------------------------

@@ -36,7 +36,15 @@ def check(scenario):
 @pytest.mark.parametrize("place", PLACES)
 @pytest.mark.parametrize(
     "make",
-    [S.car_approach, S.car_transit, S.pass_by, S.walkers_cross, S.late_batch, S.curfew],
+    [
+        S.car_approach,
+        S.car_transit,
+        S.pass_by,
+        S.walkers_cross,
+        S.late_batch,
+        S.curfew,
+        S.contact_after_outage,
+    ],
     ids=lambda f: f.__name__,
 )
 def test_scenarios_meet_the_bar_anywhere(make, place):
@@ -131,6 +139,26 @@ def test_a_jammed_uplink_uploaded_later_is_shielding_at_once_and_a_late_violatio
     assert "shielding" in kinds and result.must_find == result.found == 1
     (violation,) = [a for a in result.alerts if a["type"] == "zone_violation"]
     assert violation["late"] is True
+
+
+@pytest.mark.parametrize("batch_first", [True, False], ids=["batch_first", "live_first"])
+@pytest.mark.parametrize("stay_s", [420, 1500])
+def test_a_contact_ban_broken_during_an_outage_is_one_alert_from_its_true_start(
+    stay_s, batch_first
+):
+    """Near her for 7 minutes of a 19-minute outage, or for all of it and on
+    after he reconnects; his buffered fixes come before his live ones or after."""
+    scenario = S.contact_after_outage(stay_s=stay_s, batch_first=batch_first)
+    result = score(scenario, run(scenario))
+    print(result.line())
+    assert not result.missed and not result.false_alerts
+    (truth,) = scenario.truth
+    (alert,) = [a for a in result.alerts if a["type"] == "contact_violation"]  # one episode
+    bar_ms = (scenario.interval_s + 10) * 1000
+    assert truth.start - bar_ms <= S.parse_ts(alert["started_at"]) <= truth.start + bar_ms
+    # told once the data is here: the batch, or the live fixes that confirm it
+    reconnected = S.T0 + 20 * 60_000
+    assert S.parse_ts(alert["detected_at"]) <= reconnected + 40_000 + bar_ms
 
 
 def test_late_batch_raises_a_late_alert_at_the_true_time():
