@@ -228,7 +228,7 @@ def create_app(
                 "database": runtime.writer.healthy, "orders": len(runtime.orders),
                 "backlog": backlog, "storage_backlog": runtime.writer.depth,
                 "behind_s": round(behind_s, 1), "stream_backlog": runtime.stream_backlog,
-                "problems": problems}  # fmt: skip
+                "storage": runtime.store.describe(), "problems": problems}  # fmt: skip
         if "cluster" in health:  # this worker's slot and partitions
             body["cluster"] = health["cluster"]
         return JSONResponse(body, status_code=200)

@@ -30,6 +30,7 @@ from emon.service.mqtt import run_mqtt
 from emon.service.retention import Retention, run_retention
 from emon.service.runtime import Runtime
 from emon.service.settings import Settings
+from emon.service.storage_upkeep import run_upkeep
 from emon.service.webhooks import CHANNELS as WEBHOOK_CHANNELS
 from emon.service.webhooks import Webhook, Webhooks
 from emon.storage import Writer, open_store
@@ -167,6 +168,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
         )
     store = open_store(settings.database_url, settings.workdir)
     store.migrate()
+    log.info("storage: %s", store.describe())
     writer = Writer(store, settings.workdir / "emon-spool.jsonl")
     anchors = AnchorLog(
         settings.workdir / ANCHORS_FILE,
@@ -253,6 +255,7 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             ("ingest", runtime.run_ingest()),
             ("timers", runtime.run_timers()),
             ("retention", run_retention(store, runtime.retention)),
+            ("storage_upkeep", run_upkeep(store, now_ms)),
             ("connection", watch_connection()),
             ("webhooks", webhooks.run()),
             ("anchoring", run_anchoring(store, anchors, publish_head, now_ms, slot=slot)),

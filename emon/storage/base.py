@@ -44,6 +44,9 @@ class Store(Protocol):
     def shown_rows(
         self, spec: ledger.Chained, where: str, params: Sequence[Any]
     ) -> list[ledger.ShownRow]: ...
+    def upkeep(self, now: int) -> list[str]: ...
+    def drop_expired_months(self, fixes_before: int, messages_before: int) -> list[str]: ...
+    def describe(self) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -68,6 +71,18 @@ class _Reads:
     def maintain(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
         """Run statements in one transaction; the rows each changed."""
         raise NotImplementedError
+
+    def upkeep(self, now: int) -> list[str]:
+        """Make what time will need (the partitions ahead); returns what was made."""
+        return []
+
+    def drop_expired_months(self, fixes_before: int, messages_before: int) -> list[str]:
+        """Drop whole months past retention that no hold reaches into."""
+        return []
+
+    def describe(self) -> dict[str, Any]:
+        """What the store is and how it lays out its tables (for /healthz and the log)."""
+        return {"backend": "sqlite", "layout": "single file", "timescaledb": None}
 
     def fixes_between(self, device_ids: Sequence[str], start: int, end: int) -> list[Row]:
         return self.read(_fixes_sql(len(device_ids)), [*device_ids, start, end])

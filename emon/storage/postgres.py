@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from emon.alerts.model import ShownAlert
+from emon.storage import partitions, timescale
 from emon.storage.base import _Reads, shown_alert
 from emon.storage.schema import (
     _LATEST_ORDERS,
@@ -23,6 +23,7 @@ from emon.storage.schema import (
     _insert_sql,
     _json,
 )
+from emon.timeutil import now_ms
 
 
 class PostgresStore(_Reads):
@@ -34,11 +35,22 @@ class PostgresStore(_Reads):
         with psycopg.connect(self.url, connect_timeout=5) as db, db.transaction():
             return [db.execute(sql, params).rowcount for sql, params in statements]
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, timescaledb: str = "auto", compress_after_days: float = 7.0
+    ) -> None:
+        """``timescaledb``: "auto" (hypertables for a new database where the
+        extension can be used) or "off" (native monthly partitions)."""
         import psycopg
 
+        if timescaledb not in ("auto", "off"):
+            raise ValueError(f"timescaledb: expected auto or off, not {timescaledb!r}")
         self.url = url
         self.db = psycopg.connect(url, autocommit=True)
+        self.timescaledb = timescaledb
+        self.compress_after_days = compress_after_days
+        #: how fixes and messages are laid out: "native" partitions or "timescaledb"
+        self.layout = "native"
+        self.timescaledb_version: str | None = None
 
     def _connection(self) -> Any:
         """The connection, opened again if the server dropped it."""
@@ -49,12 +61,15 @@ class PostgresStore(_Reads):
         return self.db
 
     def migrate(self) -> None:
-        ddl = SCHEMA.format(
-            blob="BYTEA", json="JSONB",
-            part_recv=" PARTITION BY RANGE (recv)", part_ts=" PARTITION BY RANGE (ts)",
-        )  # fmt: skip
         with self.db.transaction():
             self.db.execute("SELECT pg_advisory_xact_lock(424242)")
+            self.layout = self._choose_layout()
+            native = self.layout == "native"
+            ddl = SCHEMA.format(
+                blob="BYTEA", json="JSONB",
+                part_recv=" PARTITION BY RANGE (recv)" if native else "",
+                part_ts=" PARTITION BY RANGE (ts)" if native else "",
+            )  # fmt: skip
             for statement in filter(str.strip, ddl.split(";")):
                 self.db.execute(statement)
             for table in CHAINED:
@@ -62,29 +77,44 @@ class PostgresStore(_Reads):
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
             for statement in filter(str.strip, CHAIN_INDEXES.split(";")):
                 self.db.execute(statement)
-            self._partitions()
+            if native:
+                partitions.ensure(self.db, now_ms())
+            else:
+                timescale.make_hypertables(self.db, self.compress_after_days)
             self.db.execute("DELETE FROM schema_version")
             self.db.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
 
-    def _partitions(self) -> None:
-        """Monthly partitions around now, and a default one for the rest."""
-        now = datetime.now(UTC)
-        for table in ("messages", "fixes"):
-            for offset in (-1, 0, 1, 2):
-                month = now.month - 1 + offset
-                start = datetime(now.year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-                month += 1
-                end = datetime(now.year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-                name = f"{table}_{start:%Y%m}"
-                lo, hi = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-                exists = self.db.execute("SELECT to_regclass(%s)", (name,)).fetchone()
-                if exists and exists[0] is None:
-                    self.db.execute(
-                        f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM ({lo}) TO ({hi})"
-                    )
-            self.db.execute(
-                f"CREATE TABLE IF NOT EXISTS {table}_default PARTITION OF {table} DEFAULT"
-            )
+    def _choose_layout(self) -> str:
+        """TimescaleDB for a new database where it can be used; what a database
+        was made with otherwise (its tables cannot change layout in place)."""
+        self.timescaledb_version = timescale.available(self.db)
+        made = self.db.execute("SELECT to_regclass('fixes')").fetchone()
+        if made is not None and made[0] is not None:
+            return "timescaledb" if timescale.in_use(self.db) else "native"
+        if self.timescaledb == "auto" and self.timescaledb_version is not None:
+            return "timescaledb"
+        return "native"
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "postgresql", "layout": self.layout,
+                "timescaledb": self.timescaledb_version}  # fmt: skip
+
+    def upkeep(self, now: int) -> list[str]:
+        """The months ahead of ``now`` (and any the default holds rows of);
+        hypertables make their chunks themselves."""
+        import psycopg
+
+        if self.layout != "native":
+            return []
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as db:
+            return partitions.ensure(db, now)
+
+    def drop_expired_months(self, fixes_before: int, messages_before: int) -> list[str]:
+        import psycopg
+
+        drop = partitions.drop_expired if self.layout == "native" else timescale.drop_expired
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as db:
+            return drop(db, "fixes", fixes_before) + drop(db, "messages", messages_before)
 
     def write(self, batch: dict[str, list[Row]]) -> None:
         db = self._connection()

@@ -10,23 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emon import topics
 from emon.storage.base import Store
 from emon.storage.chain import content_digest
+from emon.storage.holds import HELD_FIX, HELD_MESSAGE
 from emon.storage.ledger import FIXES, NOTIFICATION_CHANGES, Chained
 from emon.storage.schema import as_bytes
 from emon.timeutil import Millis
 
-#: a message held: on a topic a held device publishes on, within the hold
-_DEVICE_TOPICS = ", ".join(f"'{prefix}' || h.device_id" for prefix in topics.DEVICE_PUBLISHES)
-_HELD_MESSAGE = (
-    "EXISTS (SELECT 1 FROM holds h WHERE messages.recv BETWEEN h.lo AND h.hi AND messages.topic"
-    f" IN ({_DEVICE_TOPICS}))"
-)
-_HELD_FIX = (
-    "EXISTS (SELECT 1 FROM holds h WHERE h.device_id = fixes.device_id"
-    " AND fixes.ts BETWEEN h.lo AND h.hi)"
-)
 #: rows read and removed per transaction (a long one would hold the writer up)
 BATCH = 5000
 
@@ -43,22 +33,28 @@ class Cutoffs:
 
 
 def prune(store: Store, cut: Cutoffs) -> dict[str, int]:
-    """Remove what is older than its cutoff and not held. Returns counts."""
-    pruned_fixes = _prune_rows(store, FIXES, f"ts < %s AND NOT {_HELD_FIX}", cut.fixes)
+    """Remove what is older than its cutoff and not held. Returns counts.
+
+    Whole months go first where the store is partitioned and no hold reaches
+    into them (``partitions.drop_expired``); rows are deleted one by one only
+    in what is left, which is what holds keep months of."""
+    months = store.drop_expired_months(cut.fixes, cut.messages)
+    pruned_fixes = _prune_rows(store, FIXES, f"ts < %s AND NOT {HELD_FIX}", cut.fixes)
     pruned_notes = _prune_rows(store, NOTIFICATION_CHANGES, "at < %s", cut.notifications)
     deleted = store.maintain([
-        (f"DELETE FROM fixes WHERE ts < %s AND NOT {_HELD_FIX}", [cut.fixes]),
+        (f"DELETE FROM fixes WHERE ts < %s AND NOT {HELD_FIX}", [cut.fixes]),
         ("DELETE FROM rejections WHERE recv < %s", [cut.rejections]),
         ("DELETE FROM notifications WHERE sent_at < %s AND (acked_at IS NOT NULL OR escalated)",
          [cut.notifications]),
         ("DELETE FROM audit WHERE at < %s", [cut.audit]),
-        (f"DELETE FROM messages WHERE recv < %s AND chain_seq IS NULL AND NOT {_HELD_MESSAGE}",
+        (f"DELETE FROM messages WHERE recv < %s AND chain_seq IS NULL AND NOT {HELD_MESSAGE}",
          [cut.messages]),
     ])  # fmt: skip
     counts = dict(zip(["fixes", "rejections", "notifications", "audit"], deleted, strict=False))
     counts["fixes"] += pruned_fixes
     counts["notification_changes"] = pruned_notes
     counts["messages"] = deleted[4] + _prune_messages(store, cut.messages)
+    counts["months_dropped"] = len(months)
     return counts
 
 
@@ -94,7 +90,7 @@ def _prune_messages(store: Store, before: Millis) -> int:
     while True:
         rows = store.read(
             "SELECT chain_seq, recv, topic, payload FROM messages WHERE recv < %s AND digest IS "
-            f"NULL AND chain_seq > %s AND NOT {_HELD_MESSAGE} ORDER BY chain_seq LIMIT {BATCH}",
+            f"NULL AND chain_seq > %s AND NOT {HELD_MESSAGE} ORDER BY chain_seq LIMIT {BATCH}",
             [before, after],
         )
         if not rows:
