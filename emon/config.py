@@ -43,6 +43,22 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def _auto_or_off(value: str) -> str:
+    if value not in ("auto", "off"):
+        raise ValueError("expected auto or off")
+    return value
+
+
+def _days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        days = math.nan
+    if not 0 < days < 36_500:
+        raise ValueError("expected days, more than 0")
+    return days
+
+
 def _path(value: str) -> Path:
     return Path(value)
 
@@ -65,6 +81,8 @@ KEYS: tuple[Key, ...] = (
     Key("EMON_PARTITIONS", "count", "32", "with NATS: partitions the protection groups are spread over; the same on every worker", _count),
     Key("EMON_NATS_REPLICAS", "count", "1", "with NATS: copies of the stream and buckets (3 on a three-node cluster)", _count),
     Key("EMON_DATABASE_URL", "URL", None, "`postgresql://...` or `sqlite:///path`; unset: `./emon.db`"),
+    Key("EMON_TIMESCALEDB", "auto or off", "auto", "PostgreSQL: fixes and messages of a new database as TimescaleDB hypertables where the extension is preloaded; `off`: native monthly partitions", _auto_or_off),
+    Key("EMON_COMPRESS_AFTER_DAYS", "days", "7", "TimescaleDB: compress chunks older than this", _days),
     Key("EMON_HTTP", "HOST:PORT", "127.0.0.1:8080", "where the API and the console listen"),
     Key("EMON_BROKER_PORT", "port", None, "the embedded broker's port; unset: 1883 or the next free one up to 1899", _port),
     Key("EMON_CONFIG", "path", None, "the JSON configuration file (sections below)", _path),

@@ -166,7 +166,9 @@ async def serve(settings: Settings, companion: Companion | None = None) -> None:
             "`emon provision`, or NATS servers of your own, for real devices",
             port,
         )
-    store = open_store(settings.database_url, settings.workdir)
+    store = open_store(
+        settings.database_url, settings.workdir, settings.timescaledb, settings.compress_after_days
+    )
     store.migrate()
     log.info("storage: %s", store.describe())
     writer = Writer(store, settings.workdir / "emon-spool.jsonl")

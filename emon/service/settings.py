@@ -19,6 +19,9 @@ class Settings:
     nats_urls: list[str] = field(default_factory=list)
     #: None: an embedded SQLite database in the working directory
     database_url: str | None = None
+    #: PostgreSQL: hypertables where TimescaleDB is preloaded ("auto"), or not ("off")
+    timescaledb: str = "auto"
+    compress_after_days: float = 7.0
     http: str = "127.0.0.1:8080"
     admin_token: str = ""
     workdir: Path = field(default_factory=Path.cwd)
@@ -69,6 +72,8 @@ class Settings:
             mqtt_url=mqtt_url,
             nats_urls=nats_urls,
             database_url=database or env.get("EMON_DATABASE_URL"),
+            timescaledb=env.get("EMON_TIMESCALEDB"),
+            compress_after_days=env.get("EMON_COMPRESS_AFTER_DAYS"),
             http=http or env.get("EMON_HTTP"),
             broker_port=broker_port or env.get("EMON_BROKER_PORT"),
             admin_token=env.raw("EMON_ADMIN_TOKEN") or "",

@@ -6,7 +6,6 @@ the alert path; ``chain``, ``ledger`` and ``anchor`` make later changes show.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from emon.storage.base import Store
@@ -27,15 +26,13 @@ __all__ = [
 ]
 
 
-def open_store(url: str | None, workdir: Path) -> Store:
+def open_store(
+    url: str | None, workdir: Path, timescaledb: str = "auto", compress_after_days: float = 7.0
+) -> Store:
     if url is None:
         return SqliteStore(workdir / "emon.db")
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(
-            url,
-            timescaledb=os.environ.get("EMON_TIMESCALEDB", "auto"),
-            compress_after_days=float(os.environ.get("EMON_COMPRESS_AFTER_DAYS", "7")),
-        )
+        return PostgresStore(url, timescaledb, compress_after_days)
     if url.startswith("sqlite:///"):
         return SqliteStore(Path(url.removeprefix("sqlite:///")))
     raise ValueError(f"unsupported database URL {url!r} (postgresql://... or sqlite:///path)")
