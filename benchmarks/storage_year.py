@@ -102,8 +102,10 @@ def year_alerts(days: int) -> list[ShownAlert]:
     return out
 
 
-def run(devices: int, days: int, timescaledb: bool) -> dict[str, Any]:
-    admin = os.environ.get("EMON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/")
+def run(devices: int, days: int, timescaledb: bool, admin: str | None = None) -> dict[str, Any]:
+    admin = (
+        admin or os.environ.get("EMON_BENCH_POSTGRES") or "postgresql://postgres@127.0.0.1:5432/"
+    )
     with scratch_database(admin, "emon_year") as url:
         store = PostgresStore(url, timescaledb="auto" if timescaledb else "off")
         store.migrate()
@@ -154,3 +156,16 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def suite(quick: bool) -> dict[str, Any]:
+    """The suite's part: native partitions, and TimescaleDB where ``EMON_TIMESCALE_URL``
+    (or the benchmark server) has it preloaded."""
+    devices, days = (2, 60) if quick else (10, 365)
+    rows = [run(devices, days, timescaledb=False)]
+    timescale_server = os.environ.get("EMON_TIMESCALE_URL")
+    if timescale_server:
+        rows.append(run(devices, days, timescaledb=True, admin=timescale_server))
+    for row in rows:
+        row.pop("export_keys", None)
+    return {"rows": rows}

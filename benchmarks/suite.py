@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmarks import postgis_baseline
+from benchmarks import postgis_baseline, storage_year
 from benchmarks.core_throughput import engine_run, naive_run
 from simulators.fleet import fleet_messages, fleet_orders
 
@@ -389,6 +389,16 @@ def markdown(results: Result) -> str:
                      f"({rec['devices']:,} devices), {rec['messages_replayed']:,} stored messages "
                      f"of the last hour replayed: {rec['recovery_s']} s to serve again, "
                      f"{rec['memory_mb']:,.0f} MB resident.")  # fmt: skip
+    stored = results.get("storage")
+    if stored:
+        lines += ["\n## Storage for a year (PostgreSQL; fleet scaled, each device a full year)\n",
+                  "| layout | devices x days | rows | COPY rows/s | order-month ms | "
+                  "order-year compliance ms | person export ms | bytes/device-day |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        lines += [f"| {r['layout']} | {r['devices']} x {r['days']} | {r['rows']:,} | "
+                  f"{r['copy_rows_per_s']:,} | {r['order_month_ms']} | "
+                  f"{r['order_year_compliance_ms']} | {r['person_export_ms']} | "
+                  f"{r['bytes_per_device_day_stored']:,} |" for r in stored["rows"]]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -401,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["side", "e2e", "cluster", "growth", "recovery"],
+                        choices=["side", "e2e", "cluster", "growth", "recovery", "storage"],
                         help="parts not to run (their last results in --out are kept)")  # fmt: skip
     args = parser.parse_args(argv)
     quick = args.quick
@@ -440,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     if "recovery" not in args.skip:
         print("recovery", flush=True)
         results["recovery"] = recovery(10_000 if quick else 100_000)
+    if "storage" not in args.skip:
+        print("storage", flush=True)
+        results["storage"] = storage_year.suite(quick)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     (args.out / "results.md").write_text(markdown(results))
     made = plots(results, args.out)

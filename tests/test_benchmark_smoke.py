@@ -37,3 +37,16 @@ def test_the_suite_runs_at_toy_sizes(tmp_path):
     made = suite.plots(results, tmp_path)
     assert "growth_zones.png" in made and (tmp_path / "growth_zones.png").stat().st_size > 1000
     assert abs(suite._exponent([1, 10, 100], [2, 20, 200]) - 1.0) < 1e-9
+
+
+def test_the_storage_year_runs_at_toy_size():
+    from benchmarks import storage_year
+    from tests.integration.serve import need_service
+
+    need_service("PostgreSQL", "127.0.0.1", 5432)
+    row = storage_year.run(2, 40, timescaledb=False)
+    assert row["rows"] == 2 * 40 * 1440 and row["layout"] == "native"
+    assert row["order_month_fixes"] == 2 * 9 * 1440  # the order's two devices, days 31-40
+    assert row["copy_rows_per_s"] > 0 and row["bytes_per_device_day"] > 0
+    assert "Storage for a year" in suite.markdown({"machine": "t", "when": "n",
+                                                    "storage": {"rows": [row]}})  # fmt: skip
