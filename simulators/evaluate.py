@@ -65,7 +65,7 @@ def score(scenario: Scenario, alerts: list[dict[str, Any]]) -> Score:
     result = Score(scenario.name, alerts=alerts)
     violations = [a for a in alerts if a["type"] in VIOLATIONS]
     for truth in scenario.truth:
-        matched = [a for a in violations if _overlaps(a, truth)]
+        matched = [a for a in violations if overlaps(a, truth)]
         serious = truth.end - truth.start >= MIN_DURATION_MS and truth.depth_m >= MIN_DEPTH_M
         if serious:
             result.must_find += 1
@@ -77,12 +77,12 @@ def score(scenario: Scenario, alerts: list[dict[str, Any]]) -> Score:
             else:
                 result.missed.append(truth)
     for alert in violations:
-        if not any(_overlaps(alert, t, slack_ms=60_000) for t in scenario.truth):
+        if not any(overlaps(alert, t, slack_ms=60_000) for t in scenario.truth):
             result.false_alerts.append(alert)
     return result
 
 
-def _overlaps(alert: dict[str, Any], truth: TruthEpisode, slack_ms: Millis = 0) -> bool:
+def overlaps(alert: dict[str, Any], truth: TruthEpisode, slack_ms: Millis = 0) -> bool:
     if alert["type"] != truth.type:
         return False
     start = parse_ts(alert["started_at"])

@@ -3,7 +3,7 @@
 The bar: every true violation lasting 90 s or more and 100 m or more deep is
 found within one reporting interval plus 10 s of the first fix that shows it;
 no violation alert without a true violation (the offender stayed 150 m or more
-outside a zone, 300 m beyond a contact-ban distance). Recall, false alerts and
+outside a zone, 300 m beyond a contact-ban distance); one alert per true episode. Recall, false alerts and
 detection delays are printed (``pytest -s``) as the measurement.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from simulators import scenarios as S
-from simulators.evaluate import run, score
+from simulators.evaluate import overlaps, run, score
 
 PLACES = {
     "rotterdam": S.ROTTERDAM,
@@ -30,6 +30,9 @@ def check(scenario):
     assert not result.false_alerts, result.false_alerts
     bar = scenario.interval_s + 10 + 1  # +1 s: the recorded reception lag
     assert all(d <= bar for d in result.delays_s), result.delays_s
+    for truth in scenario.truth:  # one condition episode, one alert
+        ids = {a["alert_id"] for a in result.alerts if overlaps(a, truth)}
+        assert len(ids) <= 1, (truth, ids)
     return result
 
 
