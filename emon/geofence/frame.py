@@ -59,13 +59,24 @@ class LocalFrame:
     __slots__ = ("lat", "lon", "origin", "rotation")
 
     def __init__(self, lat: float, lon: float) -> None:
+        # scalar maths: an engine build makes one frame a zone, 500,000 of them
+        # at a national fleet, where numpy's per-call overhead was most of the cost
         self.lat = lat
         self.lon = lon
-        self.origin = to_ecef(lat, lon)
-        phi, lam = np.radians(lat), np.radians(lon)
-        east = np.array([-np.sin(lam), np.cos(lam), 0.0])
-        north = np.array([-np.sin(phi) * np.cos(lam), -np.sin(phi) * np.sin(lam), np.cos(phi)])
-        self.rotation = np.stack([east, north])  # (2, 3)
+        phi, lam = math.radians(lat), math.radians(lon)
+        sin_phi, cos_phi, sin_lam, cos_lam = (
+            math.sin(phi),
+            math.cos(phi),
+            math.sin(lam),
+            math.cos(lam),
+        )
+        n = A / math.sqrt(1.0 - E2 * sin_phi * sin_phi)
+        self.origin = np.array(
+            [n * cos_phi * cos_lam, n * cos_phi * sin_lam, n * (1.0 - E2) * sin_phi]
+        )
+        east = [-sin_lam, cos_lam, 0.0]
+        north = [-sin_phi * cos_lam, -sin_phi * sin_lam, cos_phi]
+        self.rotation = np.array([east, north])  # (2, 3)
 
     def project_ecef(self, xyz: FloatArray) -> FloatArray:
         """ECEF points (..., 3) to plane coordinates (..., 2)."""

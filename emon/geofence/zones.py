@@ -9,6 +9,7 @@ the chord to the zone's centre and never reach shapely.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,9 +42,15 @@ class ZoneShape:
     reach_m: float  # radius of a circle around the frame origin holding the whole zone
 
 
+#: a circle's plane: its centre, the frame's origin (shapely geometries are immutable)
+_CENTRE = shapely.Point(0.0, 0.0)
+
+
 def compile_shape(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape:
     """GeoJSON (Point + radius, Polygon, MultiPolygon) to a metric ZoneShape."""
     kind = geometry.get("type") if isinstance(geometry, dict) else None
+    if kind == "Point":
+        return _circle(geometry, radius_m)
     try:
         lonlat = shape(geometry)
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
@@ -54,13 +61,6 @@ def compile_shape(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape
     if np.any(np.abs(coords[:, 0]) > 180) or np.any(np.abs(coords[:, 1]) > 90):
         raise GeometryError("coordinates out of range (GeoJSON is [lon, lat])")
     lonlat = unwrap(lonlat)  # a zone across the antimeridian stays one small zone
-    if kind == "Point":
-        if radius_m is None or not radius_m > 0:
-            raise GeometryError("a Point zone needs a positive radius_m")
-        lon, lat = float(coords[0, 0]), float(coords[0, 1])
-        frame = LocalFrame(lat, lon)
-        # a circle is measured exactly from its centre: no polygon to keep
-        return ZoneShape(frame, shapely.Point(0.0, 0.0), float(radius_m), float(radius_m))
     if kind not in ("Polygon", "MultiPolygon"):
         raise GeometryError(f"zone geometry must be Point, Polygon or MultiPolygon, not {kind}")
     centre = lonlat.envelope.centroid
@@ -71,6 +71,26 @@ def compile_shape(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape
         raise GeometryError("polygon encloses no area")
     reach = float(np.max(np.hypot(*shapely.get_coordinates(plane).T)))
     return ZoneShape(frame, plane, None, reach)
+
+
+def _circle(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape:
+    """A Point and its radius, read without shapely (most zones are circles,
+    and an engine build compiles every one): the same checks, the same shape."""
+    position = geometry.get("coordinates")
+    if not isinstance(position, list | tuple) or len(position) not in (2, 3):
+        raise GeometryError("unreadable GeoJSON geometry: a Point needs [lon, lat]")
+    try:  # what shapely's reading accepts, as it did before this path
+        lon, lat = float(position[0]), float(position[1])
+    except (TypeError, ValueError) as exc:
+        raise GeometryError(f"unreadable GeoJSON geometry: {exc}") from exc
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise GeometryError("geometry has no finite coordinates")
+    if abs(lon) > 180 or abs(lat) > 90:
+        raise GeometryError("coordinates out of range (GeoJSON is [lon, lat])")
+    if radius_m is None or not radius_m > 0:
+        raise GeometryError("a Point zone needs a positive radius_m")
+    # a circle is measured exactly from its centre: no polygon to keep
+    return ZoneShape(LocalFrame(lat, lon), _CENTRE, float(radius_m), float(radius_m))
 
 
 class ZoneTable:

@@ -42,3 +42,13 @@ def test_tangent_plane_distances_near_the_origin(lat, lon, az1, d1, az2, d2):
     b = frame.project_lonlat(np.array(lon2), np.array(lat2))
     truth = GEOD.inv(lon1, lat1, lon2, lat2)[2]
     assert abs(float(np.hypot(*(a - b))) - truth) < 0.5
+
+
+@given(st.floats(-90, 90), st.floats(-180, 180))
+def test_a_frame_built_in_scalar_maths_is_the_vectorised_one(lat, lon):
+    """LocalFrame uses math for speed (a build makes one per zone): the same
+    origin as ``to_ecef`` and an orthonormal east-north pair."""
+    frame = LocalFrame(lat, lon)
+    assert np.allclose(frame.origin, to_ecef(lat, lon), rtol=0, atol=1e-6)
+    assert np.allclose(frame.rotation @ frame.rotation.T, np.eye(2), atol=1e-12)
+    assert abs(float(frame.rotation[0] @ frame.origin)) < 1e-6  # east is level
