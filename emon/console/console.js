@@ -51,8 +51,16 @@ function age(fromIso, now) {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
+// a time in the operator's own zone, named; with its date unless it is today
+// (an alert of last evening must not read like one of this morning)
 function shortTime(iso) {
-  return iso ? new Date(iso).toLocaleTimeString(LANG === "nl" ? "nl-NL" : "en-GB") : "";
+  if (!iso) return "";
+  const when = new Date(iso);
+  const locale = LANG === "nl" ? "nl-NL" : "en-GB";
+  const today = when.toDateString() === new Date().toDateString();
+  const options = { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" };
+  if (!today) Object.assign(options, { weekday: "short", day: "numeric", month: "short" });
+  return when.toLocaleString(locale, options);
 }
 
 async function api(path, options) {
@@ -183,7 +191,7 @@ function renderGroup(group) {
     el("div", { class: "group-head" },
       el("span", {}, `${t("case")} ${group.key}`),
       el("span", { class: "muted" }, `${t("risk")} ${t(`risk_${top.risk || "medium"}`)}`),
-      rest.length ? el("span", { class: "count" }, t("more", { n: rest.length })) : null),
+      rest.length ? el("span", { class: "count" }, t("alerts_in_case", { n: group.alerts.length })) : null),
     group.alerts.map(renderAlertRow));
 }
 
@@ -246,14 +254,14 @@ function renderDetail(caseFile) {
       fact(t("device"), alert.device_id), fact(t("zone"), alert.zone_id || "–"),
       fact(t("started"), shortTime(alert.started_at)), fact(t("detected"), shortTime(alert.detected_at)),
       fact(t("ended"), alert.ended_at ? shortTime(alert.ended_at) : "–"),
-      fact("state", t(`state_${alert.state}`))),
+      fact(t("state"), t(`state_${alert.state}`))),
     mapBox,
     el("section", { class: "decision", "data-testid": "decision" }, el("h3", {}, t("decision")), decisionText(caseFile.decision)),
     renderExceptions(caseFile.order),
     el("section", {}, el("h3", {}, t("timers")), el("ul", { id: "timers", "data-testid": "timers" })),
     renderActions(alert),
     el("section", {}, el("h3", {}, t("history")), renderHistory(alert)),
-    el("section", {}, el("h3", {}, t("timeline")), renderTimeline(caseFile.timeline)),
+    el("section", {}, el("h3", {}, t("timeline")), renderTimeline(caseFile.timeline, alert.type)),
     renderFixes(caseFile.offender_track));
   if (state.detailMap) state.detailMap.remove();
   state.detailMap = makeMap(mapBox);
@@ -419,9 +427,17 @@ function renderHistory(alert) {
       a.note ? el("q", {}, a.note) : null)));
 }
 
-function renderTimeline(events) {
+// what began and ended, in the words of the alert's kind (a panic is no violation)
+function conditionWords(type) {
+  if (type.endsWith("_violation")) return "";
+  return type.endsWith("_prealert") ? "_prealert" : "_event";
+}
+
+function renderTimeline(events, type) {
+  const words = conditionWords(type || "");
+  const text = (kind) => (kind.startsWith("condition_") ? t(`ev_${kind}${words}`) : t(`ev_${kind}`));
   return el("ol", { class: "timeline" }, events.map((e) =>
-    el("li", {}, el("time", {}, shortTime(e.at)), " ", t(`ev_${e.kind}`), e.device_id ? ` (${e.device_id})` : "")));
+    el("li", {}, el("time", {}, shortTime(e.at)), " ", text(e.kind), e.device_id ? ` (${e.device_id})` : "")));
 }
 
 function renderFixes(track) {

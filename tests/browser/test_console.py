@@ -119,6 +119,7 @@ def test_a_violation_reaches_the_queue_within_a_second(serve: Serve, operator: P
     assert group.count() == 1
     types = group.locator(".alert-row").evaluate_all("rows => rows.map(r => r.dataset.type)")
     assert types == ["zone_violation", "zone_prealert"]
+    assert group.locator(".count").inner_text() == "2 meldingen"  # every row is listed
     assert "wachtend" in operator.inner_text("#waiting")
     shot(operator, "queue")
 
@@ -135,6 +136,10 @@ def test_the_detail_shows_zone_track_decision_and_timers(operator: Page) -> None
     timers = operator.inner_text("[data-testid=timers]")
     assert f"vd-{SUFFIX}" in timers and "Politie" in timers
     assert operator.locator("table.fixes tbody tr").count() == 5
+    facts = operator.inner_text("dl.facts")
+    assert "status" in facts and "state" not in facts  # Dutch labels only
+    assert "UTC" in facts  # times name their zone (the browser's here)
+    assert "Overtreding begon" in operator.inner_text(".timeline")
     shot(operator, "alert-detail")
 
 
@@ -143,7 +148,12 @@ def test_an_exception_granted_is_shown_with_the_alert(serve: Serve, operator: Pa
              "until": "2099-01-01T12:00:00Z", "reason": "zitting rechtbank"}  # fmt: skip
     granted = as_role(serve, "operator").post(f"/api/v1/orders/OM-{SUFFIX}/exceptions", json=grant)
     assert granted.status_code == 200, granted.text
+    # a pre-alert's timeline speaks of a pre-alert, not of a violation
+    operator.click(".alert-row[data-type=zone_prealert]")
+    operator.wait_for_selector(".timeline li:has-text('Vooralarm begon')")
+    assert "Overtreding" not in operator.inner_text(".timeline")
     operator.click(".alert-row[data-type=zone_violation]")
+    operator.wait_for_selector(".timeline li:has-text('Overtreding begon')")  # its detail, drawn
     operator.wait_for_selector("[data-testid=exceptions]")
     shown = operator.inner_text("[data-testid=exceptions]")
     assert "opgeschort" in shown and "zitting rechtbank" in shown and "A. de Vries" in shown
