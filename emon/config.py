@@ -33,30 +33,29 @@ def _count(value: str) -> int:
     return int(value)
 
 
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < 86_400:
-        raise ValueError("expected seconds, more than 0 and under a day")
-    return seconds
+def _positive(below: float, expected: str) -> Callable[[str], float]:
+    """A parser of a number more than 0 and under ``below`` (NaN and infinity refused)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not 0 < number < below:
+            raise ValueError(expected)
+        return number
+
+    return parse
+
+
+_seconds = _positive(86_400, "expected seconds, more than 0 and under a day")
+_days = _positive(36_500, "expected days, more than 0 and under a century")
 
 
 def _auto_or_off(value: str) -> str:
     if value not in ("auto", "off"):
         raise ValueError("expected auto or off")
     return value
-
-
-def _days(value: str) -> float:
-    try:
-        days = float(value)
-    except ValueError:
-        days = math.nan
-    if not 0 < days < 36_500:
-        raise ValueError("expected days, more than 0")
-    return days
 
 
 def _path(value: str) -> Path:

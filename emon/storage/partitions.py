@@ -37,6 +37,8 @@ REPAIR_MONTHS_MAX = 36
 PARTITIONED = {"messages": "recv", "fixes": "ts"}
 #: chained rows read (and their links copied) at a time when a month is dropped
 LINK_BATCH = 20_000
+#: how long dropping a month waits for the table lock before it tries again next round
+DETACH_WAIT_MS = 2000
 #: advisory lock held while a month is made or dropped (several workers run upkeep)
 LOCK = 424243
 
@@ -146,6 +148,9 @@ def drop_expired(db: Any, table: str, before: Millis) -> list[str]:
             if not _exists(db, name) or held(db, table, name):
                 continue
             keep_links(db, table, name)
+            # detaching locks the whole table: a long read (a year's export) must
+            # not queue every writer behind it; the month goes at the next round
+            db.execute(f"SET LOCAL lock_timeout = '{DETACH_WAIT_MS}ms'")
             db.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
             db.execute(f"DROP TABLE {name}")
         dropped.append(name)
