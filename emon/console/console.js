@@ -293,7 +293,7 @@ function drawCase(map, caseFile) {
   const seq = caseFile.decision.confirming_fix ? caseFile.decision.confirming_fix.seq : undefined;
   drawTrack(map, caseFile.offender_track, { colour: "#e65100", className: "track offender", highlightSeq: seq });
   for (const track of Object.values(caseFile.victim_tracks || {})) {
-    drawTrack(map, track, { colour: "#6a1b9a", className: "track victim" });
+    drawTrack(map, track, { colour: "#6a1b9a", className: "track victim", dash: "2 4" });
   }
   fitMap(map);
 }

@@ -23,7 +23,36 @@ function makeMap(element) {
     layer.addTo(map);
   }
   map.emonLayers = L.featureGroup().addTo(map);
+  L.control.scale({ metric: true, imperial: false }).addTo(map);
+  legend().addTo(map);
   return map;
+}
+
+// what each mark means, by shape and line as well as colour
+const LEGEND = [
+  ["legend_exclusion", "area", "#c62828", "solid"], ["legend_inclusion", "area", "#1565c0", "solid"],
+  ["legend_prealert", "line", "#c62828", "dashed"], ["legend_track", "line", "#e65100", "solid"],
+  ["legend_victim_track", "line", "#6a1b9a", "dotted"], ["legend_residence", "dot", "#555", "solid"],
+  ["legend_victim", "dot", "#6a1b9a", "solid"], ["legend_confirming", "ring", "#000", "solid"],
+];
+
+function legend() {
+  const control = L.control({ position: "bottomright" });
+  control.onAdd = () => {
+    const box = L.DomUtil.create("div", "legend");
+    box.setAttribute("data-testid", "legend");
+    box.setAttribute("aria-label", t("legend_title"));
+    for (const [key, shape, colour, line] of LEGEND) {
+      const row = L.DomUtil.create("div", "legend-row", box);
+      const mark = L.DomUtil.create("span", `legend-mark ${shape}`, row);
+      mark.style.borderColor = colour;
+      mark.style.borderStyle = line;
+      if (shape === "area" || shape === "dot") mark.style.background = `${colour}33`;
+      row.append(document.createTextNode(t(key)));
+    }
+    return box;
+  };
+  return control;
 }
 
 function clearMap(map) {
@@ -56,7 +85,7 @@ function drawTrack(map, fixes, options) {
   if (!map || !fixes || !fixes.length) return;
   const colour = options.colour;
   const line = fixes.map((f) => [f.lat, f.lon]);
-  L.polyline(line, { color: colour, weight: 2, className: options.className }).addTo(map.emonLayers);
+  L.polyline(line, { color: colour, weight: 2, dashArray: options.dash, className: options.className }).addTo(map.emonLayers);
   for (const f of fixes) {
     const highlighted = options.highlightSeq !== undefined && f.seq === options.highlightSeq;
     if (f.acc) {

@@ -140,6 +140,10 @@ def test_the_detail_shows_zone_track_decision_and_timers(operator: Page) -> None
     assert "status" in facts and "state" not in facts  # Dutch labels only
     assert "UTC" in facts  # times name their zone (the browser's here)
     assert "Overtreding begon" in operator.inner_text(".timeline")
+    # a scale bar, and a legend that says what each mark is
+    assert operator.locator("#alert-map .leaflet-control-scale").count() == 1
+    legend = operator.inner_text("#alert-map [data-testid=legend]")
+    assert "verboden gebied" in legend and "vooralarmring" in legend and "beslissende fix" in legend
     shot(operator, "alert-detail")
 
 
