@@ -140,11 +140,8 @@ class DeviceTable:
 
     def remembers(self, dev: int, ts: Millis) -> bool:
         """Whether the history reaches back to ts (a fix at or before it is kept)."""
-        oldest = int(self.hist_ts[dev, 0])
-        if oldest == NONE_TS:
-            kept = self.hist_ts[dev][self.hist_ts[dev] != NONE_TS]
-            return bool(len(kept)) and int(kept[0]) <= ts
-        return oldest <= ts
+        times = self.hist_ts[dev]
+        return bool(np.any((times != NONE_TS) & (times <= ts)))
 
     def remembered(self, dev: int) -> list[tuple[Millis, FloatArray, float]]:
         """The fixes kept, oldest first."""

@@ -55,8 +55,7 @@ class ZoneRules(EngineBase):
         def prev_depth(offset: float) -> float | None:
             if track.prev is None or not self._segment_usable(track):
                 return None
-            before = self._signed_distance(zone, track.prev[1])
-            return (-before if zone.exclusion else before) + offset
+            return self._depth(zone, track.prev[1]) + offset
 
         self._judge(
             order,
@@ -103,8 +102,7 @@ class ZoneRules(EngineBase):
         _, (t_prev, xyz_prev, acc_prev) = track.segment
         if episode.since != t_prev:
             return  # the pending breach is not that fix's
-        outside = self._signed_distance(zone, xyz_prev)
-        depth_prev = -outside if zone.exclusion else outside
+        depth_prev = self._depth(zone, xyz_prev)
         if depth_prev < self.policy.transit_min_depth_m + self.policy.margin(acc_prev):
             return
         if episode.confirm_now() == Change.RAISE:
@@ -114,6 +112,11 @@ class ZoneRules(EngineBase):
 
     def _signed_distance(self, zone: CompiledZone, xyz: FloatArray) -> float:
         return float(self.zones.signed_distance(np.array([zone.table_index]), xyz.reshape(1, 3))[0])
+
+    def _depth(self, zone: CompiledZone, xyz: FloatArray) -> float:
+        """Metres into the condition: inside an exclusion zone, outside an inclusion one."""
+        outside = self._signed_distance(zone, xyz)
+        return -outside if zone.exclusion else outside
 
     def _transit(
         self,

@@ -20,12 +20,13 @@ PERIOD_S = 3600.0
 
 
 async def run_upkeep(store: Store, clock: Callable[[], Millis], period_s: float = PERIOD_S) -> None:
-    """Forever: make what the store will need by ``clock()``; log what was made."""
+    """Forever: make what the store will need by ``clock()``; log what was made.
+    The first round waits a period: the store's migrate made them at start-up."""
     while True:
+        await asyncio.sleep(period_s)
         try:
             made = await asyncio.to_thread(store.upkeep, clock())
             if made:
                 log.info("storage upkeep made %s", ", ".join(made))
         except Exception:  # the database may be away: next period, then
             log.exception("storage upkeep could not run")
-        await asyncio.sleep(period_s)
