@@ -19,7 +19,7 @@ from emon.engine.episode import Change, Episode, Evidence, Phase
 from emon.engine.event_memory import EventMemory
 from emon.engine.fastpath import FastPath
 from emon.engine.orders_index import CompiledOrder, OrderIndex
-from emon.engine.outcome import AcceptedFix
+from emon.engine.outcome import AcceptedFix, Outcome
 from emon.engine.policy import Policy
 from emon.engine.silence import SilenceWatch
 from emon.geofence.frame import FloatArray
@@ -63,6 +63,10 @@ class EpisodeStore(dict[EpisodeKey, Episode]):
         if key not in self:
             self[key] = default
         return self[key]
+
+    def take_order(self, order: int) -> list[tuple[EpisodeKey, Episode]]:
+        """Every episode of an order, taken out of the store (keys in order)."""
+        return [(key, dict.pop(self, key)) for key in sorted(self.by_order.pop(order, ()))]
 
     def busy(self, order: int) -> bool:
         return any(
@@ -120,14 +124,18 @@ class EngineBase:
     _suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]]
     #: device -> since when its fixes could not be judged (emon/engine/certainty.py)
     _uncertain: dict[int, Millis]
+    #: (valid_until, order index), a heap: when each order stops being enforced
     _expiries: list[tuple[Millis, int]]
-    _expired: int
     _busy_groups: set[int]
     _group_orders: dict[int, list[int]]
     #: the other parties' stored tracks, for fixes older than memory (None: memory only)
     past: PastTracks | None
 
     def _heard_from(self, dev: int) -> None:
+        raise NotImplementedError
+
+    def _outcome(self) -> Outcome:
+        """What the call that ends here did (the engine's)."""
         raise NotImplementedError
 
     def _evaluate(self, track: Track, episodes: dict[EpisodeKey, Episode]) -> None:

@@ -31,6 +31,10 @@ class Presence:
         known = self.last.get(beacon)
         return known is not None and known[1] and abs(ts - known[0]) <= self.valid_ms
 
+    def forget(self, beacons: list[int]) -> None:
+        for beacon in beacons:
+            self.last.pop(beacon, None)
+
     def carry(self, new: int, old: Presence, before: int) -> None:
         if before in old.last:
             self.last[new] = old.last[before]

@@ -31,6 +31,7 @@ from emon.engine.episode import Episode
 from emon.engine.event_memory import EventMemory
 from emon.engine.fastpath import FastPath, FixBatch
 from emon.engine.late_fixes import LateFixes
+from emon.engine.order_changes import OrderChanges
 from emon.engine.orders_index import OrderIndex
 from emon.engine.outcome import AcceptedFix, Outcome
 from emon.engine.past_tracks import PastTracks, TrackSource
@@ -47,7 +48,7 @@ from emon.orders import Order
 from emon.timeutil import Millis
 
 
-class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty, LateFixes):
+class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty, LateFixes, OrderChanges):
     """The engine core: state, the flow of fixes, and the public API."""
 
     def __init__(
@@ -64,9 +65,9 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty, LateFixes
         ``tracks``: where fixes older than memory are read (storage, or a
         replay's ``RecordedTracks``), for judging late fixes against them."""
         self.policy = policy or Policy()
-        self.index = OrderIndex.build(list(orders))
-        self.zones = ZoneTable(self.index.shapes)
-        self.devices = DeviceTable(self.index.device_ids, start)
+        self.index = OrderIndex()
+        self.zones = ZoneTable()
+        self.devices = DeviceTable([], start)
         self.rejections = RejectionLog()
         self.decoder = Decoder(
             self.rejections, int(self.policy.future_skew_s * 1000), owntracks_keys
@@ -85,69 +86,22 @@ class Engine(ZoneRules, ContactRules, DeviceEvents, Timers, Certainty, LateFixes
         self.presence = Presence(int(self.policy.beacon_presence_s * 1000))
         self._suspects: dict[int, tuple[Fix, FloatArray, float, dict[int, float]]] = {}
         self._uncertain: dict[int, Millis] = {}
-        self.silence = SilenceWatch(self.index, len(self.devices), start)
-        self._expiries = sorted((c.valid_until, c.index) for c in self.index.orders)
-        self._expired = 0
+        self.silence = SilenceWatch(start)
+        self._expiries: list[tuple[Millis, int]] = []
         self._busy_groups: set[int] = set()
         self._group_orders: dict[int, list[int]] = {}
-        for c in self.index.orders:
-            self._group_orders.setdefault(c.group, []).append(c.index)
         self.use_fast_path = use_fast_path
-        self.fast = FastPath(self.index, self.devices, self.zones, self.policy, self.silence,
+        self.fast = FastPath(self.devices, self.zones, self.policy, self.silence,
                              self._suspects, self._uncertain)  # fmt: skip
         #: the fixes taken in this call, when a store wants them
         self.accepted: list[AcceptedFix] | None = [] if keep_fixes else None
         self.past = None if tracks is None else PastTracks(tracks, self.policy)
+        self._change(orders, ())
 
     # -- public API ------------------------------------------------------------
     def advance(self, now: Millis) -> Outcome:
         """Move the clock to ``now``, firing every timer due by then."""
         self._tick(now)
-        return self._outcome()
-
-    def carry_over(self, old: Engine) -> Outcome:
-        """Take over the live state of an engine built for an earlier set of
-        orders (an order registered, replaced or revoked). Positions, duplicate
-        windows, timers and episodes carry over by device and order id; the
-        open alerts of revoked orders, or of zones no longer in an order, end
-        now. Build this engine with ``start=old.clock``."""
-        self.clock = old.clock
-        self.stats = dict(old.stats)
-        self.rejections = old.rejections
-        self.decoder = old.decoder
-        if self.accepted is not None and old.accepted:  # left by a call that failed
-            self.accepted.extend(old.accepted)
-        for device_id, new in self.devices.index.items():
-            before = old.devices.index.get(device_id)
-            if before is None:
-                continue
-            self.devices.carry(new, old.devices, before)
-            self.silence.lost[new] = old.silence.lost[before]
-            self.fast.depth[new] = old.fast.depth[before]
-            self.fast.depth_ts[new] = old.fast.depth_ts[before]
-            if before in old._suspects:
-                self._suspects[new] = old._suspects[before]
-            if before in old._uncertain:
-                self._uncertain[new] = old._uncertain[before]
-            self.events.carry(new, old.events, before)
-            self.presence.carry(new, old.presence, before)
-        now_index = {c.order.order_id: c for c in self.index.orders}
-        for (order_index, kind, subject), episode in old.episodes.items():
-            order = now_index.get(old.index.orders[order_index].order.order_id)
-            zone_ids = set() if order is None else {z.spec.zone_id for z in order.zones}
-            if order is None or (kind.startswith("zone") and subject not in zone_ids):
-                if episode.alert is not None and episode.alert.ended_at is None:
-                    self._close(episode.alert, self.clock)
-                continue
-            self.episodes[(order.index, kind, subject)] = episode
-        self.silence.rescan_from(self.clock)
-        while (
-            self._expired < len(self._expiries) and self._expiries[self._expired][0] <= self.clock
-        ):
-            self._expired += 1
-        for order in self.index.orders:
-            if self.episodes.busy(order.index):
-                self._busy_groups.add(order.group)
         return self._outcome()
 
     def handle(self, recv: Millis, topic: str, payload: bytes) -> Outcome:

@@ -13,56 +13,99 @@ import numpy as np
 from numpy.typing import NDArray
 
 from emon.geofence.frame import FloatArray
+from emon.rows import capacity_for, grown
 from emon.timeutil import Millis
 
 HISTORY = 8
 SEQ_WINDOW_WORDS = 16  # 1024 counters: 8.5 hours of fixes at 30 s
 NONE_TS = np.iinfo(np.int64).min
-#: the arrays that carry over to a rebuilt engine (every one of them)
-_CARRIED = (
-    "last_recv",
-    "last_heard",
-    "last_ts",
-    "hist_ts",
-    "hist_xyz",
-    "hist_acc",
-    "seq_hi",
-    "seq_bits",
-    "battery",
-    "batt_run_ts",
-    "batt_run_pct",
-)
+#: a fresh row's value in each array (``None``: the device's activation time)
+_FRESH: dict[str, tuple[tuple[int, ...], Any, Any]] = {
+    "last_recv": ((), np.int64, None),
+    #: the last message of any kind (a fix, an event, an acknowledgement): a
+    #: sign of life, though only fixes hold off signal_lost (the contract's rule)
+    "last_heard": ((), np.int64, None),
+    "last_ts": ((), np.int64, NONE_TS),
+    "hist_ts": ((HISTORY,), np.int64, NONE_TS),
+    "hist_xyz": ((HISTORY, 3), np.float64, 0.0),
+    "hist_acc": ((HISTORY,), np.float32, 0.0),
+    "seq_hi": ((), np.int64, -1),
+    "seq_bits": ((SEQ_WINDOW_WORDS,), np.uint64, 0),
+    "battery": ((), np.float32, np.nan),
+    #: the current discharge run: since when, from what level (emon/engine/battery.py)
+    "batt_run_ts": ((), np.int64, NONE_TS),
+    "batt_run_pct": ((), np.float64, np.nan),
+}
 
 
 class DeviceTable:
+    """Rows of device state, by device id. A row is taken when an order names
+    a device and given back when no order does; a row taken again starts
+    fresh (the state of a device no order watches is not kept)."""
+
+    last_recv: NDArray[np.int64]
+    last_heard: NDArray[np.int64]
+    last_ts: NDArray[np.int64]
+    hist_ts: NDArray[np.int64]
+    hist_xyz: FloatArray
+    hist_acc: NDArray[np.float32]
+    seq_hi: NDArray[np.int64]
+    seq_bits: NDArray[np.uint64]
+    battery: NDArray[np.float32]
+    batt_run_ts: NDArray[np.int64]
+    batt_run_pct: NDArray[np.float64]
+
     def __init__(self, device_ids: list[str], activation: Millis) -> None:
-        n = len(device_ids)
-        self.ids = list(device_ids)
-        self.index = {d: i for i, d in enumerate(device_ids)}
-        self.last_recv = np.full(n, activation, dtype=np.int64)
-        #: the last message of any kind (a fix, an event, an acknowledgement): a
-        #: sign of life, though only fixes hold off signal_lost (the contract's rule)
-        self.last_heard = np.full(n, activation, dtype=np.int64)
-        self.last_ts = np.full(n, NONE_TS, dtype=np.int64)
-        self.hist_ts = np.full((n, HISTORY), NONE_TS, dtype=np.int64)
-        self.hist_xyz = np.zeros((n, HISTORY, 3))
-        self.hist_acc = np.zeros((n, HISTORY), dtype=np.float32)
-        self.seq_hi = np.full(n, -1, dtype=np.int64)
-        self.seq_bits = np.zeros((n, SEQ_WINDOW_WORDS), dtype=np.uint64)
-        self.battery = np.full(n, np.nan, dtype=np.float32)
-        #: the current discharge run: since when, from what level (emon/engine/battery.py)
-        self.batt_run_ts = np.full(n, NONE_TS, dtype=np.int64)
-        self.batt_run_pct = np.full(n, np.nan, dtype=np.float64)
+        #: row -> device id (a row given back keeps its last id until taken again)
+        self.ids: list[str] = []
+        #: device id -> row, for the devices some order names
+        self.index: dict[str, int] = {}
+        self._free: list[int] = []
+        for name, (shape, dtype, fill) in _FRESH.items():
+            setattr(self, name, np.full((0, *shape), activation if fill is None else fill, dtype))
+        self.take(device_ids, activation)
 
     def __len__(self) -> int:
+        """Rows ever used (live or given back): the extent of every row array."""
         return len(self.ids)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.last_recv)
+
+    def take(self, device_ids: list[str], activation: Millis) -> list[int]:
+        """Rows for devices not in the table, fresh as of ``activation``."""
+        rows = []
+        for device_id in device_ids:
+            if self._free:
+                row = self._free.pop()
+                self.ids[row] = device_id
+            else:
+                row = len(self.ids)
+                self.ids.append(device_id)
+            self.index[device_id] = row
+            rows.append(row)
+        capacity = capacity_for(len(self.ids), self.capacity)
+        taken = np.array(rows, dtype=np.int64)
+        for name, (_, _, fill) in _FRESH.items():
+            value = activation if fill is None else fill
+            array = grown(getattr(self, name), capacity, value)
+            array[taken] = value
+            setattr(self, name, array)
+        return rows
+
+    def give_back(self, rows: list[int]) -> None:
+        """Rows of devices no order names any more (their ids become unknown)."""
+        for row in rows:
+            del self.index[self.ids[row]]
+            self._free.append(row)
 
     def signs_of_life(self, dev: int, at: Millis) -> None:
         self.last_heard[dev] = max(int(self.last_heard[dev]), at)
 
     def carry(self, new: int, old: DeviceTable, before: int) -> None:
         """A device's state from the table of an engine built for earlier orders."""
-        for name in _CARRIED:
+        for name in _FRESH:
             getattr(self, name)[new] = getattr(old, name)[before]
 
     @property

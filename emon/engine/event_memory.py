@@ -28,6 +28,12 @@ class EventMemory:
             seqs.discard(min(seqs))
         return True
 
+    def forget(self, devices: list[int]) -> None:
+        """Rows taken fresh or given back (emon/engine/devices.py)."""
+        for dev in devices:
+            self.seqs.pop(dev, None)
+            self.power_off.pop(dev, None)
+
     def carry(self, new: int, old: EventMemory, before: int) -> None:
         """A device's memory from an engine built for earlier orders."""
         if before in old.seqs:

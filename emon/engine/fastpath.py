@@ -15,7 +15,7 @@ alerts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,12 +23,13 @@ from numpy.typing import NDArray
 
 from emon.engine.battery import CHARGE_STEP_PCT, dies_soon
 from emon.engine.devices import NONE_TS, SEQ_WINDOW_WORDS, DeviceTable
-from emon.engine.orders_index import OrderIndex
+from emon.engine.orders_index import CompiledOrder, Role
 from emon.engine.policy import Policy
 from emon.engine.silence import SilenceWatch
 from emon.geofence.frame import FloatArray, geodesic_distance
 from emon.geofence.zones import ZoneTable
 from emon.ingest.messages import Fix
+from emon.rows import RaggedRows, capacity_for, grown
 
 IntArray = NDArray[np.int64]
 
@@ -79,11 +80,10 @@ class FixBatch:
 
 
 class FastPath:
-    """Static per-device lookups for the quiet test, built once per order set."""
+    """Per-device lookups for the quiet test, kept up to date as orders change."""
 
     def __init__(
         self,
-        index: OrderIndex,
         devices: DeviceTable,
         zones: ZoneTable,
         policy: Policy,
@@ -100,34 +100,57 @@ class FastPath:
         self.silence = silence
         self.suspects = suspects
         self.uncertain = uncertain
-        n = len(devices)
-        self.group = np.full(n, -1, dtype=np.int64)
-        zone_rows: list[list[tuple[int, bool, float]]] = [[] for _ in range(n)]
-        contact_rows: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-        for order in index.orders:
-            for m in order.members:
-                self.group[m] = order.group
-            ban = order.order.contact_ban
-            if order.offender is not None:
-                for zone in order.zones:
-                    ring = float(zone.spec.prealert_m or 0.0) if zone.exclusion else 0.0
-                    zone_rows[order.offender].append((zone.table_index, zone.exclusion, ring))
-                if ban is not None:
-                    reach = max(ban.distance_m, ban.prealert_m or 0.0)
-                    for v in order.victims:
-                        if v != order.offender:
-                            contact_rows[order.offender].append((v, reach))
-                            contact_rows[v].append((order.offender, reach))
-        self.zone_start, zone_flat = _csr(zone_rows)
-        self.zone_index = np.array([z for z, _, _ in zone_flat], dtype=np.intp)
-        self.zone_exclusion = np.array([e for _, e, _ in zone_flat], dtype=bool)
-        self.zone_ring = np.array([r for _, _, r in zone_flat], dtype=np.float64)
-        self.contact_start, contact_flat = _csr(contact_rows)
-        self.contact_other = np.array([o for o, _ in contact_flat], dtype=np.int64)
-        self.contact_reach = np.array([r for _, r in contact_flat], dtype=np.float64)
-        self.depth_ts = np.full(n, NONE_TS, dtype=np.int64)
-        self.depth = np.full(n, np.inf)
+        self.group = np.zeros(0, dtype=np.int64)
+        #: each device's zones as offender: table row, exclusion, pre-alert ring (m)
+        self.zone_rows = RaggedRows({"zone": np.intp, "exclusion": bool, "ring": np.float64})
+        #: each device's contact-ban partners: device row, reach (m)
+        self.contact_rows = RaggedRows({"other": np.int64, "reach": np.float64})
+        self.depth_ts = np.zeros(0, dtype=np.int64)
+        self.depth = np.zeros(0)
         self.transit_floor = policy.transit_min_depth_m
+
+    def grow(self, rows: int) -> None:
+        capacity = capacity_for(rows, len(self.group))
+        self.group = grown(self.group, capacity, -1)
+        self.depth_ts = grown(self.depth_ts, capacity, NONE_TS)
+        self.depth = grown(self.depth, capacity, np.inf)
+        self.zone_rows.grow(capacity)
+        self.contact_rows.grow(capacity)
+
+    def reset(self, rows: list[int]) -> None:
+        """Rows taken fresh or given back: no depth remembered, no group."""
+        self.group[rows] = -1
+        self.depth_ts[rows] = NONE_TS
+        self.depth[rows] = np.inf
+
+    def relink(self, rows: list[int], roles: Sequence[list[Role]]) -> None:
+        """The zones and contact partners of devices whose orders changed."""
+        zones: list[list[tuple[int, bool, float]]] = []
+        contacts: list[list[tuple[int, float]]] = []
+        for dev in rows:
+            zone_list: list[tuple[int, bool, float]] = []
+            contact_list: list[tuple[int, float]] = []
+            for role in roles[dev]:
+                order, ban = role.order, role.order.order.contact_ban
+                if role.offender:
+                    for zone in order.zones:
+                        ring = float(zone.spec.prealert_m or 0.0) if zone.exclusion else 0.0
+                        zone_list.append((zone.table_index, zone.exclusion, ring))
+                if ban is None or role.beacon:
+                    continue
+                reach = max(ban.distance_m, ban.prealert_m or 0.0)
+                if role.offender:
+                    contact_list.extend((v, reach) for v in order.victims if v != dev)
+                elif order.offender is not None:
+                    contact_list.append((order.offender, reach))
+            zones.append(zone_list)
+            contacts.append(contact_list)
+        self.zone_rows.rewrite(rows, zones)
+        self.contact_rows.rewrite(rows, contacts)
+
+    def regroup(self, orders: Sequence[CompiledOrder]) -> None:
+        for order in orders:
+            self.group[order.members] = order.group
 
     # -- the quiet test -----------------------------------------------------------
     def zone_depths(self, batch: FixBatch) -> FloatArray:
@@ -142,14 +165,17 @@ class FastPath:
         known = batch.dev >= 0
         if not known.any():
             return deepest
-        dev = np.where(known, batch.dev, 0)
-        counts = np.where(known, self.zone_start[dev + 1] - self.zone_start[dev], 0)
+        rows = self.zone_rows
+        dev = np.flatnonzero(known)
+        counts = np.zeros(n, dtype=np.int64)
+        counts[dev] = rows.count[batch.dev[dev]]
         if counts.sum() == 0:
             return deepest
-        fix_of_pair, pair = _pairs(self.zone_start, dev, counts)
-        zones = self.zone_index[pair]
+        owner, pair = rows.pairs(batch.dev[dev])
+        fix_of_pair = dev[owner]
+        zones = rows["zone"][pair]
         outside = self.zones.signed_distance(zones, batch.xyz[fix_of_pair])
-        depth = np.where(self.zone_exclusion[pair], -outside + self.zone_ring[pair], outside)
+        depth = np.where(rows["exclusion"][pair], -outside + rows["ring"][pair], outside)
         np.maximum.at(deepest, fix_of_pair, depth)
         batch.pair_start = np.concatenate([[0], np.cumsum(counts)])
         batch.pair_zone = zones
@@ -248,12 +274,12 @@ class FastPath:
     def _contact_far(
         self, dev: IntArray, xyz: FloatArray, travelled: FloatArray
     ) -> NDArray[np.bool_]:
-        counts = self.contact_start[dev + 1] - self.contact_start[dev]
+        rows = self.contact_rows
         far = np.ones(len(dev), dtype=bool)
-        if counts.sum() == 0:
+        if rows.count[dev].sum() == 0:
             return far
-        fix_of_pair, pair = _pairs(self.contact_start, dev, counts)
-        other = self.contact_other[pair]
+        fix_of_pair, pair = rows.pairs(dev)
+        other = rows["other"][pair]
         hist_ts = self.devices.hist_ts[other]
         hist_xyz = self.devices.hist_xyz[other]
         valid = hist_ts != NONE_TS
@@ -265,7 +291,7 @@ class FastPath:
         ahead_ms = self.policy.contact_extrapolate_s * 1000
         carried = np.where(valid[:, -2], step * ahead_ms / step_ms, 0.0)
         gap = geodesic_distance(xyz[fix_of_pair], hist_xyz[:, -1])
-        margin = self.contact_reach[pair] + carried + spread + travelled[fix_of_pair] + 1.0
+        margin = rows["reach"][pair] + carried + spread + travelled[fix_of_pair] + 1.0
         pair_far = ~valid[:, -1] | (gap > margin)
         np.logical_and.at(far, fix_of_pair, pair_far)
         return far
@@ -313,17 +339,3 @@ class FastPath:
         newest = self.devices.hist_ts[dev, -1] == batch.ts[known]
         self.depth_ts[dev[newest]] = batch.ts[known][newest]
         self.depth[dev[newest]] = depth[known][newest]
-
-
-def _pairs(start: IntArray, dev: IntArray, counts: IntArray) -> tuple[IntArray, IntArray]:
-    """Expand each fix into its device's rows of a CSR table: (fix index of
-    each pair, row of each pair)."""
-    fix_of_pair = np.repeat(np.arange(len(dev)), counts)
-    first = np.repeat(start[dev] - np.cumsum(counts) + counts, counts)
-    return fix_of_pair, np.arange(len(fix_of_pair)) + first
-
-
-def _csr(rows: list[list[tuple]]) -> tuple[IntArray, list[tuple]]:  # type: ignore[type-arg]
-    start = np.zeros(len(rows) + 1, dtype=np.int64)
-    start[1:] = np.cumsum([len(r) for r in rows])
-    return start, [item for row in rows for item in row]

@@ -4,6 +4,8 @@ order as the clock passes them."""
 
 from __future__ import annotations
 
+import heapq
+
 from emon.alerts.model import Alert, AlertType
 from emon.engine.base import EngineBase
 from emon.engine.devices import NONE_TS
@@ -15,10 +17,10 @@ from emon.timeutil import Millis
 class Timers(EngineBase):
     def _fire_timers(self, now: Millis) -> None:
         due: list[tuple[Millis, int, int]] = []  # (when, kind, index)
-        while self._expired < len(self._expiries) and self._expiries[self._expired][0] <= now:
-            when, order_index = self._expiries[self._expired]
-            due.append((when, 0, order_index))
-            self._expired += 1
+        while self._expiries and self._expiries[0][0] <= now:
+            when, order_index = heapq.heappop(self._expiries)
+            if order_index in self.index.orders:  # not since replaced or revoked
+                due.append((when, 0, order_index))
         for deadline, dev in self.silence.due(now, self.devices.last_recv):
             due.append((deadline, 1, dev))
         for when, kind, i in sorted(due):

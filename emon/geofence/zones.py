@@ -21,6 +21,7 @@ from shapely.geometry import shape
 
 from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic
 from emon.geofence.lonlat import unwrap, valid_area
+from emon.rows import capacity_for, grown
 
 #: Distances are exact (to the contract's 0.5 m) up to this far outside a
 #: zone's bounding circle; beyond it a cheap lower bound is returned. Callers
@@ -94,19 +95,47 @@ def _circle(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape:
 
 
 class ZoneTable:
-    """All zones of all orders in flat arrays, so a batch is one numpy pass."""
+    """All zones of all orders in flat arrays, so a batch is one numpy pass.
+    Rows are filled as orders come (``put``); a row no order uses keeps its
+    last zone until it is filled again, and is never asked about."""
 
-    def __init__(self, shapes: Sequence[ZoneShape]) -> None:
+    def __init__(self, shapes: Sequence[ZoneShape] = ()) -> None:
+        self.shapes: list[ZoneShape | None] = []
+        self.origin = np.zeros((0, 3))
+        self.rotation = np.zeros((0, 2, 3))
+        self.is_circle = np.zeros(0, dtype=bool)
+        self.radius = np.zeros(0)
+        self.reach = np.zeros(0)
+        self.planes = np.zeros(0, dtype=object)
+        self.boundaries = np.zeros(0, dtype=object)
+        self.put(list(enumerate(shapes)))
+
+    def put(self, rows: Sequence[tuple[int, ZoneShape]]) -> None:
+        """Fill these rows with these shapes (the table grows to hold them)."""
+        if not rows:
+            return
+        at = np.array([r for r, _ in rows], dtype=np.intp)
+        shapes = [s for _, s in rows]
+        extent = int(at.max()) + 1
+        if extent > len(self.shapes):
+            self.shapes.extend([None] * (extent - len(self.shapes)))
+        for r, zone in rows:
+            self.shapes[r] = zone
+        capacity = capacity_for(extent, len(self.origin))
+        for name in ("origin", "rotation", "is_circle", "radius", "reach", "planes",
+                     "boundaries"):  # fmt: skip
+            setattr(self, name, grown(getattr(self, name), capacity, 0))
         n = len(shapes)
-        self.shapes = list(shapes)
-        self.origin = np.array([s.frame.origin for s in shapes]).reshape(n, 3)
-        self.rotation = np.array([s.frame.rotation for s in shapes]).reshape(n, 2, 3)
-        self.is_circle = np.array([s.radius_m is not None for s in shapes], dtype=bool)
-        self.radius = np.array([s.radius_m or 0.0 for s in shapes])
-        self.reach = np.array([s.reach_m for s in shapes])
-        self.planes = np.array([s.plane for s in shapes], dtype=object)
-        self.boundaries = shapely.boundary(self.planes) if n else self.planes
-        shapely.prepare(self.planes)
+        self.origin[at] = np.array([s.frame.origin for s in shapes]).reshape(n, 3)
+        self.rotation[at] = np.array([s.frame.rotation for s in shapes]).reshape(n, 2, 3)
+        self.is_circle[at] = [s.radius_m is not None for s in shapes]
+        self.radius[at] = [s.radius_m or 0.0 for s in shapes]
+        self.reach[at] = [s.reach_m for s in shapes]
+        planes = np.empty(n, dtype=object)
+        planes[:] = [s.plane for s in shapes]
+        shapely.prepare(planes)
+        self.planes[at] = planes
+        self.boundaries[at] = shapely.boundary(planes)
 
     def signed_distance(
         self, zone: NDArray[np.intp], xyz: FloatArray, exact_within: float = FAR_M

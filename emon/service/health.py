@@ -44,7 +44,7 @@ def device_health(
     }
     rows = [
         _row(engine, order, dev, role, open_device_alerts, now)
-        for order in engine.index.orders
+        for order in engine.index.orders.values()
         if order.active_at(now)
         for dev, role in _devices_of(order)
     ]

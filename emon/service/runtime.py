@@ -33,6 +33,7 @@ from emon.service.auth import Principal
 from emon.service.elsewhere import Peers
 from emon.service.ingest import Ingest
 from emon.service.metrics import Metrics
+from emon.service.order_changes import ChangedOrders, change_in_place, engine_anew
 from emon.service.orderbook import OrderBook, Registered
 from emon.service.recorder import Recorder
 from emon.service.reminder_schedule import ReminderSchedule
@@ -89,7 +90,8 @@ class Runtime:
         #: what keeps the service from being whole, by subject ("timers", ...):
         #: shown by /healthz as degraded, with the reason (beside the quarantined orders)
         self.problems: dict[str, str] = {}
-        self._stale = False
+        #: orders registered or revoked since the engine last took changes
+        self._changed = ChangedOrders()
         #: while the intake catches up on a backlog, the engine's clock goes no
         #: further than the backlog has (no false silence after an outage)
         self.clock_hold: Callable[[], Millis | None] = lambda: None
@@ -158,7 +160,7 @@ class Runtime:
         self.schedule.moved(order_id)
         record = dict(body, _warnings=[f.to_json() for f in report.findings])
         self.recorder.order_version(order_id, registered.version, record, now_ms(), None)
-        self._rebuild()
+        self._order_changed(order_id)
         if self.peers is not None:
             self.peers.order_changed(order_id, record, registered.version)
         return report, True
@@ -169,7 +171,7 @@ class Runtime:
             return False
         registered, version = revoked
         self.recorder.order_version(order_id, version, registered.body, now_ms(), now_ms())
-        self._rebuild()
+        self._order_changed(order_id)
         if self.peers is not None:
             self.peers.order_changed(order_id, None, version)
         return True
@@ -179,31 +181,24 @@ class Runtime:
         if self.book.apply(order_id, record, version):
             if record is not None:
                 self.schedule.moved(order_id)
-            self._rebuild()
+            self._order_changed(order_id)
 
-    def _rebuild(self) -> None:
-        """Orders changed: the engine is rebuilt before the next message or
-        tick, so that a burst of registrations costs one rebuild."""
-        self._stale = True
+    def _order_changed(self, order_id: str) -> None:
+        """An order changed: the engine takes it before the next message or
+        tick, so that a burst of registrations is taken at once."""
+        self._changed.add(order_id)
 
     def current_engine(self) -> Engine:
-        if self._stale:
-            self._stale = False
-            self.shard.remap(self.registered_orders())
-            old = self.engine
-            self.engine = self._engine_without_bad_orders(old.clock)
-            self.after_engine(self.engine.carry_over(old).alerts)
+        if self._changed:
+            try:
+                outcome = change_in_place(self.book, self.shard, self.engine, self._changed.take())
+            except Exception:
+                log.exception("orders could not be changed in place: building the engine anew")
+                old = self.engine
+                self.engine = engine_anew(self.new_engine, self.book, old.clock)
+                outcome = self.engine.carry_over(old)
+            self.after_engine(outcome.alerts)
         return self.engine
-
-    def _engine_without_bad_orders(self, start: Millis) -> Engine:
-        """The engine for every registered order; should one fail to build,
-        it is set aside and the rest are enforced."""
-        try:
-            return self.new_engine(start)
-        except Exception:
-            log.exception("the engine could not be built: looking for the order that fails")
-        self.book.find_unbuildable()
-        return self.new_engine(start)
 
     # -- ingest (the inbox and batching: emon/service/ingest.py) ----------------------
     async def run_ingest(self) -> None:

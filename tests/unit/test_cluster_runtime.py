@@ -88,7 +88,7 @@ def test_a_worker_enforces_only_the_orders_of_the_partitions_it_holds(tmp_path):
     assert px != py  # these two ids happen to fall apart at 64 partitions
     rt.shard.owned = {px}
     recovery.rebuild(rt, 3600, NOW)
-    assert [c.order.order_id for c in rt.engine.index.orders] == ["OM-x"]
+    assert [c.order.order_id for c in rt.engine.index.orders.values()] == ["OM-x"]
     asyncio.run(_feed(rt, "y", [3000, 500, 400, 300], partition=py))
     assert not rt.alerts  # not held here: its messages are another worker's
     asyncio.run(_feed(rt, "x", [3000, 500, 400, 300], partition=px))
