@@ -17,6 +17,8 @@ Writes results.json, results.md and PNG plots to --out:
    offender (1 to 50), polygon vertices (4 to 10k) and contact-ban pairs, each
    point in a fresh process, with the growth exponent observed.
 4. Start-up and recovery of `emon serve` with 100k active orders.
+5. Order changes beside 100k orders while fixes flow, against rebuilding the
+   engine (benchmarks/order_changes.py).
 
 Numbers are for this machine (written into the results); compare ratios.
 """
@@ -40,7 +42,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from benchmarks import postgis_baseline, storage_year
+from benchmarks import order_changes, postgis_baseline, storage_year
 from benchmarks.core_throughput import engine_run, naive_run
 from simulators.fleet import fleet_messages, fleet_orders
 
@@ -399,6 +401,8 @@ def markdown(results: Result) -> str:
                   f"{r['copy_rows_per_s']:,} | {r['order_month_ms']} | "
                   f"{r['order_year_compliance_ms']} | {r['person_export_ms']} | "
                   f"{r['bytes_per_device_day_stored']:,} |" for r in stored["rows"]]  # fmt: skip
+    if results.get("order_changes"):
+        lines += order_changes.markdown(results["order_changes"])
     return "\n".join(lines) + "\n"
 
 
@@ -411,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["side", "e2e", "cluster", "growth", "recovery", "storage"],
+                        choices=["side", "e2e", "cluster", "growth", "recovery", "storage",
+                                 "orders"],
                         help="parts not to run (their last results in --out are kept)")  # fmt: skip
     args = parser.parse_args(argv)
     quick = args.quick
@@ -453,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     if "storage" not in args.skip:
         print("storage", flush=True)
         results["storage"] = storage_year.suite(quick)
+    if "orders" not in args.skip:
+        print("order changes", flush=True)
+        results["order_changes"] = order_changes.suite(quick)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     (args.out / "results.md").write_text(markdown(results))
     made = plots(results, args.out)

@@ -5,7 +5,7 @@ The real runs (`make bench`) take many minutes and are never timed in tests.
 
 from __future__ import annotations
 
-from benchmarks import suite
+from benchmarks import order_changes, suite
 
 
 def test_the_suite_runs_at_toy_sizes(tmp_path):
@@ -26,14 +26,19 @@ def test_the_suite_runs_at_toy_sizes(tmp_path):
             },
         },
         "recovery": suite._recovery_point(200),
+        "order_changes": order_changes.run(200, 12, 1),
     }
     systems = [row["system"] for row in results["side_by_side"]["rows"]]
     assert systems[:2] == ["emon engine core", "naive shapely loop"]
     assert all(row["fixes_per_s"] > 0 for row in results["side_by_side"]["rows"])
     assert results["growth"]["victims"]["points"][1]["devices"] == 20 * 4
     assert results["recovery"]["messages_replayed"] == 400
+    changes = results["order_changes"]
+    assert changes["devices"] == 400  # four orders revoked (8 devices), four new (8 devices)
+    assert 0 < changes["change_p50_ms"] <= changes["change_p99_ms"] <= changes["change_max_ms"]
     text = suite.markdown(results)
     assert "Side by side" in text and "Start-up and recovery" in text
+    assert "Order changes while fixes flow" in text
     made = suite.plots(results, tmp_path)
     assert "growth_zones.png" in made and (tmp_path / "growth_zones.png").stat().st_size > 1000
     assert abs(suite._exponent([1, 10, 100], [2, 20, 200]) - 1.0) < 1e-9

@@ -6,11 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from emon.engine.devices import DeviceTable
 from emon.engine.exceptions import Excepted, compile_exceptions
 from emon.geofence.measures import signed_distance
 from emon.geofence.schedule import Schedule
-from emon.geofence.zones import ZoneShape, compile_shape
+from emon.geofence.zones import GeometryError, ZoneShape, compile_shapes
 from emon.orders import Order, ZoneSpec
 from emon.timeutil import Millis
 
@@ -120,13 +119,6 @@ class OrderIndex:
         self._zone_rows = 0
         self._free_zones: list[int] = []
 
-    @classmethod
-    def build(cls, orders: list[Order]) -> OrderIndex:
-        """An index of these orders alone (the check that an order compiles)."""
-        index = cls()
-        index.change(orders, (), DeviceTable([], 0), 0)
-        return index
-
     def change(
         self, put: Sequence[Order], drop: Iterable[str], rows: DeviceRows, now: Millis
     ) -> IndexChange:
@@ -134,7 +126,7 @@ class OrderIndex:
         revoked. Every order is compiled before anything changes, so an order
         that cannot be compiled leaves the index as it was."""
         # the last version of an order named twice is the one that counts
-        compiled = list({c.order.order_id: c for c in map(_compile, put)}.values())
+        compiled = list({c.order.order_id: c for c in compile_orders(put)}.values())
         change = IndexChange()
         replacing = {c.order.order_id for c in compiled}
         for order_id in [*drop, *replacing]:
@@ -230,26 +222,38 @@ class OrderIndex:
         change.old_groups.discard(UNGROUPED)
 
 
-def _compile(order: Order) -> CompiledOrder:
-    """An order's zones, schedules and exceptions, before it has rows."""
-    zones, shapes = [], []
-    for spec in order.zones:
-        shapes.append(compile_shape(spec.geometry, spec.radius_m))
-        zones.append(
-            CompiledZone(
-                -1,
-                spec,
-                Schedule(spec.schedule, order.tz),
-                spec.type == "exclusion",
-                compile_exceptions(order.exceptions, spec.zone_id),
-                _holds_residence(spec, order),
+def compile_order(order: Order) -> CompiledOrder:
+    """An order's zones, schedules and exceptions, before it has rows (raises
+    ``GeometryError`` for a zone that cannot be enforced as drawn)."""
+    return compile_orders([order])[0]
+
+
+def compile_orders(orders: Sequence[Order]) -> list[CompiledOrder]:
+    """Orders compiled together: their zones' shapes in one call (``compile_shapes``)."""
+    shapes = iter(compile_shapes([(z.geometry, z.radius_m) for o in orders for z in o.zones]))
+    compiled = []
+    for order in orders:
+        zones = []
+        own = [next(shapes) for _ in order.zones]
+        for spec, shape in zip(order.zones, own, strict=True):
+            if isinstance(shape, GeometryError):
+                raise GeometryError(f"order {order.order_id}, zone {spec.zone_id}: {shape}")
+            zones.append(
+                CompiledZone(
+                    -1,
+                    spec,
+                    Schedule(spec.schedule, order.tz),
+                    spec.type == "exclusion",
+                    compile_exceptions(order.exceptions, spec.zone_id),
+                    _holds_residence(spec, order),
+                )
             )
-        )
-    compiled = CompiledOrder(
-        -1, order, None, [], zones, order.valid_from_ms, order.valid_until_ms,
-        order.silence_limit_ms,
-    )  # fmt: skip
-    compiled.shapes = tuple(shapes)
+        c = CompiledOrder(
+            -1, order, None, [], zones, order.valid_from_ms, order.valid_until_ms,
+            order.silence_limit_ms,
+        )  # fmt: skip
+        c.shapes = tuple(s for s in own if not isinstance(s, GeometryError))
+        compiled.append(c)
     return compiled
 
 

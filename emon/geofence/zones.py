@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 import shapely
 from numpy.typing import NDArray
 from shapely.geometry import shape
 
-from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic
-from emon.geofence.lonlat import unwrap, valid_area
+from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic, to_ecef
+from emon.geofence.lonlat import valid_area
 from emon.rows import capacity_for, grown
 
 #: Distances are exact (to the contract's 0.5 m) up to this far outside a
@@ -49,9 +50,103 @@ _CENTRE = shapely.Point(0.0, 0.0)
 
 def compile_shape(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape:
     """GeoJSON (Point + radius, Polygon, MultiPolygon) to a metric ZoneShape."""
-    kind = geometry.get("type") if isinstance(geometry, dict) else None
-    if kind == "Point":
-        return _circle(geometry, radius_m)
+    shape_or_error = compile_shapes([(geometry, radius_m)])[0]
+    if isinstance(shape_or_error, GeometryError):
+        raise shape_or_error
+    return shape_or_error
+
+
+def compile_shapes(
+    zones: Sequence[tuple[dict[str, Any], float | None]],
+) -> list[ZoneShape | GeometryError]:
+    """Many zones at once: polygons are read, unwrapped, projected and
+    measured in a few array calls over all of them (one by one, an engine
+    build of 100,000 orders spent most of its time here). A zone's shape
+    depends on its own geometry only, never on the others compiled with it."""
+    out: list[ZoneShape | GeometryError | None] = [None] * len(zones)
+    polygons: list[int] = []
+    for i, (geometry, radius_m) in enumerate(zones):
+        kind = geometry.get("type") if isinstance(geometry, dict) else None
+        if kind in ("Polygon", "MultiPolygon"):
+            polygons.append(i)
+        else:
+            out[i] = _guarded(geometry, radius_m)
+    if polygons:
+        shapes = _polygons([zones[i][0] for i in polygons])
+        for i, shape_or_error in zip(polygons, shapes, strict=True):
+            out[i] = shape_or_error
+    return [s if s is not None else GeometryError("not compiled") for s in out]
+
+
+def _guarded(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape | GeometryError:
+    try:
+        return (
+            _circle(geometry, radius_m)
+            if geometry.get("type") == "Point"
+            else _one_polygon(geometry)
+        )
+    except GeometryError as exc:
+        return exc
+    except Exception as exc:  # what no check foresaw: refused as the geometry it is
+        return GeometryError(f"unreadable GeoJSON geometry: {exc}")
+
+
+def _polygons(geometries: list[dict[str, Any]]) -> list[ZoneShape | GeometryError]:
+    """Polygons read by GEOS's GeoJSON reader in one call; one it cannot
+    read, or whose coordinates are not finite degrees, takes the path of one
+    (``_one_polygon``: shapely's reader, and the error it explains)."""
+    texts = [msgspec.json.encode(g) for g in geometries]
+    read = shapely.from_geojson(texts, on_invalid="ignore")
+    coords, owner = shapely.get_coordinates(read, return_index=True)
+    finite = np.isfinite(coords).all(axis=1) & (np.abs(coords[:, 0]) <= 180)
+    finite &= np.abs(coords[:, 1]) <= 90
+    fine = ~shapely.is_missing(read) & ~shapely.is_empty(read)
+    fine &= np.bincount(owner, weights=~finite, minlength=len(read)) == 0
+    out: list[ZoneShape | GeometryError] = [
+        _guarded(g, None) for g, ok in zip(geometries, fine.tolist(), strict=True) if not ok
+    ]
+    if fine.all():
+        return _project(read)
+    projected = iter(_project(read[fine]) if fine.any() else [])
+    slow = iter(out)
+    return [next(projected) if ok else next(slow) for ok in fine.tolist()]
+
+
+def _project(lonlat: NDArray[np.object_]) -> list[ZoneShape | GeometryError]:
+    """Unwrapped (``lonlat.unwrap``'s rule, per vertex), drawn in a tangent
+    plane at each zone's own centre, made valid, and measured."""
+    coords, owner = shapely.get_coordinates(lonlat, return_index=True)
+    first = np.searchsorted(owner, np.arange(len(lonlat)))
+    ref = coords[first, 0][owner]
+    coords[:, 0] = ref + np.mod(coords[:, 0] - ref + 180.0, 360.0) - 180.0
+    lonlat = shapely.set_coordinates(lonlat.copy(), coords)
+    centres = shapely.centroid(shapely.envelope(lonlat))
+    lons, lats = shapely.get_x(centres).tolist(), shapely.get_y(centres).tolist()
+    frames = [LocalFrame(lat, lon) for lon, lat in zip(lons, lats, strict=True)]
+    origin = np.array([f.origin for f in frames])
+    rotation = np.array([f.rotation for f in frames])
+    xyz = to_ecef(coords[:, 1], coords[:, 0]) - origin[owner]
+    plane = np.einsum("nij,nj->ni", rotation[owner], xyz)
+    planes = shapely.set_coordinates(lonlat, plane)
+    kinds = shapely.get_type_id(planes)
+    valid = shapely.is_valid(planes) & np.isin(kinds, (3, 6))  # Polygon, MultiPolygon
+    for k in np.flatnonzero(~valid).tolist():
+        planes[k] = valid_area(planes[k])
+    area = shapely.area(planes)
+    flat, flat_owner = shapely.get_coordinates(planes, return_index=True)
+    reach = np.zeros(len(planes))
+    np.maximum.at(reach, flat_owner, np.hypot(flat[:, 0], flat[:, 1]))
+    return [
+        ZoneShape(frame, plane_k, None, float(r)) if a > 0 and not plane_k.is_empty
+        else GeometryError("polygon encloses no area")
+        for frame, plane_k, a, r in zip(frames, planes, area.tolist(), reach.tolist(),
+                                        strict=True)
+    ]  # fmt: skip
+
+
+def _one_polygon(geometry: dict[str, Any]) -> ZoneShape:
+    """A polygon GEOS's reader did not take: read by shapely (which closes an
+    open ring), checked with the reason for a refusal, then as the others."""
     try:
         lonlat = shape(geometry)
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
@@ -61,17 +156,13 @@ def compile_shape(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape
         raise GeometryError("geometry has no finite coordinates")
     if np.any(np.abs(coords[:, 0]) > 180) or np.any(np.abs(coords[:, 1]) > 90):
         raise GeometryError("coordinates out of range (GeoJSON is [lon, lat])")
-    lonlat = unwrap(lonlat)  # a zone across the antimeridian stays one small zone
+    kind = geometry.get("type")
     if kind not in ("Polygon", "MultiPolygon"):
         raise GeometryError(f"zone geometry must be Point, Polygon or MultiPolygon, not {kind}")
-    centre = lonlat.envelope.centroid
-    frame = LocalFrame(centre.y, centre.x)
-    plane = shapely.transform(lonlat, lambda xy: frame.project_lonlat(xy[:, 0], xy[:, 1]))
-    plane = valid_area(plane)
-    if plane.is_empty or plane.area <= 0:
-        raise GeometryError("polygon encloses no area")
-    reach = float(np.max(np.hypot(*shapely.get_coordinates(plane).T)))
-    return ZoneShape(frame, plane, None, reach)
+    shaped = _project(np.array([lonlat], dtype=object))[0]
+    if isinstance(shaped, GeometryError):
+        raise shaped
+    return shaped
 
 
 def _circle(geometry: dict[str, Any], radius_m: float | None) -> ZoneShape:

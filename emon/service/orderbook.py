@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from emon.engine.orders_index import OrderIndex
+from emon.engine.orders_index import compile_order
 from emon.geofence.validation import Report, validate
 from emon.orders import Order, OrderFormatError, parse_order
 from emon.storage import Store
@@ -31,7 +31,7 @@ class Registered:
 def enforceable_alone(order: Order) -> None:
     """Compile one order as the engine would (zones, devices, timers), so that
     an order the engine cannot take is refused before it joins the others."""
-    OrderIndex.build([order])
+    compile_order(order)
     int(order.silence_limit_ms)
 
 
@@ -68,11 +68,12 @@ class OrderBook:
 
     def load(self, stored: dict[str, Any], version: int | None = None) -> str | None:
         """An order as storage holds it (at start-up): registered, or
-        quarantined (the reason returned, and kept in ``quarantined``)."""
+        quarantined (the reason returned, and kept in ``quarantined``). It is
+        compiled once, by the engine's build: one that fails there is
+        quarantined then (``find_unbuildable``), and the rest are enforced."""
         body = {k: v for k, v in stored.items() if k != "_warnings"}
         try:
             order = parse_order(body)
-            enforceable_alone(order)
         except Exception as exc:  # stored by an older version: the rest still start
             reason = f"could not be loaded: {exc}"
             self.quarantine(str(body.get("order_id")), reason)

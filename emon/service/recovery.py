@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from emon.engine import Message
+from emon.service.order_changes import engine_anew
 from emon.timeutil import Millis
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def rebuild(runtime: Runtime, window_s: float, now: Millis) -> int:
             if not shard.owns_topic(topic):
                 continue
             if first:
-                runtime.engine = runtime.new_engine(recv)
+                runtime.engine = engine_anew(runtime.new_engine, runtime.book, recv)
                 first = False
             batch.append(Message(recv, topic, payload))
             if len(batch) >= REPLAY_BATCH:
@@ -60,7 +61,7 @@ def rebuild(runtime: Runtime, window_s: float, now: Millis) -> int:
                 batch = []
         replayed += _replay(runtime, batch)
         if first:
-            runtime.engine = runtime.new_engine(now)
+            runtime.engine = engine_anew(runtime.new_engine, runtime.book, now)
     finally:
         runtime.recovering = False
     _restore_notifications(runtime, now)

@@ -110,9 +110,31 @@ def test_a_bad_order_stored_by_an_older_version_is_quarantined_at_start_up(tmp_p
     health = client.get("/healthz").json()
     assert health["status"] == "degraded"
     assert "order OM-old" in health["problems"] and "loaded" in health["problems"]["order OM-old"]
+
     # registering it again, correctly, lifts the quarantine
     fixed = client.put("/api/v1/orders/OM-old", json=other("OM-old"), headers=ADMIN)
     assert fixed.status_code == 200 and client.get("/healthz").json()["status"] == "ok"
+
+
+def test_a_stored_order_the_engine_cannot_compile_is_quarantined_at_start_up(tmp_path):
+    """Stored orders are compiled once, by the engine's build (not each alone
+    first, which doubled a restart's compiling): one that fails there is set
+    aside and the others are enforced."""
+    store = SqliteStore(tmp_path / "emon.db")
+    store.migrate()
+    flat = [[[5.0, 52.0], [5.0, 52.0], [5.0, 52.0], [5.0, 52.0]]]
+    bad = other("OM-flat")
+    bad["zones"] = [{"zone_id": "Z-flat", "type": "exclusion",
+                     "geometry": {"type": "Polygon", "coordinates": flat}}]  # fmt: skip
+    stored = [dict(o, _warnings=[]) for o in (bad, other("OM-fine"))]
+    rows = [(o["order_id"], 1, json.dumps(o), 0, None, None, None) for o in stored]
+    store.write({"orders": rows})
+    store.close()
+    runtime = runtime_on(tmp_path)
+    runtime.recover(3600)
+    assert set(runtime.orders) == {"OM-fine"} and "built" in runtime.quarantined["OM-flat"]
+    assert set(runtime.engine.devices.index) >= {"am-OM-fine"}
+    assert "am-OM-flat" not in runtime.engine.devices.index
 
 
 def test_a_failing_tick_is_shown_and_the_timers_keep_running(tmp_path):

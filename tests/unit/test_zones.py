@@ -6,12 +6,13 @@ import itertools
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 from pyproj import Geod
 
 from emon.geofence.frame import to_ecef
-from emon.geofence.zones import FAR_M, GeometryError, ZoneTable, compile_shape
+from emon.geofence.zones import FAR_M, GeometryError, ZoneTable, compile_shape, compile_shapes
 
 GEOD = Geod(ellps="WGS84")
 
@@ -156,3 +157,51 @@ def test_rfc7946_halves_across_the_antimeridian_are_one_zone():
     assert _distance(geometry, None, 180.0, -16.795) < -500  # the middle: deep inside
     outside = _distance(geometry, None, -179.97, -16.795)  # 0.02 deg east of the east edge
     assert abs(outside - GEOD.inv(-179.99, -16.795, -179.97, -16.795)[2]) < 0.5
+
+
+_PLACE = st.tuples(st.floats(-179.99, 179.99), st.floats(-80, 80))
+
+
+def _circle_zone(place, radius):
+    return {"type": "Point", "coordinates": list(place)}, radius
+
+
+def _polygon_zone(place, half, bowtie):
+    """A square, or (every other corner) a ring crossing itself, to be repaired."""
+    corners = _square(place[1], place[0], half)[:: 2 if bowtie else 1]
+    return {"type": "Polygon", "coordinates": [[list(c) for c in corners]]}, None
+
+
+_NAN_RING = [[4.4, 51.9], [float("nan"), 51.9], [4.5, 52.0], [4.4, 51.9]]
+_ZONE = st.one_of(
+    st.builds(_circle_zone, _PLACE, st.floats(50, 5000)),
+    st.builds(_polygon_zone, _PLACE, st.floats(20, 20_000), st.booleans()),
+    st.just(({"type": "Polygon", "coordinates": [_NAN_RING]}, None)),
+)
+
+
+@given(st.lists(_ZONE, min_size=1, max_size=12))
+def test_zones_compiled_together_are_those_compiled_alone(zones):
+    """An engine build compiles every zone in one call, an order change only
+    its own: a zone's shape (or its refusal) must not depend on the others."""
+    together = compile_shapes(zones)
+    for (geometry, radius), shape in zip(zones, together, strict=True):
+        try:
+            alone = compile_shape(geometry, radius)
+        except GeometryError as exc:
+            assert isinstance(shape, GeometryError) and str(shape) == str(exc)
+            continue
+        assert not isinstance(shape, GeometryError)
+        assert shapely.equals_exact(shape.plane, alone.plane, tolerance=0.0)
+        assert shape.reach_m == alone.reach_m and shape.radius_m == alone.radius_m
+        assert np.array_equal(shape.frame.rotation, alone.frame.rotation)
+
+
+@given(_PLACE, st.floats(20, 20_000))
+def test_a_polygon_reads_the_same_by_either_reader(place, half):
+    """GEOS's GeoJSON reader (the batch) and shapely's (one refused by it, such
+    as an open ring) give the same zone."""
+    ring = [list(c) for c in _square(place[1], place[0], half)]
+    closed = compile_shape({"type": "Polygon", "coordinates": [ring]}, None)
+    opened = compile_shape({"type": "Polygon", "coordinates": [ring[:-1]]}, None)
+    assert shapely.equals_exact(closed.plane, opened.plane, tolerance=1e-9)
