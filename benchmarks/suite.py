@@ -250,7 +250,6 @@ def _exponent(x: list[float], y: list[float]) -> float:
 def _recovery_point(n_orders: int) -> Result:
     import asyncio
 
-    from emon.engine.base import Message
     from emon.service.runtime import Runtime
     from emon.storage import SqliteStore, Writer
     from emon.storage.chain import Chain
@@ -262,14 +261,17 @@ def _recovery_point(n_orders: int) -> Result:
     orders = fleet_orders(n_orders, seed=11)
     for o in orders:
         o["valid_from"], o["valid_until"] = "2026-01-01T00:00:00Z", "2030-01-01T00:00:00Z"
+        # a healthy fleet: the hour replayed raises no signal_lost (each device's
+        # two fixes are half an hour apart, the last at most half an hour old)
+        o["max_silence_s"] = 7200
     now = now_ms()
     chain = Chain()
     rows = [(o["order_id"], 1, json.dumps(dict(o, _warnings=[])), now, None, None, None)
             for o in orders]  # fmt: skip
-    fixes = fleet_messages(orders, 2 * len(orders), seed=5, t0=now - 1_800_000)
+    fixes = fleet_messages(orders, 2 * len(orders), seed=5, interval_s=1800, t0=now - 3_600_000)
     messages = [
         (m.recv, m.topic, m.payload, *chain.link("message", (m.recv, m.topic, m.payload)))
-        for m in (Message(now - 1_800_000 + k, f.topic, f.payload) for k, f in enumerate(fixes))
+        for m in fixes
     ]
     store.write({"orders": rows, "messages": messages})
     store.close()

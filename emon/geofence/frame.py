@@ -53,30 +53,36 @@ def point_distance(a: FloatArray, b: FloatArray) -> float:
     return chord + chord**3 / (24.0 * MEAN_RADIUS**2)
 
 
-class LocalFrame:
-    """East-north tangent plane at one origin, for drawing a zone in metres."""
+def rotation_of(lat: FloatArray | float, lon: FloatArray | float) -> FloatArray:
+    """East and north unit vectors of the tangent plane at each point, (..., 2, 3)."""
+    phi, lam = np.radians(lat), np.radians(lon)
+    sin_phi, cos_phi, sin_lam, cos_lam = np.sin(phi), np.cos(phi), np.sin(lam), np.cos(lam)
+    east = np.stack([-sin_lam, cos_lam, np.zeros_like(sin_lam)], axis=-1)
+    north = np.stack([-sin_phi * cos_lam, -sin_phi * sin_lam, cos_phi], axis=-1)
+    return np.stack([east, north], axis=-2)
 
-    __slots__ = ("lat", "lon", "origin", "rotation")
+
+class LocalFrame:
+    """East-north tangent plane at one origin, for drawing a zone in metres.
+
+    Only the origin is kept: a national fleet has 500,000 zones, and two small
+    numpy arrays each were 230 bytes a zone. Its vectors are worked out where
+    they are needed, over many frames at once (``to_ecef``, ``rotation_of``:
+    the zone table, the compiling of polygons)."""
+
+    __slots__ = ("lat", "lon")
 
     def __init__(self, lat: float, lon: float) -> None:
-        # scalar maths: an engine build makes one frame a zone, 500,000 of them
-        # at a national fleet, where numpy's per-call overhead was most of the cost
         self.lat = lat
         self.lon = lon
-        phi, lam = math.radians(lat), math.radians(lon)
-        sin_phi, cos_phi, sin_lam, cos_lam = (
-            math.sin(phi),
-            math.cos(phi),
-            math.sin(lam),
-            math.cos(lam),
-        )
-        n = A / math.sqrt(1.0 - E2 * sin_phi * sin_phi)
-        self.origin = np.array(
-            [n * cos_phi * cos_lam, n * cos_phi * sin_lam, n * (1.0 - E2) * sin_phi]
-        )
-        east = [-sin_lam, cos_lam, 0.0]
-        north = [-sin_phi * cos_lam, -sin_phi * sin_lam, cos_phi]
-        self.rotation = np.array([east, north])  # (2, 3)
+
+    @property
+    def origin(self) -> FloatArray:
+        return to_ecef(self.lat, self.lon)
+
+    @property
+    def rotation(self) -> FloatArray:
+        return rotation_of(self.lat, self.lon)
 
     def project_ecef(self, xyz: FloatArray) -> FloatArray:
         """ECEF points (..., 3) to plane coordinates (..., 2)."""

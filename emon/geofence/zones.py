@@ -20,7 +20,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry import shape
 
-from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic, to_ecef
+from emon.geofence.frame import FloatArray, LocalFrame, chord_to_geodesic, rotation_of, to_ecef
 from emon.geofence.lonlat import valid_area
 from emon.rows import capacity_for, grown
 
@@ -123,8 +123,7 @@ def _project(lonlat: NDArray[np.object_]) -> list[ZoneShape | GeometryError]:
     centres = shapely.centroid(shapely.envelope(lonlat))
     lons, lats = shapely.get_x(centres).tolist(), shapely.get_y(centres).tolist()
     frames = [LocalFrame(lat, lon) for lon, lat in zip(lons, lats, strict=True)]
-    origin = np.array([f.origin for f in frames])
-    rotation = np.array([f.rotation for f in frames])
+    origin, rotation = to_ecef(np.array(lats), np.array(lons)), rotation_of(lats, lons)
     xyz = to_ecef(coords[:, 1], coords[:, 0]) - origin[owner]
     plane = np.einsum("nij,nj->ni", rotation[owner], xyz)
     planes = shapely.set_coordinates(lonlat, plane)
@@ -217,8 +216,10 @@ class ZoneTable:
                      "boundaries"):  # fmt: skip
             setattr(self, name, grown(getattr(self, name), capacity, 0))
         n = len(shapes)
-        self.origin[at] = np.array([s.frame.origin for s in shapes]).reshape(n, 3)
-        self.rotation[at] = np.array([s.frame.rotation for s in shapes]).reshape(n, 2, 3)
+        lat = np.array([s.frame.lat for s in shapes], dtype=np.float64)
+        lon = np.array([s.frame.lon for s in shapes], dtype=np.float64)
+        self.origin[at] = to_ecef(lat, lon)
+        self.rotation[at] = rotation_of(lat, lon)
         self.is_circle[at] = [s.radius_m is not None for s in shapes]
         self.radius[at] = [s.radius_m or 0.0 for s in shapes]
         self.reach[at] = [s.reach_m for s in shapes]

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from emon.geofence.frame import LocalFrame, geodesic_distance, to_ecef
+from emon.geofence.frame import LocalFrame, geodesic_distance, rotation_of, to_ecef
 
 GEOD = Geod(ellps="WGS84")
 lats = st.floats(-89.9, 89.9)
@@ -45,10 +45,12 @@ def test_tangent_plane_distances_near_the_origin(lat, lon, az1, d1, az2, d2):
 
 
 @given(st.floats(-90, 90), st.floats(-180, 180))
-def test_a_frame_built_in_scalar_maths_is_the_vectorised_one(lat, lon):
-    """LocalFrame uses math for speed (a build makes one per zone): the same
-    origin as ``to_ecef`` and an orthonormal east-north pair."""
+def test_a_frame_is_an_orthonormal_east_north_pair_at_its_origin(lat, lon):
+    """The frame's vectors, as ``rotation_of`` works them out for many frames at
+    once: orthonormal, east level, north towards the pole."""
     frame = LocalFrame(lat, lon)
     assert np.allclose(frame.origin, to_ecef(lat, lon), rtol=0, atol=1e-6)
+    many = rotation_of(np.array([lat, 0.0]), np.array([lon, 0.0]))
+    assert np.array_equal(many[0], frame.rotation)
     assert np.allclose(frame.rotation @ frame.rotation.T, np.eye(2), atol=1e-12)
     assert abs(float(frame.rotation[0] @ frame.origin)) < 1e-6  # east is level
