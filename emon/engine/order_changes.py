@@ -49,6 +49,8 @@ class OrderChanges(EngineBase):
         self.events.forget(fresh)
         self.presence.forget(fresh)
         self.zones.put(change.zones)
+        for dev in change.touched_rows:  # its zone rows may now be other zones'
+            self._forget_measured(dev)
         self.fast.relink(change.touched_rows, self.index.roles)
         self.silence.watch(change.touched_rows, self.index.roles)
         self.silence.requeue(change.touched_rows, self.devices.last_recv)
@@ -64,6 +66,13 @@ class OrderChanges(EngineBase):
             self._group_orders.setdefault(order.group, []).append(order.index)
             if self.episodes.busy(order.index):
                 self._busy_groups.add(order.group)
+
+    def _forget_measured(self, dev: int) -> None:
+        """A suspect fix waiting for confirmation keeps its distances by zone
+        table row; once rows change hands, they are measured again when used."""
+        suspect = self._suspects.get(dev)
+        if suspect is not None:
+            self._suspects[dev] = (*suspect[:3], {})
 
     def _carry_episodes(self, change: IndexChange) -> None:
         """The episodes of replaced orders go on under the new version (those
@@ -104,6 +113,7 @@ class OrderChanges(EngineBase):
             self.fast.depth_ts[new] = old.fast.depth_ts[before]
             if before in old._suspects:
                 self._suspects[new] = old._suspects[before]
+                self._forget_measured(new)  # zone rows are numbered anew
             if before in old._uncertain:
                 self._uncertain[new] = old._uncertain[before]
             self.events.carry(new, old.events, before)

@@ -98,9 +98,8 @@ class IndexChange:
     #: (and the dropped orders) had before
     regrouped: list[CompiledOrder] = field(default_factory=list)
     old_groups: set[int] = field(default_factory=set)
-    #: zone table rows to fill, and rows no zone uses any more
+    #: zone table rows to fill (with a row given back by a dropped order, or a new one)
     zones: list[tuple[int, ZoneShape]] = field(default_factory=list)
-    freed_zones: list[int] = field(default_factory=list)
 
 
 class OrderIndex:
@@ -156,9 +155,7 @@ class OrderIndex:
     def _drop(self, order: CompiledOrder, change: IndexChange) -> None:
         for m in set(order.members):
             self.roles[m] = [r for r in self.roles[m] if r.order is not order]
-        for zone in order.zones:
-            self._free_zones.append(zone.table_index)
-        change.freed_zones.extend(z.table_index for z in order.zones)
+        self._free_zones.extend(zone.table_index for zone in order.zones)
         change.dropped.append(order)
         change.old_groups.add(order.group)
 
