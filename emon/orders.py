@@ -10,6 +10,7 @@ field named, so that one order can never stop the engine for the others.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 from typing import Annotated, Any, Literal
@@ -195,6 +196,8 @@ def _check_bounded(order: Order, data: Any) -> None:
     vertices = sum(_count_positions(g.get("coordinates")) for g in geometries)
     if vertices > MAX_VERTICES:
         raise OrderFormatError(f"zones: {vertices} positions in all, more than {MAX_VERTICES}")
+    if _surely_within(data, MAX_UNKNOWN_BYTES):
+        return  # the whole order is within the bound, so is what it carries unknown
     unknown = _unknown_fields(data, Order, "")
     size = sum(unknown.values())
     if size > MAX_UNKNOWN_BYTES:
@@ -255,16 +258,30 @@ _NESTED: dict[type, dict[str, type]] = {
 }
 
 
+def _surely_within(data: Any, limit: int) -> bool:
+    """Whether ``data`` as ``json.dumps`` writes it is surely no longer than
+    ``limit``: compact JSON at most doubles with its separators spaced out
+    (measured so, every stored order is not walked field by field at start-up)."""
+    try:
+        return 2 * len(msgspec.json.encode(data)) <= limit
+    except (TypeError, msgspec.EncodeError, OverflowError):
+        return False
+
+
+@functools.cache
+def _declared(model: type) -> frozenset[str]:
+    """The fields a model declares (worked out once: every stored order is read at start-up)."""
+    return frozenset(model.__struct_encode_fields__)  # type: ignore[attr-defined]
+
+
 def _unknown_fields(data: Any, model: type, path: str) -> dict[str, int]:
     """Encoded size of each field of ``data`` (and of its offender, victims,
     zones and contact ban) that ``model`` does not declare, by its path."""
     if not isinstance(data, dict):
         return {}
-    declared = set(model.__struct_encode_fields__)  # type: ignore[attr-defined]
     out = {
-        f"{path}{key}": len(json.dumps(value, default=str))
-        for key, value in data.items()
-        if key not in declared
+        f"{path}{key}": len(json.dumps(data[key], default=str))
+        for key in data.keys() - _declared(model)
     }
     for field, inner in _NESTED.get(model, {}).items():
         value = data.get(field)

@@ -198,6 +198,9 @@ class FastPath:
         first_of_device = np.ones(n, dtype=bool)
         first_of_device[1:] = d_sorted[1:] != d_sorted[:-1]
         prev_seq = np.where(first_of_device, devices.seq_hi[d_sorted], np.roll(batch.seq[order], 1))
+        # a device's first fix ever has no counter to follow (its duplicate
+        # window is empty): after a restart, that is every device's next fix
+        never_heard = first_of_device & (prev_seq < 0) & (batch.seq[order] >= 0)
         prev_ts = np.where(first_of_device, devices.last_ts[d_sorted], np.roll(batch.ts[order], 1))
         prev_recv = np.where(
             first_of_device, devices.last_recv[d_sorted], np.roll(batch.recv[order], 1)
@@ -237,7 +240,7 @@ class FastPath:
         batt = batch.batt[order]
         q = (
             ok[order]
-            & (batch.seq[order] == prev_seq + 1)
+            & ((batch.seq[order] == prev_seq + 1) | never_heard)
             & (batch.ts[order] > prev_ts)
             & (silence > batch.recv[order])
             & ~self.silence.lost[d_sorted]
@@ -246,7 +249,7 @@ class FastPath:
             & (depth[order] <= 0)
             & (np.isnan(batt) | (batt > policy.battery_low_pct))
         )
-        q &= self._contact_far(d_sorted, batch.xyz[order], jump + before_len)
+        q &= self._contact_far(d_sorted, batch.xyz[order], jump + before_len, batch.dev)
         q &= ~np.isin(d_sorted, np.fromiter(self.suspects.keys(), np.int64))
         q &= batch.acc[order] <= policy.unusable_accuracy_m  # judged (or not) one by one
         q &= self._battery_quiet(d_sorted, first_of_device, batch.ts[order], batt)
@@ -272,8 +275,10 @@ class FastPath:
         return quiet
 
     def _contact_far(
-        self, dev: IntArray, xyz: FloatArray, travelled: FloatArray
+        self, dev: IntArray, xyz: FloatArray, travelled: FloatArray, sending: IntArray
     ) -> NDArray[np.bool_]:
+        """Every contact partner provably out of reach; a partner with no
+        position yet is, unless it sends one in this batch (``sending``)."""
         rows = self.contact_rows
         far = np.ones(len(dev), dtype=bool)
         if rows.count[dev].sum() == 0:
@@ -292,7 +297,8 @@ class FastPath:
         carried = np.where(valid[:, -2], step * ahead_ms / step_ms, 0.0)
         gap = geodesic_distance(xyz[fix_of_pair], hist_xyz[:, -1])
         margin = rows["reach"][pair] + carried + spread + travelled[fix_of_pair] + 1.0
-        pair_far = ~valid[:, -1] | (gap > margin)
+        unplaced = ~valid[:, -1] & ~np.isin(other, sending)
+        pair_far = unplaced | (valid[:, -1] & (gap > margin))
         np.logical_and.at(far, fix_of_pair, pair_far)
         return far
 

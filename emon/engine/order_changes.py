@@ -10,8 +10,10 @@ against (tests/unit/test_order_changes.py).
 
 from __future__ import annotations
 
+import gc
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from emon.engine.base import EngineBase
@@ -21,6 +23,21 @@ from emon.orders import Order
 
 if TYPE_CHECKING:
     from emon.engine.core import Engine
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while orders are compiled: a first
+    build makes millions of long-lived objects, and the collector walking
+    them again and again was 40 % of the build (nothing compiled is cyclic
+    garbage; whatever is collects after)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class OrderChanges(EngineBase):
@@ -36,6 +53,10 @@ class OrderChanges(EngineBase):
         return self._outcome()
 
     def _change(self, put: Sequence[Order], drop: Iterable[str]) -> None:
+        with _collector_paused():
+            self._change_paused(put, drop)
+
+    def _change_paused(self, put: Sequence[Order], drop: Iterable[str]) -> None:
         change = self.index.change(put, drop, self.devices, self.clock)
         rows = len(self.devices)
         self.fast.grow(rows)

@@ -70,3 +70,18 @@ def test_fast_path_takes_most_of_a_quiet_fleet():
         engine.handle_batch(messages[i : i + 1000])
     fast = engine.stats["fast_fixes"] - before["fast_fixes"]
     assert fast > 0.9 * 5000
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([40, 400, 4000]))
+def test_first_fixes_of_both_parties_in_one_batch(seed, batch):
+    """After a restart every device's next fix is its first: one with no
+    counter to follow may take the fast path, but not past a contact partner
+    who gets its own first position in the same batch (a test once missed a
+    whole approach sent in one batch)."""
+    orders = fleet_orders(10, seed=seed)
+    messages = fleet_messages(orders, 400, seed=seed, stray=1.0)
+    for order in orders:  # a contact ban alone: no zone to make the group hot
+        order["zones"] = []
+    _, alerts = same(orders, messages, batch)
+    assert any(a["type"].startswith("contact") for a in alerts)
