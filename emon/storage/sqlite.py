@@ -22,6 +22,7 @@ from emon.storage.schema import (
     TABLES,
     Row,
     _insert_sql,
+    _json,
 )
 
 
@@ -62,7 +63,7 @@ class SqliteStore(_Reads):
                     self.db.executemany(_insert_sql(table, "?"), rows)
 
     def orders(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for (body,) in self.db.execute(_LATEST_ORDERS)]
+        return [_json(body) for (body,) in self.db.execute(_LATEST_ORDERS)]
 
     def order_versions(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT order_id, max(version) FROM orders GROUP BY order_id"))
