@@ -64,6 +64,9 @@ Id = Annotated[
 DeviceId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[^\x00-\x20\x7f#+]+$")
 ]
+#: a number the centre can dial: digits, an optional leading +, spaces, dots,
+#: dashes and brackets between (an extension of the contract's order format)
+Phone = Annotated[str, msgspec.Meta(max_length=32, pattern=r"^\+?[0-9][0-9 ().\-]{2,30}$")]
 Silence = Annotated[float, msgspec.Meta(ge=MIN_SILENCE_S, le=MAX_SILENCE_S)]
 Radius = Annotated[float, msgspec.Meta(gt=0, le=MAX_RADIUS_M)]
 Ring = Annotated[float, msgspec.Meta(ge=0, le=MAX_DISTANCE_M)]
@@ -93,6 +96,8 @@ class Offender(msgspec.Struct, frozen=True):
     #: the RF home unit in the residence (``emon/v1/beacon/{beacon_id}``)
     beacon_id: DeviceId | None = None
     language: Language | None = None
+    #: for the centre and the police only (``contacts``)
+    phone: Phone | None = None
 
 
 class Victim(msgspec.Struct, frozen=True):
@@ -100,6 +105,8 @@ class Victim(msgspec.Struct, frozen=True):
     device_id: DeviceId | None = None
     address: dict[str, Any] | None = None
     language: Language | None = None
+    #: for the centre and the police only (``contacts``)
+    phone: Phone | None = None
 
 
 class ZoneException(msgspec.Struct, frozen=True, kw_only=True):
@@ -341,26 +348,42 @@ def parse_hhmm(text: str) -> int:
 
 
 def as_seen_by(
-    body: dict[str, Any], victim: bool, offender: bool
+    body: dict[str, Any], victim: bool, offender: bool, phones: bool = False
 ) -> tuple[dict[str, Any], list[str]]:
     """An order as a reader may see it: the victims' addresses only with sight
     of the victim, the offender's residence and places only with sight of the
-    offender. Returns the copy and the locations it still holds (for the
-    audit). Zones stay: supervising an order means knowing its zones."""
+    offender, phone numbers only for those who call (``phones``). Returns the
+    copy and what it still holds of these (for the audit). Zones stay:
+    supervising an order means knowing its zones."""
     out = copy.deepcopy(body)
     shown: list[str] = []
     for victim_entry in out.get("victims") or []:
-        if isinstance(victim_entry, dict) and "address" in victim_entry:
-            if victim:
-                shown.append("victim_addresses")
-            else:
-                victim_entry.pop("address")
+        if not isinstance(victim_entry, dict):
+            continue
+        for key, allowed, name in (("address", victim, "victim_addresses"),
+                                   ("phone", phones, "victim_phones")):  # fmt: skip
+            if key in victim_entry:
+                if allowed:
+                    shown.append(name)
+                else:
+                    victim_entry.pop(key)
     person = out.get("offender")
     if isinstance(person, dict):
-        for key in ("residence", "places"):
+        for key, allowed in (("residence", offender), ("places", offender), ("phone", phones)):
             if key in person:
-                if offender:
+                if allowed:
                     shown.append(f"offender_{key}")
                 else:
                     person.pop(key)
     return out, sorted(set(shown))
+
+
+def contacts(order: Order) -> list[dict[str, str]]:
+    """Whom the centre can call about an order, with the number: the victims
+    first (she is warned first), then the offender."""
+    out = [{"party": "victim", "person_id": v.person_id, "phone": v.phone}
+           for v in order.victims if v.phone]  # fmt: skip
+    if order.offender.phone:
+        out.append({"party": "offender", "person_id": order.offender.person_id,
+                    "phone": order.offender.phone})  # fmt: skip
+    return out

@@ -5,6 +5,7 @@
 const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
 const RISK_RANK = { high: 0, medium: 1, low: 2 };
 const CLASSIFICATIONS = ["true_violation", "technical", "permitted_exception"];
+const CALL_OUTCOMES = ["reached", "no_answer", "voicemail", "busy", "wrong_number"];
 const TEMPLATE_ORDER = {
   order_id: "OM-PROPOSAL-1", case_id: "ZAAK-1", risk: "high",
   valid_from: "2026-12-01T00:00:00Z", valid_until: "2027-06-01T00:00:00Z",
@@ -257,6 +258,7 @@ function renderDetail(caseFile) {
       fact(t("state"), t(`state_${alert.state}`))),
     mapBox,
     el("section", { class: "decision", "data-testid": "decision" }, el("h3", {}, t("decision")), decisionText(caseFile.decision)),
+    renderContacts(alert, caseFile.contacts || []),
     renderExceptions(caseFile.order),
     el("section", {}, el("h3", {}, t("timers")), el("ul", { id: "timers", "data-testid": "timers" })),
     renderActions(alert),
@@ -340,19 +342,38 @@ function renderTimers(caseFile) {
   list.replaceChildren(...items);
 }
 
+// an action on an alert (ack, resolve, a call logged...); the alert is shown again as it now is
+async function postAction(alert, path, body, error) {
+  try {
+    const updated = await api(`/api/v1/alerts/${encodeURIComponent(alert.alert_id)}/${path}`, { method: "POST", body: JSON.stringify(body || {}) });
+    state.alerts.set(updated.alert_id, updated);
+    renderQueue();
+    openAlert(updated.alert_id);
+  } catch (e) {
+    error.textContent = e.status === 403 ? t("forbidden") : e.message;
+  }
+}
+
+// whom to call, with the number (given to operator and police only), and the call logged
+function renderContacts(alert, contacts) {
+  if (!contacts.length) return null;
+  const error = el("p", { class: "error", "data-testid": "call-error" });
+  return el("section", { class: "contacts", "data-testid": "contacts" }, el("h3", {}, t("contacts")),
+    el("ul", {}, contacts.map((c) => {
+      const outcome = el("select", { "aria-label": `${t("call_outcome")} (${t(`party_${c.party}`)})`, "data-testid": `call-outcome-${c.party}` },
+        CALL_OUTCOMES.map((o) => el("option", { value: o }, t(`call_${o}`))));
+      const log = may("alerts:act")
+        ? [outcome, el("button", { "data-action": `call-${c.party}`, onclick: () => postAction(alert, "call", { party: c.party, outcome: outcome.value }, error) }, t("log_call"))]
+        : [];
+      return el("li", {}, `${t(`party_${c.party}`)} (${c.person_id}): `,
+        el("a", { href: `tel:${c.phone.replace(/[^+0-9]/g, "")}`, "data-testid": `phone-${c.party}` }, c.phone), " ", ...log);
+    })), error);
+}
+
 function renderActions(alert) {
   if (!may("alerts:act") && !may("alerts:confirm")) return null;
   const error = el("p", { class: "error", "data-testid": "action-error" });
-  const act = async (path, body) => {
-    try {
-      const updated = await api(`/api/v1/alerts/${encodeURIComponent(alert.alert_id)}/${path}`, { method: "POST", body: JSON.stringify(body || {}) });
-      state.alerts.set(updated.alert_id, updated);
-      renderQueue();
-      openAlert(updated.alert_id);
-    } catch (e) {
-      error.textContent = e.status === 403 ? t("forbidden") : e.message;
-    }
-  };
+  const act = (path, body) => postAction(alert, path, body, error);
   if (!may("alerts:act")) {
     return el("section", { class: "actions" }, el("h3", {}, t("actions")),
       el("button", { onclick: () => act("confirm"), "data-action": "confirm" }, t("ev_action_confirm")), error);
@@ -424,6 +445,7 @@ function renderHistory(alert) {
   return el("ol", { class: "history", "data-testid": "history" }, actions.map((a) =>
     el("li", {}, `${shortTime(a.at)} · ${t(`ev_action_${a.action}`)} · ${a.actor}`,
       a.to ? ` → ${a.to}` : "", a.classification ? ` · ${t(`cls_${a.classification}`)}` : "",
+      a.outcome ? ` · ${t(`party_${a.party}`)}: ${t(`call_${a.outcome}`)}` : "",
       a.note ? el("q", {}, a.note) : null)));
 }
 

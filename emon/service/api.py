@@ -17,6 +17,7 @@ from emon.service import views
 from emon.service.auth import PERMISSIONS, TokenBook
 from emon.service.console import ConsoleSettings, mount_console
 from emon.service.deps import (
+    CALL_OUTCOMES,
     CLASSIFICATIONS,
     ActOnAlerts,
     Anyone,
@@ -107,8 +108,8 @@ def create_app(
         registered = runtime.orders.get(order_id)
         if registered is None:
             raise HTTPException(404, f"no order {order_id}")
-        body, shown = as_seen_by(registered.body, who.may("locations:victim"),
-                                 who.may("locations:offender"))  # fmt: skip
+        sight = (who.may("locations:victim"), who.may("locations:offender"))
+        body, shown = as_seen_by(registered.body, *sight, who.may("contacts:read"))
         if shown:
             runtime.audit(who, "read_order", order_id, ",".join(shown))
         warnings = [f.to_json() for f in registered.report.findings]
@@ -144,6 +145,22 @@ def create_app(
         if classification is not None and classification not in CLASSIFICATIONS:
             raise HTTPException(422, f"classification must be one of {', '.join(CLASSIFICATIONS)}")
         return runtime.act(alert_id, "resolve", note, who.name, classification=classification)
+
+    @app.post("/api/v1/alerts/{alert_id}/call")
+    def call(alert_id: str, who: ActOnAlerts, body: NoteBody = None) -> dict[str, Any]:
+        """A call made about an alert, with its outcome (the victim reached,
+        or not), logged as an action. The number stays out of it: the alert
+        is read by roles that may not see numbers (the order version holds it)."""
+        if alert_id not in runtime.alerts:
+            raise HTTPException(404, f"no alert {alert_id}")
+        body = body or {}
+        party, outcome = body.get("party"), body.get("outcome")
+        if party not in ("victim", "offender"):
+            raise HTTPException(422, "party must be victim or offender")
+        if outcome not in CALL_OUTCOMES:
+            raise HTTPException(422, f"outcome must be one of {', '.join(CALL_OUTCOMES)}")
+        note = str(body.get("note") or "")
+        return runtime.act(alert_id, "call", note, who.name, party=party, outcome=outcome)
 
     @app.post("/api/v1/alerts/{alert_id}/assign")
     def assign(alert_id: str, who: ActOnAlerts, body: NoteBody = None) -> dict[str, Any]:

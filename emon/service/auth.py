@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # (fewer people) where the victim was
     "locations:offender": frozenset({"operator", "police", "reclassering"}),
     "locations:victim": frozenset({"operator", "police"}),
+    # the phone numbers of victims and offenders: for those who call them
+    "contacts:read": frozenset({"operator", "police"}),
 }
 
 

@@ -63,6 +63,8 @@ Lang = Annotated[str, Query(pattern="^(en|nl)$", description="the report's langu
 Anyone = Annotated[Principal, Depends(principal)]
 #: how an operator classifies a resolved alert
 CLASSIFICATIONS = ("true_violation", "technical", "permitted_exception")
+#: how a call the centre made about an alert ended
+CALL_OUTCOMES = ("reached", "no_answer", "voicemail", "busy", "wrong_number")
 NoteBody = Annotated[dict[str, Any] | None, Body()]
 
 

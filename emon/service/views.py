@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from emon.orders import contacts
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
 from emon.service.health import board_order, device_health
@@ -35,6 +36,10 @@ def case(runtime: Runtime, alert_id: str, who: Principal) -> dict[str, Any]:
     shown = [k for k in LOCATION_PARTS if k in view]
     if shown:
         runtime.audit(who, "read_locations", alert_id, ",".join(shown))
+    numbers = contacts(order) if order is not None and who.may("contacts:read") else []
+    if numbers:
+        view["contacts"] = numbers
+        runtime.audit(who, "read_contacts", alert_id, ",".join(c["party"] for c in numbers))
     return view
 
 

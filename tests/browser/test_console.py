@@ -31,6 +31,7 @@ TOKENS = {
     "om": ("om-token-1", "Officier van Justitie"),
 }
 SUFFIX = "UI1"
+VICTIM_PHONE = "+31 6 1234 5678"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -98,7 +99,9 @@ def as_role(serve: Serve, role: str) -> httpx.Client:
 
 
 def test_a_violation_reaches_the_queue_within_a_second(serve: Serve, operator: Page) -> None:
-    assert serve.http.put(f"/api/v1/orders/OM-{SUFFIX}", json=order_for(SUFFIX)).status_code == 200
+    order = order_for(SUFFIX)
+    order["victims"][0]["phone"] = VICTIM_PHONE
+    assert serve.http.put(f"/api/v1/orders/OM-{SUFFIX}", json=order).status_code == 200
     offender = Device(serve.mqtt_port)
     try:
         approach(offender, SUFFIX, [3000, 1400, 1300, 900], lead_ms=-20_000)
@@ -196,6 +199,26 @@ def test_acknowledge_and_resolve_are_stored(serve: Serve, operator: Page) -> Non
     stored = stored_rows(serve, "SELECT action, actor FROM actions WHERE alert_id = ? ORDER BY at",
                          (alert["alert_id"],), lambda rows: len(rows) == 2)  # fmt: skip
     assert stored == [("ack", "A. de Vries"), ("resolve", "A. de Vries")]
+
+
+def test_the_operator_calls_the_victim_and_logs_the_outcome(serve: Serve, operator: Page) -> None:
+    """From the alert to the number to the logged outcome, on the same page."""
+    link = operator.locator("[data-testid=phone-victim]")
+    assert link.inner_text() == VICTIM_PHONE
+    assert link.get_attribute("href") == "tel:+31612345678"
+    operator.select_option("[data-testid=call-outcome-victim]", "no_answer")
+    operator.click("button[data-action=call-victim]")
+    operator.wait_for_selector("[data-testid=history] li:nth-child(3)")
+    history = operator.inner_text("[data-testid=history]")
+    assert "Gebeld" in history and "Slachtoffer: Niet opgenomen" in history
+    shot(operator, "call-logged")
+    (alert,) = [a for a in serve.http.get("/api/v1/alerts").json()
+                if a["order_id"] == f"OM-{SUFFIX}" and a["type"] == "zone_violation"]  # fmt: skip
+    call = alert["actions"][-1]
+    assert (call["action"], call["party"], call["outcome"]) == ("call", "victim", "no_answer")
+    # the reclassering reads the case, the call in it, without the number
+    case = as_role(serve, "reclassering").get(f"/api/v1/alerts/{alert['alert_id']}").json()
+    assert "contacts" not in case and VICTIM_PHONE not in json.dumps(case)
 
 
 def test_locations_are_kept_apart_by_role_and_reads_are_audited(serve: Serve) -> None:
