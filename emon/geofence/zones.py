@@ -147,7 +147,8 @@ def _one_polygon(geometry: dict[str, Any]) -> ZoneShape:
     """A polygon GEOS's reader did not take: read by shapely (which closes an
     open ring), checked with the reason for a refusal, then as the others."""
     try:
-        lonlat = shape(geometry)
+        with np.errstate(invalid="ignore"):  # a NaN is refused below, with its reason
+            lonlat = shape(geometry)
     except Exception as exc:  # shapely raises several types for malformed GeoJSON
         raise GeometryError(f"unreadable GeoJSON geometry: {exc}") from exc
     coords = shapely.get_coordinates(lonlat)
