@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from emon import collector
 from emon.engine.base import EngineBase
-from emon.engine.orders_index import IndexChange
+from emon.engine.episode import Episode
+from emon.engine.orders_index import CompiledOrder, IndexChange
 from emon.engine.outcome import Outcome
 from emon.orders import Order
 
@@ -85,13 +86,24 @@ class OrderChanges(EngineBase):
         for old in change.dropped:
             new_index = change.replaced.get(old.index)
             new = None if new_index is None else self.index.orders[new_index]
-            zone_ids = set() if new is None else {z.spec.zone_id for z in new.zones}
             for (_, kind, subject), episode in self.episodes.take_order(old.index):
-                if new is None or (kind.startswith("zone") and subject not in zone_ids):
-                    if episode.alert is not None and episode.alert.ended_at is None:
-                        self._close(episode.alert, self.clock)
-                    continue
-                self.episodes[(new.index, kind, subject)] = episode
+                under = self._carried_to(episode, kind, subject, new)
+                if under is not None:
+                    self.episodes[(under.index, kind, subject)] = episode
+
+    def _carried_to(
+        self, episode: Episode, kind: str, subject: str, order: CompiledOrder | None
+    ) -> CompiledOrder | None:
+        """The order version an episode goes on under: none once the order is
+        revoked, nor for a zone the new version does not have (then its open
+        alert ends now)."""
+        if order is not None and (
+            not kind.startswith("zone") or any(z.spec.zone_id == subject for z in order.zones)
+        ):
+            return order
+        if episode.alert is not None and episode.alert.ended_at is None:
+            self._close(episode.alert, self.clock)
+        return None
 
     def carry_over(self, old: Engine) -> Outcome:
         """Take over the live state of an engine built for an earlier set of
@@ -126,14 +138,12 @@ class OrderChanges(EngineBase):
         now_index = {c.order.order_id: c for c in self.index.orders.values()}
         for (order_index, kind, subject), episode in old.episodes.items():
             order = now_index.get(old.index.orders[order_index].order.order_id)
-            zone_ids = set() if order is None else {z.spec.zone_id for z in order.zones}
-            if order is None or (kind.startswith("zone") and subject not in zone_ids):
-                if episode.alert is not None and episode.alert.ended_at is None:
-                    self._close(episode.alert, self.clock)
+            under = self._carried_to(episode, kind, subject, order)
+            if under is None:
                 continue
             # evidence is counted by device row, and rows are numbered anew
             episode.counts = {row_now[d]: n for d, n in episode.counts.items() if d in row_now}
-            self.episodes[(order.index, kind, subject)] = episode
+            self.episodes[(under.index, kind, subject)] = episode
         self.silence.rescan_from(self.clock)
         for order in self.index.orders.values():
             if self.episodes.busy(order.index):
