@@ -257,6 +257,7 @@ function renderDetail(caseFile) {
       fact(t("ended"), alert.ended_at ? shortTime(alert.ended_at) : "–"),
       fact(t("state"), t(`state_${alert.state}`))),
     mapBox,
+    caseFile.victim_position ? el("p", { class: "muted", "data-testid": "victim-position" }, t(`victim_pos_${caseFile.victim_position}`)) : null,
     el("section", { class: "decision", "data-testid": "decision" }, el("h3", {}, t("decision")), decisionText(caseFile.decision)),
     renderContacts(alert, caseFile.contacts || []),
     renderExceptions(caseFile.order),

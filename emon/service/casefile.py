@@ -61,6 +61,10 @@ def alert_case(
     if sight.victim:
         victims = [v.device_id for v in order.victims if v.device_id]
         case["victim_tracks"] = {d: _track(store, d, start, end) for d in victims}
+        if not any(case["victim_tracks"].values()):
+            case["victim_position"] = "none_sent"  # her device sent none around the alert
+    else:
+        case["victim_position"] = "hidden"  # this role does not see where she is
     return case
 
 

@@ -147,6 +147,10 @@ def test_the_detail_shows_zone_track_decision_and_timers(operator: Page) -> None
     assert operator.locator("#alert-map .leaflet-control-scale").count() == 1
     legend = operator.inner_text("#alert-map [data-testid=legend]")
     assert "verboden gebied" in legend and "vooralarmring" in legend and "beslissende fix" in legend
+    # her device sent no fix: the map says so rather than leave her out unexplained
+    assert "stuurde er rond deze melding geen" in operator.inner_text(
+        "[data-testid=victim-position]"
+    )
     shot(operator, "alert-detail")
 
 

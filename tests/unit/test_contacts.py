@@ -88,3 +88,22 @@ def test_a_number_that_cannot_be_dialled_is_refused_at_registration(api, phone):
     order["victims"][0]["phone"] = phone
     put = client.put(f"/api/v1/orders/{ORDER['order_id']}", json=order, headers=headers("om"))
     assert put.status_code == 422 and "phone" in put.text
+
+
+def test_the_case_says_why_it_shows_no_victim_position(api):
+    """A panic without her position on the map: her device sent none, or the
+    reader's role does not see it (issue 21), said rather than left blank."""
+    client, _, alert_id = api
+    operator = client.get(f"/api/v1/alerts/{alert_id}", headers=headers("operator")).json()
+    assert operator["victim_position"] == "none_sent"  # no fix from her device at all
+    reclassering = client.get(f"/api/v1/alerts/{alert_id}", headers=headers("reclassering"))
+    assert reclassering.json()["victim_position"] == "hidden"
+
+
+def test_no_word_about_her_position_when_it_is_on_the_map(api):
+    client, runtime, alert_id = api
+    now = now_ms()  # within the case's window (the alert began ahead of the clock)
+    runtime.store.write({"fixes": [("vd-0001", 9, now, now, 51.92, 4.47, 8.0, None, None,
+                                    None)]})  # fmt: skip
+    case = client.get(f"/api/v1/alerts/{alert_id}", headers=headers("operator")).json()
+    assert case["victim_tracks"]["vd-0001"] and "victim_position" not in case
