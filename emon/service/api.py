@@ -13,6 +13,7 @@ from prometheus_client import generate_latest
 
 from emon.geofence.validation import validate
 from emon.orders import OrderFormatError, as_seen_by
+from emon.review.alert_load import WEEK_MS, alert_load
 from emon.service import views
 from emon.service.auth import PERMISSIONS, TokenBook
 from emon.service.console import ConsoleSettings, mount_console
@@ -252,6 +253,10 @@ def create_app(
 
     @app.get("/metrics")
     def metrics() -> PlainTextResponse:
+        now = now_ms()
+        week = alert_load(runtime.alert_book.everything(), views.watched_orders(runtime),
+                          now - WEEK_MS, now, WEEK_MS)  # fmt: skip
+        runtime.metrics.alert_load(week["period"])
         return PlainTextResponse(generate_latest(runtime.metrics.registry).decode(),
                                  media_type="text/plain; version=0.0.4")  # fmt: skip
 

@@ -58,6 +58,8 @@ ExportPersons = Annotated[Principal, allowed("persons:export")]
 Since = Annotated[str, Query(alias="from", description="start of the period (RFC 3339)")]
 Until = Annotated[str | None, Query(alias="to", description="end (RFC 3339; default now)")]
 Format = Annotated[str, Query(pattern="^(html|pdf|geojson|csv)$")]
+#: the figures of a period by day or by week
+Bucket = Annotated[str, Query(pattern="^(day|week)$", description="figures per day or per week")]
 #: the reader's language of a report
 Lang = Annotated[str, Query(pattern="^(en|nl)$", description="the report's language")]
 Anyone = Annotated[Principal, Depends(principal)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -44,3 +46,37 @@ class Metrics:
         self.overload = Counter(
             "emon_ingest_overload", "messages refused because the engine queue was full", registry=r
         )
+        # how loud the system is, over the last week (emon/review/alert_load.py)
+        self.load_per_device_day = Gauge(
+            "emon_alerts_per_device_day", "alerts per device-day over the last 7 days, by kind",
+            ["type"], registry=r,
+        )  # fmt: skip
+        self.load_classified = Gauge(
+            "emon_alerts_classified_share",
+            "share of the last 7 days' resolved alerts, by classification",
+            ["classification"], registry=r,
+        )  # fmt: skip
+        self.load_latency = Gauge(
+            "emon_alert_response_seconds",
+            "seconds from detection to acknowledgement or police dispatch, last 7 days",
+            ["step", "quantile"], registry=r,
+        )  # fmt: skip
+        self.load_closes = Gauge(
+            "emon_alerts_closed_carelessly",
+            "alerts of the last 7 days closed in bulk, without a note, or never handled",
+            ["how"], registry=r,
+        )  # fmt: skip
+
+    def alert_load(self, figures: dict[str, Any]) -> None:
+        """The gauges set from one period's figures (``alert_load()['period']``)."""
+        self.load_per_device_day.clear()
+        for kind, value in figures["per_device_day_by_kind"].items():
+            self.load_per_device_day.labels(kind).set(value or 0.0)
+        for name, share in figures["classified_share"].items():
+            self.load_classified.labels(name).set(float("nan") if share is None else share)
+        for step, key in (("ack", "ack_s"), ("dispatch", "dispatch_s")):
+            for q in ("p50", "p90"):
+                value = figures[key][q]
+                self.load_latency.labels(step, q).set(float("nan") if value is None else value)
+        for how in ("closed_in_bulk", "closed_without_note", "ended_unhandled"):
+            self.load_closes.labels(how).set(figures[how])

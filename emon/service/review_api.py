@@ -10,10 +10,12 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
 from emon.review import reports as review
+from emon.review.alert_load import DAY_MS, WEEK_MS, alert_load
 from emon.review.compliance import compliance
 from emon.review.evidence import Bundle, EvidenceError, for_alert, for_period
 from emon.review.export import person_export
 from emon.service.deps import (
+    Bucket,
     ExportPersons,
     Format,
     Lang,
@@ -26,9 +28,13 @@ from emon.service.deps import (
     period,
 )
 from emon.service.runtime import Runtime
+from emon.service.views import watched_orders
 from emon.storage.anchor import checked_against
 from emon.storage.chain import verify_period
 from emon.timeutil import format_ts, now_ms
+
+#: buckets one alert-load read may ask for (a year by day)
+MAX_BUCKETS = 400
 
 
 def review_router(runtime: Runtime) -> APIRouter:
@@ -44,6 +50,17 @@ def review_router(runtime: Runtime) -> APIRouter:
         known_order(order_id)
         lo, hi = period(start, end, now_ms())
         return compliance(order_id, runtime.alert_book.everything(), lo, hi, now_ms())
+
+    @router.get("/api/v1/review/alert-load")
+    def load(_: Review, start: Since, end: Until = None, by: Bucket = "day") -> Any:
+        """How loud the system is, per day or week: alerts per device-day by
+        kind and risk, classification shares, acknowledgement and dispatch
+        times, closes in bulk or without a note (emon/review/alert_load.py)."""
+        lo, hi = period(start, end, now_ms())
+        if (hi - lo) / (DAY_MS if by == "day" else WEEK_MS) > MAX_BUCKETS:
+            raise HTTPException(422, f"from/to: at most {MAX_BUCKETS} {by}s at once")
+        return alert_load(runtime.alert_book.everything(), watched_orders(runtime), lo, hi,
+                          DAY_MS if by == "day" else WEEK_MS)  # fmt: skip
 
     @router.get("/api/v1/reminders")
     def reminders(_: Review) -> list[dict[str, Any]]:
