@@ -614,6 +614,48 @@ async function openReview() {
         `${t(`type_${r.type}`)}: ${r.order_id} (${t("case")} ${r.case_id || "–"}), ${t("valid_until")} ${r.valid_until}`)))
       : el("p", { class: "muted" }, t("no_reminders")));
   select.replaceChildren(...orders.map((o) => el("option", { value: o.order_id }, `${o.order_id} (${o.case_id || "–"})`)));
+  const midnight = new Date();
+  midnight.setUTCHours(0, 0, 0, 0);  // seven calendar days (UTC), today the last
+  const since = new Date(midnight - 6 * 86400000).toISOString();
+  api(`/api/v1/review/alert-load?from=${encodeURIComponent(since)}&by=day`)
+    .then((load) => document.getElementById("review-load").replaceChildren(renderLoad(load)))
+    .catch(() => {});
+}
+
+// how loud the system is over the last week: the figures, and alerts per device-day a day
+function renderLoad(load) {
+  const p = load.period;
+  const pct = (share) => (share === null || share === undefined ? "–" : `${Math.round(share * 100)} %`);
+  const secs = (q) => (q.p50 === null ? "–" : `${q.p50} s / ${q.p90} s`);
+  const rows = [
+    ["load_per_device_day", p.per_device_day === null ? "–" : p.per_device_day],
+    ["load_true_share", pct(p.classified_share.true_violation)],
+    ["load_technical_share", pct(p.classified_share.technical)],
+    ["load_ack", secs(p.ack_s)], ["load_dispatch", secs(p.dispatch_s)],
+    ["load_bulk", p.closed_in_bulk], ["load_no_note", p.closed_without_note], ["load_unhandled", p.ended_unhandled],
+  ];
+  const days = load.buckets.map((b) => b.per_device_day || 0);
+  const top = Math.max(...days, 0.001);
+  const width = 280, height = 90, step = width / Math.max(days.length, 1);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height + 14}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", t("load_chart"));
+  load.buckets.forEach((b, i) => {
+    const bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    const h = Math.max(1, (days[i] / top) * height);
+    for (const [k, v] of Object.entries({ x: i * step + 2, y: height - h, width: step - 4, height: h, class: "bar" })) bar.setAttribute(k, v);
+    const tip = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    tip.textContent = `${b.from.slice(0, 10)}: ${b.alerts} (${days[i]} ${t("load_per_device_day")})`;
+    bar.append(tip);
+    const label = document.createElementNS("http://www.w3.org/2000/svg", "text");
+    for (const [k, v] of Object.entries({ x: i * step + step / 2, y: height + 12, "text-anchor": "middle" })) label.setAttribute(k, v);
+    label.textContent = b.from.slice(8, 10);
+    svg.append(bar, label);
+  });
+  return el("section", { "data-testid": "alert-load" }, el("h3", {}, t("load_title")),
+    el("table", { class: "figures" }, rows.map(([k, v]) => el("tr", { "data-load": k }, el("th", {}, t(k)), el("td", {}, String(v))))),
+    el("figure", { class: "load-chart" }, svg, el("figcaption", {}, t("load_chart"))));
 }
 
 async function runReview() {

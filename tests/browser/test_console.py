@@ -296,6 +296,12 @@ def test_the_reclassering_reviews_figures_and_takes_evidence(
     page.wait_for_selector("#tabs button[data-view=review]:not([hidden])")
     page.click("#tabs button[data-view=review]")
     page.wait_for_selector(f"#review-order option[value=OM-{SUFFIX}]", state="attached")
+    # how loud the system is: the false-alarm share of the last week, a bar a day
+    page.wait_for_selector("[data-testid=alert-load]")
+    assert page.inner_text("tr[data-load=load_true_share] td") == "100 %"  # resolved as true above
+    assert page.inner_text("tr[data-load=load_technical_share] td") == "0 %"
+    assert page.locator("[data-testid=alert-load] svg rect.bar").count() == 7
+    assert page.get_attribute("[data-testid=alert-load] svg", "aria-label")
     page.select_option("#review-order", f"OM-{SUFFIX}")
     page.click("#review-form button")
     page.wait_for_selector("tr[data-figure=violations]")
@@ -312,6 +318,7 @@ def test_the_reclassering_reviews_figures_and_takes_evidence(
     report = popup.value
     report.wait_for_load_state()
     assert "zone_violation" in report.content()
+    assert page.locator("[data-testid=alert-load]").count() == 1  # beside the order's figures
     shot(page, "review")
     page.close()
 
