@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -321,6 +322,47 @@ def test_the_reclassering_reviews_figures_and_takes_evidence(
     assert page.locator("[data-testid=alert-load]").count() == 1  # beside the order's figures
     shot(page, "review")
     page.close()
+
+
+def _english_left(page: Page) -> list[str]:
+    """English texts of the console found in the page's text (Dutch chosen):
+    every English label that differs from its Dutch one, and any key left
+    untranslated (``type_foo``: a word with an underscore)."""
+    text = page.inner_text("body")
+    english = page.evaluate(
+        "() => Object.entries(TEXT.en).filter(([k, v]) => TEXT.nl[k] !== v)"
+        ".map(([k, v]) => v.replace(/\\{[a-z_]+\\}/g, '').trim())"
+    )
+    found = [e for e in english if len(e) >= 4 and re.search(rf"(?<!\w){re.escape(e)}(?!\w)", text)]
+    return found + re.findall(r"(?<![\w-])[a-z]+_[a-z_]+(?![\w-])", text)
+
+
+def test_the_dutch_console_holds_no_english(serve: Serve, operator: Page, browser: Browser) -> None:
+    """Walked as an operator (queue and an alert, devices, orders) and as the
+    OM and the reclassering: nothing English but proper names."""
+    operator.click("#tabs button[data-view=alerts]")
+    operator.click(".alert-row[data-type=zone_prealert]")
+    operator.wait_for_selector("[data-testid=decision]")
+    left = {"alerts": _english_left(operator)}
+    operator.click("#tabs button[data-view=devices]")
+    operator.wait_for_selector("[data-testid=devices] tr, #devices tr", state="attached")
+    left["devices"] = _english_left(operator)
+    operator.click("#tabs button[data-view=orders]")
+    operator.wait_for_selector("[data-testid=orders] li")
+    operator.click("[data-testid=orders] li")
+    left["orders"] = _english_left(operator)
+    for role, view in (("om", "validate"), ("reclassering", "review")):
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"http://127.0.0.1:{serve.http_port}/")
+        page.fill("#token", TOKENS[role][0])
+        page.click("#login button")
+        page.wait_for_selector(f"#tabs button[data-view={view}]:not([hidden])")
+        page.click(f"#tabs button[data-view={view}]")
+        page.wait_for_timeout(500)
+        left[role] = _english_left(page)
+        page.close()
+    operator.click("#tabs button[data-view=alerts]")
+    assert {where: found for where, found in left.items() if found} == {}
 
 
 def test_the_interface_speaks_dutch_and_english(operator: Page) -> None:
