@@ -265,12 +265,17 @@ _NESTED: dict[type, dict[str, type]] = {
 }
 
 
+#: how much longer ``json.dumps`` (spaced separators, non-ASCII escaped) writes
+#: what msgspec writes compactly, at most: ``é``, two bytes as UTF-8, is ``\u00e9``
+JSON_DUMPS_GROWTH = 3
+
+
 def _surely_within(data: Any, limit: int) -> bool:
     """Whether ``data`` as ``json.dumps`` writes it is surely no longer than
-    ``limit``: compact JSON at most doubles with its separators spaced out
-    (measured so, every stored order is not walked field by field at start-up)."""
+    ``limit`` (measured so, every stored order is not walked field by field
+    at start-up)."""
     try:
-        return 2 * len(msgspec.json.encode(data)) <= limit
+        return JSON_DUMPS_GROWTH * len(msgspec.json.encode(data)) <= limit
     except (TypeError, msgspec.EncodeError, OverflowError):
         return False
 

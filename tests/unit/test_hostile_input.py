@@ -74,6 +74,8 @@ HOSTILE = [
     ('"offender": {"person_id": "P-1", "device_id": "am-#"}', "device_id"),
     ('"case_id": "ZAAK\\r\\nSet-Cookie: x"', "case_id"),
     ('"note": "' + "x" * 100_000 + '"', "note"),
+    # 24 kB as UTF-8, 72 kB as the bound counts it (each é escaped to \u00e9)
+    ('"note": "' + "\u00e9" * 12_000 + '"', "note"),
 ]  # fmt: skip
 
 
