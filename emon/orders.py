@@ -9,7 +9,6 @@ field named, so that one order can never stop the engine for the others.
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import math
@@ -162,6 +161,18 @@ class Order(msgspec.Struct, frozen=True):
     @property
     def valid_until_ms(self) -> Millis:
         return parse_ts(self.valid_until)
+
+    @property
+    def tracked_device_ids(self) -> list[str]:
+        """The devices that send positions: the offender's, then the victims'."""
+        ids = [self.offender.device_id, *(v.device_id for v in self.victims)]
+        return [d for d in ids if d]
+
+    @property
+    def device_ids(self) -> list[str]:
+        """Every device the order names: those tracked, then his home unit."""
+        home = self.offender.beacon_id
+        return self.tracked_device_ids + ([home] if home else [])
 
     @property
     def silence_limit_ms(self) -> Millis:
@@ -350,45 +361,3 @@ def parse_hhmm(text: str) -> int:
     if not (0 <= int(minutes) < 60 and 0 <= value <= 24 * 60):
         raise OrderFormatError(f"not a HH:MM time: {text!r}")
     return value
-
-
-def as_seen_by(
-    body: dict[str, Any], victim: bool, offender: bool, phones: bool = False
-) -> tuple[dict[str, Any], list[str]]:
-    """An order as a reader may see it: the victims' addresses only with sight
-    of the victim, the offender's residence and places only with sight of the
-    offender, phone numbers only for those who call (``phones``). Returns the
-    copy and what it still holds of these (for the audit). Zones stay:
-    supervising an order means knowing its zones."""
-    out = copy.deepcopy(body)
-    shown: list[str] = []
-    for victim_entry in out.get("victims") or []:
-        if not isinstance(victim_entry, dict):
-            continue
-        for key, allowed, name in (("address", victim, "victim_addresses"),
-                                   ("phone", phones, "victim_phones")):  # fmt: skip
-            if key in victim_entry:
-                if allowed:
-                    shown.append(name)
-                else:
-                    victim_entry.pop(key)
-    person = out.get("offender")
-    if isinstance(person, dict):
-        for key, allowed in (("residence", offender), ("places", offender), ("phone", phones)):
-            if key in person:
-                if allowed:
-                    shown.append(f"offender_{key}")
-                else:
-                    person.pop(key)
-    return out, sorted(set(shown))
-
-
-def contacts(order: Order) -> list[dict[str, str]]:
-    """Whom the centre can call about an order, with the number: the victims
-    first (she is warned first), then the offender."""
-    out = [{"party": "victim", "person_id": v.person_id, "phone": v.phone}
-           for v in order.victims if v.phone]  # fmt: skip
-    if order.offender.phone:
-        out.append({"party": "offender", "person_id": order.offender.person_id,
-                    "phone": order.offender.phone})  # fmt: skip
-    return out

@@ -27,9 +27,7 @@ def partition_of(key: str, count: int) -> int:
 
 
 def order_devices(order: Order) -> list[str]:
-    ids = [order.offender.device_id] + [v.device_id for v in order.victims]
-    ids.append(order.offender.beacon_id)  # its home unit's messages go where he is judged
-    return [d for d in ids if d]
+    return order.device_ids  # its home unit's messages go where he is judged
 
 
 def group_keys(orders: Iterable[Order]) -> dict[str, str]:

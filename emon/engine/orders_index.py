@@ -46,12 +46,6 @@ class CompiledOrder:
     #: the zones' compiled shapes, until the index gives them table rows
     shapes: tuple[ZoneShape, ...] = ()
 
-    def device_ids(self) -> list[str]:
-        """The ids of every device the order names."""
-        o = self.order
-        ids = [o.offender.device_id, *(p.device_id for p in o.victims), o.offender.beacon_id]
-        return [d for d in ids if d is not None]
-
     @property
     def members(self) -> list[int]:
         """Every device of the order: the offender's, the victims', the home unit."""
@@ -133,7 +127,7 @@ class OrderIndex:
             if i is not None:
                 self._drop(self.orders.pop(i), change)
         fresh = list(dict.fromkeys(
-            d for c in compiled for d in c.device_ids() if d not in rows.index
+            d for c in compiled for d in c.order.device_ids if d not in rows.index
         ))  # fmt: skip
         change.new_rows = rows.take(fresh, now)
         extent = max(change.new_rows, default=-1) + 1

@@ -17,7 +17,7 @@ from typing import Any
 from emon import topics
 from emon.alerts.model import ShownAlert
 from emon.engine import Policy
-from emon.orders import as_seen_by
+from emon.order_sight import as_seen_by
 from emon.review.decision import decision_trail
 from emon.storage import Store
 from emon.storage.chain import verify_period

@@ -12,7 +12,8 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import generate_latest
 
 from emon.geofence.validation import validate
-from emon.orders import OrderFormatError, as_seen_by
+from emon.order_sight import as_seen_by
+from emon.orders import OrderFormatError
 from emon.review.alert_load import WEEK_MS, alert_load
 from emon.service import views
 from emon.service.auth import PERMISSIONS, TokenBook

@@ -84,9 +84,8 @@ def order_holds(order: Order, lo: Millis, hi: Millis, reason: str) -> list[tuple
 
 
 def _devices(order: Order) -> list[str]:
-    """Every device of an order: the offender's and the victims'."""
-    candidates = [order.offender.device_id, *(v.device_id for v in order.victims)]
-    return [device for device in candidates if device]
+    """Every device of an order that sends positions: the offender's and the victims'."""
+    return order.tracked_device_ids
 
 
 def prune(store: Store, retention: Retention, now: Millis) -> dict[str, int]:

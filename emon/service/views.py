@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emon.orders import Order, contacts
+from emon.order_sight import contacts
 from emon.review.alert_load import Watched
 from emon.service.auth import Principal
 from emon.service.casefile import Sight, alert_case
@@ -88,11 +88,8 @@ def order_summaries(runtime: Runtime) -> list[dict[str, Any]]:
 def watched_orders(runtime: Runtime) -> list[Watched]:
     """Each registered order's share of the fleet, for the alert-load figures."""
     return [
-        Watched(o.order_id, o.risk, len(set(_device_ids(o))), o.valid_from_ms, o.valid_until_ms)
+        Watched(
+            o.order_id, o.risk, len(set(o.tracked_device_ids)), o.valid_from_ms, o.valid_until_ms
+        )
         for o in runtime.registered_orders()
     ]
-
-
-def _device_ids(order: Order) -> list[str]:
-    ids = [order.offender.device_id, *(v.device_id for v in order.victims)]
-    return [d for d in ids if d]
