@@ -93,6 +93,13 @@ def stored_rows(serve: Serve, sql: str, params: tuple, done: Any) -> list[tuple]
         time.sleep(0.2)
 
 
+def the_violation(serve: Serve) -> dict[str, Any]:
+    """The one zone violation of the module's order, as the API lists it."""
+    (alert,) = [a for a in serve.http.get("/api/v1/alerts").json()
+                if a["order_id"] == f"OM-{SUFFIX}" and a["type"] == "zone_violation"]  # fmt: skip
+    return alert
+
+
 def as_role(serve: Serve, role: str) -> httpx.Client:
     token = TOKENS[role][0]
     return httpx.Client(base_url=str(serve.http.base_url),
@@ -197,8 +204,7 @@ def test_acknowledge_and_resolve_are_stored(serve: Serve, operator: Page) -> Non
     assert "A. de Vries" in history and "Echte overtreding" in history
     shot(operator, "resolved")
 
-    (alert,) = [a for a in serve.http.get("/api/v1/alerts").json()
-                if a["order_id"] == f"OM-{SUFFIX}" and a["type"] == "zone_violation"]  # fmt: skip
+    alert = the_violation(serve)
     assert alert["state"] == "resolved" and alert["classification"] == "true_violation"
     assert [a["action"] for a in alert["actions"]] == ["ack", "resolve"]
     stored = stored_rows(serve, "SELECT action, actor FROM actions WHERE alert_id = ? ORDER BY at",
@@ -217,8 +223,7 @@ def test_the_operator_calls_the_victim_and_logs_the_outcome(serve: Serve, operat
     history = operator.inner_text("[data-testid=history]")
     assert "Gebeld" in history and "Slachtoffer: Niet opgenomen" in history
     shot(operator, "call-logged")
-    (alert,) = [a for a in serve.http.get("/api/v1/alerts").json()
-                if a["order_id"] == f"OM-{SUFFIX}" and a["type"] == "zone_violation"]  # fmt: skip
+    alert = the_violation(serve)
     call = alert["actions"][-1]
     assert (call["action"], call["party"], call["outcome"]) == ("call", "victim", "no_answer")
     # the reclassering reads the case, the call in it, without the number
@@ -227,8 +232,7 @@ def test_the_operator_calls_the_victim_and_logs_the_outcome(serve: Serve, operat
 
 
 def test_locations_are_kept_apart_by_role_and_reads_are_audited(serve: Serve) -> None:
-    (alert,) = [a for a in serve.http.get("/api/v1/alerts").json()
-                if a["order_id"] == f"OM-{SUFFIX}" and a["type"] == "zone_violation"]  # fmt: skip
+    alert = the_violation(serve)
     path = f"/api/v1/alerts/{alert['alert_id']}"
     reclassering = as_role(serve, "reclassering").get(path).json()
     assert "offender_track" in reclassering and "victim_tracks" not in reclassering
