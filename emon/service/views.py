@@ -87,9 +87,4 @@ def order_summaries(runtime: Runtime) -> list[dict[str, Any]]:
 
 def watched_orders(runtime: Runtime) -> list[Watched]:
     """Each registered order's share of the fleet, for the alert-load figures."""
-    return [
-        Watched(
-            o.order_id, o.risk, len(set(o.tracked_device_ids)), o.valid_from_ms, o.valid_until_ms
-        )
-        for o in runtime.registered_orders()
-    ]
+    return [r.watched for r in list(runtime.orders.values())]
